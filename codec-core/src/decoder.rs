@@ -1,0 +1,382 @@
+//! `decode(state, frame) -> (state', picture)`: one VP8 frame, as a pure function
+//! (RFC 6386 §5, §9).
+
+use alloc::format;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::bool_decoder::BoolDecoder;
+use crate::error::DecodeError;
+use crate::frame_filter;
+use crate::header::{self, BufferCopy, FrameHeader};
+use crate::modes::{self, LumaMode, ModeMap, RefFrame};
+use crate::picture::Picture;
+use crate::quantizer::DequantFactors;
+use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace};
+use crate::state::{
+    DecoderState, EntropyProbabilities, FrameSize, FrameState, LoopFilterDeltas, References,
+    Segmentation,
+};
+use crate::tokens::{self, EdgeContext, MacroblockCoefficients};
+use crate::transform;
+
+/// Decodes one compressed frame from `state`, returning the state after it and, when the
+/// frame is shown, its picture. A zero-length frame is a dropped frame: the state is
+/// unchanged and nothing is shown, as in libvpx.
+pub fn decode(
+    state: &DecoderState,
+    data: &[u8],
+) -> Result<(DecoderState, Option<Arc<Picture>>), DecodeError> {
+    if data.is_empty() {
+        return Ok((state.clone(), None));
+    }
+    let tag = header::parse_tag(data)?;
+    let size = match (tag.keyframe_size, &state.frame) {
+        (Some(k), _) => FrameSize {
+            width: k.width,
+            height: k.height,
+            horizontal_scale: k.horizontal_scale,
+            vertical_scale: k.vertical_scale,
+        },
+        (None, Some(frame)) => frame.size,
+        (None, None) => return Err(DecodeError::NoKeyframe),
+    };
+
+    let first_start = tag.header_len();
+    let first_end = first_start + tag.first_partition_size;
+    if first_end > data.len() {
+        return Err(DecodeError::Truncated {
+            what: "first partition",
+            needed: first_end,
+            available: data.len(),
+        });
+    }
+    let mut bd = BoolDecoder::new(&data[first_start..first_end]);
+
+    // Keyframes restore every default (RFC 6386 §9.11); otherwise start from the state.
+    let (start_probs, mut segmentation, mut lf_deltas) = if tag.key_frame {
+        (
+            EntropyProbabilities::default(),
+            Segmentation {
+                map: state.segmentation.map.clone(),
+                ..Default::default()
+            },
+            LoopFilterDeltas::default(),
+        )
+    } else {
+        (
+            state.probabilities.clone(),
+            state.segmentation.clone(),
+            state.loop_filter_deltas,
+        )
+    };
+    let header = header::parse_header(tag, &mut bd, &start_probs)?;
+    let partitions = split_partitions(data, first_end, header.partition_count)?;
+
+    let mut probs = start_probs.clone();
+    probs.coefficients = header.coefficient_probs;
+    probs.motion_vectors = header.mv_probs;
+    if let Some(p) = header.y_mode_probs {
+        probs.y_mode = p;
+    }
+    if let Some(p) = header.uv_mode_probs {
+        probs.uv_mode = p;
+    }
+    if let Some(data) = header.segmentation.update_data {
+        segmentation.absolute_values = data.absolute_values;
+        segmentation.quantizer = data.quantizer;
+        segmentation.loop_filter_level = data.loop_filter_level;
+    }
+    for (delta, update) in lf_deltas
+        .reference_frame
+        .iter_mut()
+        .zip(header.loop_filter_deltas.reference_frame)
+        .chain(
+            lf_deltas
+                .mode
+                .iter_mut()
+                .zip(header.loop_filter_deltas.mode),
+        )
+    {
+        if let Some(value) = update {
+            *delta = value;
+        }
+    }
+
+    let mut frame = Picture::new(size.width as usize, size.height as usize);
+    let (mb_cols, mb_rows) = (frame.mb_cols(), frame.mb_rows());
+    let mut segment_map: Vec<u8> = if segmentation.map.len() == mb_cols * mb_rows {
+        (*segmentation.map).clone()
+    } else {
+        vec![0; mb_cols * mb_rows]
+    };
+    let mode_map = modes::read_modes(
+        &mut bd,
+        &header,
+        mb_cols,
+        mb_rows,
+        &mut segment_map,
+        &probs.y_mode,
+        &probs.uv_mode,
+    );
+    segmentation.map = Arc::new(segment_map);
+
+    let references = state.frame.as_ref().map(|f| &f.references);
+    let skip_inner = reconstruct_frame(
+        &mut frame,
+        &header,
+        &mode_map,
+        &partitions,
+        &segmentation,
+        references,
+        &probs,
+    )?;
+    if header.loop_filter_level != 0 {
+        let levels = filter_levels(&header, &mode_map, &segmentation, &lf_deltas);
+        frame_filter::filter_frame(&mut frame, &header, &levels, &skip_inner);
+    }
+
+    let frame = Arc::new(frame);
+    let references = update_references(&header, references, &frame);
+    let next = DecoderState {
+        frame: Some(FrameState { size, references }),
+        probabilities: if header.refresh_entropy_probs {
+            probs
+        } else {
+            start_probs
+        },
+        segmentation,
+        loop_filter_deltas: lf_deltas,
+    };
+    let shown = tag.show_frame.then_some(frame);
+    Ok((next, shown))
+}
+
+/// Splits the data after the first partition into the token partitions (RFC 6386 §9.5).
+fn split_partitions(
+    data: &[u8],
+    first_end: usize,
+    count: usize,
+) -> Result<Vec<&[u8]>, DecodeError> {
+    let sizes_len = 3 * (count - 1);
+    let mut start = first_end + sizes_len;
+    if start > data.len() {
+        return Err(DecodeError::Truncated {
+            what: "partition sizes",
+            needed: start,
+            available: data.len(),
+        });
+    }
+    let mut partitions = Vec::with_capacity(count);
+    for i in 0..count {
+        let end = if i + 1 < count {
+            let s = &data[first_end + 3 * i..];
+            let size = u32::from_le_bytes([s[0], s[1], s[2], 0]) as usize;
+            start + size
+        } else {
+            data.len()
+        };
+        if end > data.len() {
+            return Err(DecodeError::Truncated {
+                what: "token partition",
+                needed: end,
+                available: data.len(),
+            });
+        }
+        partitions.push(&data[start..end]);
+        start = end;
+    }
+    Ok(partitions)
+}
+
+/// Decodes residuals and reconstructs every macroblock. Returns, per macroblock, whether
+/// the loop filter skips its inner edges (no coefficients and a mode with Y2).
+fn reconstruct_frame(
+    frame: &mut Picture,
+    header: &FrameHeader,
+    mode_map: &ModeMap,
+    partitions: &[&[u8]],
+    segmentation: &Segmentation,
+    references: Option<&References>,
+    probs: &EntropyProbabilities,
+) -> Result<Vec<bool>, DecodeError> {
+    let (mb_cols, mb_rows) = (mode_map.mb_cols, mode_map.mb_rows);
+    let segment_factors: Vec<DequantFactors> = (0..4)
+        .map(|s| {
+            let base = header.quant.y_ac as i32;
+            let q = if !header.segmentation.enabled {
+                base
+            } else if segmentation.absolute_values {
+                segmentation.quantizer[s] as i32
+            } else {
+                base + segmentation.quantizer[s] as i32
+            };
+            DequantFactors::new(q, &header.quant)
+        })
+        .collect();
+    let interp = InterpolationMode::for_version(header.tag.version);
+    let mut decoders: Vec<BoolDecoder<'_>> =
+        partitions.iter().map(|p| BoolDecoder::new(p)).collect();
+    let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
+    let mut coeffs = MacroblockCoefficients::default();
+    let mut ws = MacroblockWorkspace::default();
+    let mut skip_inner = vec![false; mb_cols * mb_rows];
+
+    for row in 0..mb_rows {
+        let bd = &mut decoders[row % partitions.len()];
+        let mut left_ctx: EdgeContext = [false; 9];
+        for col in 0..mb_cols {
+            let info = mode_map.get(row, col);
+            let has_y2 = info.luma_mode.has_y2();
+            coeffs.clear();
+            if info.skip_coeff {
+                tokens::skip_macroblock(has_y2, &mut above_ctx[col], &mut left_ctx);
+            } else {
+                let factors = &segment_factors[info.segment_id as usize];
+                tokens::read_macroblock(
+                    bd,
+                    &probs.coefficients,
+                    has_y2,
+                    factors,
+                    &mut above_ctx[col],
+                    &mut left_ctx,
+                    &mut coeffs,
+                );
+                if has_y2 && coeffs.any_nonzero {
+                    distribute_y2(&mut coeffs);
+                }
+            }
+            skip_inner[row * mb_cols + col] = has_y2 && !coeffs.any_nonzero;
+
+            match info.ref_frame {
+                RefFrame::Intra => {
+                    reconstruct::intra_macroblock(frame, &mut ws, info, &coeffs, row, col)
+                }
+                rf => {
+                    let refs = references.ok_or(DecodeError::NoKeyframe)?;
+                    let reference = match rf {
+                        RefFrame::Last => &refs.last,
+                        RefFrame::Golden => &refs.golden,
+                        _ => &refs.altref,
+                    };
+                    reconstruct::inter_macroblock(
+                        frame, reference, &mut ws, info, &coeffs, row, col, interp,
+                    );
+                }
+            }
+        }
+    }
+    if let Some((i, bd)) = decoders
+        .iter()
+        .enumerate()
+        .find(|(_, bd)| bd.overrun() > 64)
+    {
+        return Err(DecodeError::Truncated {
+            what: if i == 0 {
+                "token partition 0"
+            } else {
+                "token partition"
+            },
+            needed: partitions[i].len() + bd.overrun(),
+            available: partitions[i].len(),
+        });
+    }
+    Ok(skip_inner)
+}
+
+/// Inverse-WHT of the Y2 block, whose outputs become the luma blocks' DC (RFC 6386 §14.3).
+fn distribute_y2(coeffs: &mut MacroblockCoefficients) {
+    let dc = if coeffs.has_ac[24] {
+        transform::inverse_wht(&coeffs.blocks[24])
+    } else {
+        // Only a DC: every output is the same, (dc + 3) >> 3.
+        [((coeffs.blocks[24][0] as i32 + 3) >> 3) as i16; 16]
+    };
+    for (block, &value) in coeffs.blocks[..16].iter_mut().zip(&dc) {
+        block[0] = value;
+    }
+}
+
+/// The loop-filter level of every macroblock (RFC 6386 §9.3, §9.6, §15.1).
+fn filter_levels(
+    header: &FrameHeader,
+    mode_map: &ModeMap,
+    segmentation: &Segmentation,
+    deltas: &LoopFilterDeltas,
+) -> Vec<u8> {
+    let mut levels = Vec::with_capacity(mode_map.mb_cols * mode_map.mb_rows);
+    for row in 0..mode_map.mb_rows {
+        for col in 0..mode_map.mb_cols {
+            let info = mode_map.get(row, col);
+            let mut level = header.loop_filter_level as i32;
+            if header.segmentation.enabled {
+                let value = segmentation.loop_filter_level[info.segment_id as usize] as i32;
+                level = if segmentation.absolute_values {
+                    value
+                } else {
+                    level + value
+                };
+                level = level.clamp(0, 63);
+            }
+            if header.loop_filter_deltas.enabled {
+                level += deltas.reference_frame[info.ref_frame as usize] as i32;
+                let mode_delta = match info.luma_mode {
+                    LumaMode::BPred => Some(0),
+                    LumaMode::Zero => Some(1),
+                    LumaMode::Split => Some(3),
+                    LumaMode::Nearest | LumaMode::Near | LumaMode::New => Some(2),
+                    _ => None,
+                };
+                if let Some(i) = mode_delta {
+                    level += deltas.mode[i] as i32;
+                }
+                level = level.clamp(0, 63);
+            }
+            levels.push(level as u8);
+        }
+    }
+    levels
+}
+
+/// The references after this frame: copies first (altref, then golden, as libvpx orders
+/// them), then refreshes with the new picture (RFC 6386 §9.7–9.8).
+fn update_references(
+    header: &FrameHeader,
+    before: Option<&References>,
+    frame: &Arc<Picture>,
+) -> References {
+    let Some(before) = before.filter(|_| !header.is_key_frame()) else {
+        return References {
+            last: frame.clone(),
+            golden: frame.clone(),
+            altref: frame.clone(),
+        };
+    };
+    let mut refs = before.clone();
+    match header.copy_to_altref {
+        BufferCopy::FromLast => refs.altref = refs.last.clone(),
+        BufferCopy::FromOther => refs.altref = refs.golden.clone(),
+        BufferCopy::None => {}
+    }
+    match header.copy_to_golden {
+        BufferCopy::FromLast => refs.golden = refs.last.clone(),
+        BufferCopy::FromOther => refs.golden = refs.altref.clone(),
+        BufferCopy::None => {}
+    }
+    if header.refresh_golden {
+        refs.golden = frame.clone();
+    }
+    if header.refresh_altref {
+        refs.altref = frame.clone();
+    }
+    if header.refresh_last {
+        refs.last = frame.clone();
+    }
+    refs
+}
+
+#[allow(dead_code)]
+fn describe(header: &FrameHeader) -> alloc::string::String {
+    format!("{header:?}")
+}

@@ -1,0 +1,151 @@
+//! Decoded pictures: three 8-bit planes covering whole macroblocks, plus the display size.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// One 8-bit sample plane. `stride == width`; the size covers whole macroblocks.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Plane {
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+    pub data: Vec<u8>,
+}
+
+impl Plane {
+    pub fn new(width: usize, height: usize) -> Self {
+        Plane {
+            width,
+            height,
+            stride: width,
+            data: vec![0; width * height],
+        }
+    }
+
+    /// The sample at (x, y) with coordinates clamped into the plane: the edge extension
+    /// that motion vectors pointing outside the picture see (RFC 6386 §18.1).
+    #[inline]
+    pub fn clamped(&self, x: isize, y: isize) -> u8 {
+        let x = x.clamp(0, self.width as isize - 1) as usize;
+        let y = y.clamp(0, self.height as isize - 1) as usize;
+        self.data[y * self.stride + x]
+    }
+
+    /// Appends the top-left `width` x `height` samples, row by row.
+    pub fn write_cropped(&self, width: usize, height: usize, out: &mut Vec<u8>) {
+        for row in self.data.chunks(self.stride).take(height) {
+            out.extend_from_slice(&row[..width]);
+        }
+    }
+}
+
+impl core::fmt::Debug for Plane {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Plane({}x{})", self.width, self.height)
+    }
+}
+
+/// A picture as the decoder reconstructs it: luma and two half-size chroma planes whose
+/// sizes are whole macroblocks, and the display size the frame header declared.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Picture {
+    pub display_width: usize,
+    pub display_height: usize,
+    pub y: Plane,
+    pub u: Plane,
+    pub v: Plane,
+}
+
+impl Picture {
+    /// A black-initialised picture able to hold `width` x `height`, rounded up to macroblocks.
+    pub fn new(width: usize, height: usize) -> Self {
+        let mb_cols = width.div_ceil(16);
+        let mb_rows = height.div_ceil(16);
+        Picture {
+            display_width: width,
+            display_height: height,
+            y: Plane::new(mb_cols * 16, mb_rows * 16),
+            u: Plane::new(mb_cols * 8, mb_rows * 8),
+            v: Plane::new(mb_cols * 8, mb_rows * 8),
+        }
+    }
+
+    /// A picture from display-size I420 planes (as read from Y4M), edge-extended to whole
+    /// macroblocks. `y` is `width*height`, `u` and `v` are `((width+1)/2)*((height+1)/2)`.
+    pub fn from_i420(width: usize, height: usize, y: &[u8], u: &[u8], v: &[u8]) -> Self {
+        let mut picture = Picture::new(width, height);
+        let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+        fill_extended(&mut picture.y, y, width, height);
+        fill_extended(&mut picture.u, u, cw, ch);
+        fill_extended(&mut picture.v, v, cw, ch);
+        picture
+    }
+
+    pub fn mb_cols(&self) -> usize {
+        self.y.width / 16
+    }
+
+    pub fn mb_rows(&self) -> usize {
+        self.y.height / 16
+    }
+
+    /// Width and height of the displayed chroma planes (rounded up for odd sizes).
+    pub fn chroma_display_size(&self) -> (usize, usize) {
+        (
+            self.display_width.div_ceil(2),
+            self.display_height.div_ceil(2),
+        )
+    }
+
+    /// Appends the displayed picture as I420: Y, then U, then V, cropped to the display size.
+    pub fn write_i420(&self, out: &mut Vec<u8>) {
+        let (cw, ch) = self.chroma_display_size();
+        out.reserve(self.display_width * self.display_height + 2 * cw * ch);
+        self.y
+            .write_cropped(self.display_width, self.display_height, out);
+        self.u.write_cropped(cw, ch, out);
+        self.v.write_cropped(cw, ch, out);
+    }
+
+    /// The displayed picture as I420 bytes.
+    pub fn to_i420(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_i420(&mut out);
+        out
+    }
+}
+
+fn fill_extended(plane: &mut Plane, src: &[u8], width: usize, height: usize) {
+    for y in 0..plane.height {
+        let src_row = &src[y.min(height - 1) * width..][..width];
+        let row = &mut plane.data[y * plane.stride..][..plane.width];
+        row[..width].copy_from_slice(src_row);
+        let last = src_row[width - 1];
+        row[width..].fill(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i420_round_trip_crops_to_display_size() {
+        let (w, h) = (33, 17);
+        let y: Vec<u8> = (0..w * h).map(|i| (i * 7) as u8).collect();
+        let u: Vec<u8> = (0..17 * 9).map(|i| (i * 3) as u8).collect();
+        let v: Vec<u8> = (0..17 * 9).map(|i| (i * 5) as u8).collect();
+        let picture = Picture::from_i420(w, h, &y, &u, &v);
+        assert_eq!((picture.y.width, picture.y.height), (48, 32));
+        assert_eq!((picture.u.width, picture.u.height), (24, 16));
+        let bytes = picture.to_i420();
+        assert_eq!(bytes.len(), w * h + 2 * 17 * 9);
+        assert_eq!(&bytes[..w * h], &y[..]);
+        assert_eq!(&bytes[w * h..w * h + 153], &u[..]);
+        assert_eq!(&bytes[w * h + 153..], &v[..]);
+        // Extension repeats the last column and row.
+        assert_eq!(picture.y.data[47], y[32]);
+        assert_eq!(picture.y.data[31 * 48], y[16 * w]);
+    }
+}

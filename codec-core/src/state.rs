@@ -1,0 +1,393 @@
+//! The decoder state as a value (RFC 6386 §9): everything a VP8 decoder carries from one
+//! frame to the next. Cloning is cheap (pictures are shared behind `Arc`), states compare
+//! with `Eq`, have a content hash, and serialize to a versioned, checksummed binary form.
+
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::picture::Picture;
+use crate::tables;
+
+/// Per-plane-type coefficient token probabilities `[block type][band][context][node]`
+/// (RFC 6386 §13.3).
+pub type TokenProbabilities = [[[[u8; 11]; 3]; 8]; 4];
+
+/// The probabilities that persist between frames (RFC 6386 §9.7–9.10, §13.4, §16.2, §17.2).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct EntropyProbabilities {
+    pub coefficients: TokenProbabilities,
+    pub y_mode: [u8; 4],
+    pub uv_mode: [u8; 3],
+    pub motion_vectors: [[u8; tables::MV_PROB_COUNT]; 2],
+}
+
+impl Default for EntropyProbabilities {
+    /// The probabilities every keyframe starts from.
+    fn default() -> Self {
+        EntropyProbabilities {
+            coefficients: tables::DEFAULT_COEFF_PROBS,
+            y_mode: tables::DEFAULT_YMODE_PROBS,
+            uv_mode: tables::DEFAULT_UV_MODE_PROBS,
+            motion_vectors: tables::DEFAULT_MV_PROBS,
+        }
+    }
+}
+
+/// Segment parameters and the persistent segment map (RFC 6386 §9.3, §10).
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Segmentation {
+    /// Segment values replace the frame's (`true`) or are added to them (`false`).
+    pub absolute_values: bool,
+    pub quantizer: [i8; 4],
+    pub loop_filter_level: [i8; 4],
+    /// One segment id per macroblock, raster order; kept when a frame does not update it.
+    pub map: Arc<Vec<u8>>,
+}
+
+/// Loop-filter level adjustments by reference frame and by prediction mode (RFC 6386 §9.6).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct LoopFilterDeltas {
+    /// Indexed by intra, last, golden, altref.
+    pub reference_frame: [i8; 4],
+    /// Indexed by B_PRED, ZEROMV, NEAREST/NEAR/NEW, SPLITMV.
+    pub mode: [i8; 4],
+}
+
+/// The frame size a keyframe declared, with its scaling bits (reported, not applied).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct FrameSize {
+    pub width: u16,
+    pub height: u16,
+    pub horizontal_scale: u8,
+    pub vertical_scale: u8,
+}
+
+/// The three reference pictures. Several may be the same picture, shared.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct References {
+    pub last: Arc<Picture>,
+    pub golden: Arc<Picture>,
+    pub altref: Arc<Picture>,
+}
+
+/// Everything a VP8 decoder carries from one frame to the next.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct DecoderState {
+    /// Size and references; `None` until the first keyframe.
+    pub frame: Option<FrameState>,
+    pub probabilities: EntropyProbabilities,
+    pub segmentation: Segmentation,
+    pub loop_filter_deltas: LoopFilterDeltas,
+}
+
+/// The part of the state that exists once a keyframe has been decoded.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct FrameState {
+    pub size: FrameSize,
+    pub references: References,
+}
+
+/// Why a serialized state could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateError {
+    BadMagic,
+    UnsupportedVersion(u32),
+    Truncated { needed: usize, available: usize },
+    ChecksumMismatch,
+    Malformed(String),
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::BadMagic => write!(f, "not a flick state file (bad magic bytes)"),
+            StateError::UnsupportedVersion(v) => write!(
+                f,
+                "state format version {v} is not supported (this build reads version {STATE_VERSION})"
+            ),
+            StateError::Truncated { needed, available } => write!(
+                f,
+                "state file truncated: needs {needed} bytes, only {available} present"
+            ),
+            StateError::ChecksumMismatch => {
+                write!(
+                    f,
+                    "state file corrupted: checksum does not match its contents"
+                )
+            }
+            StateError::Malformed(why) => write!(f, "malformed state: {why}"),
+        }
+    }
+}
+
+impl core::error::Error for StateError {}
+
+const STATE_MAGIC: &[u8; 8] = b"FLKSTATE";
+const STATE_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8;
+const CHECKSUM_LEN: usize = 32;
+
+/// The serialized layout: pictures stored once, references point into the list.
+#[derive(Serialize, Deserialize)]
+struct StateRecord {
+    probabilities: EntropyProbabilities,
+    segmentation: SegmentationRecord,
+    loop_filter_deltas: LoopFilterDeltas,
+    frame: Option<FrameRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SegmentationRecord {
+    absolute_values: bool,
+    quantizer: [i8; 4],
+    loop_filter_level: [i8; 4],
+    map: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FrameRecord {
+    size: FrameSize,
+    pictures: Vec<Picture>,
+    /// Indices into `pictures` for last, golden, altref.
+    references: [u8; 3],
+}
+
+impl DecoderState {
+    /// The state before any frame: no references, default probabilities.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn size(&self) -> Option<FrameSize> {
+        self.frame.as_ref().map(|f| f.size)
+    }
+
+    pub fn references(&self) -> Option<&References> {
+        self.frame.as_ref().map(|f| &f.references)
+    }
+
+    /// The state's versioned, checksummed binary form. Equal states give equal bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let payload = self.payload();
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
+        out.extend_from_slice(STATE_MAGIC);
+        out.extend_from_slice(&STATE_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(&Sha256::digest(&payload));
+        out
+    }
+
+    /// Loads a state written by [`DecoderState::to_bytes`], checking magic, version,
+    /// length, checksum and the consistency of every field.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
+        if bytes.len() < 8 || &bytes[..8] != STATE_MAGIC {
+            return Err(StateError::BadMagic);
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(StateError::Truncated {
+                needed: HEADER_LEN,
+                available: bytes.len(),
+            });
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        if version != STATE_VERSION {
+            return Err(StateError::UnsupportedVersion(version));
+        }
+        let payload_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap());
+        let needed = usize::try_from(payload_len)
+            .ok()
+            .and_then(|n| n.checked_add(HEADER_LEN + CHECKSUM_LEN))
+            .ok_or(StateError::Truncated {
+                needed: usize::MAX,
+                available: bytes.len(),
+            })?;
+        if bytes.len() < needed {
+            return Err(StateError::Truncated {
+                needed,
+                available: bytes.len(),
+            });
+        }
+        if bytes.len() > needed {
+            return Err(StateError::Malformed(alloc::format!(
+                "{} unexpected bytes after the checksum",
+                bytes.len() - needed
+            )));
+        }
+        let payload = &bytes[HEADER_LEN..needed - CHECKSUM_LEN];
+        if Sha256::digest(payload).as_slice() != &bytes[needed - CHECKSUM_LEN..] {
+            return Err(StateError::ChecksumMismatch);
+        }
+        let config = bincode::config::standard().with_limit::<{ 1 << 30 }>();
+        let (record, used): (StateRecord, usize) =
+            bincode::serde::decode_from_slice(payload, config)
+                .map_err(|e| StateError::Malformed(e.to_string()))?;
+        if used != payload.len() {
+            return Err(StateError::Malformed(alloc::format!(
+                "payload has {} trailing bytes",
+                payload.len() - used
+            )));
+        }
+        Self::from_record(record)
+    }
+
+    /// SHA-256 of the canonical serialized payload: equal states have equal hashes.
+    pub fn content_hash(&self) -> [u8; 32] {
+        Sha256::digest(self.payload()).into()
+    }
+
+    fn payload(&self) -> Vec<u8> {
+        let frame = self.frame.as_ref().map(|frame| {
+            let refs = &frame.references;
+            // Store each distinct picture once; references name them by index.
+            let mut pictures: Vec<&Arc<Picture>> = Vec::with_capacity(3);
+            let mut references = [0u8; 3];
+            for (slot, p) in references
+                .iter_mut()
+                .zip([&refs.last, &refs.golden, &refs.altref])
+            {
+                let found = pictures
+                    .iter()
+                    .position(|q| Arc::ptr_eq(q, p) || q.as_ref() == p.as_ref());
+                *slot = match found {
+                    Some(i) => i as u8,
+                    None => {
+                        pictures.push(p);
+                        (pictures.len() - 1) as u8
+                    }
+                };
+            }
+            FrameRecord {
+                size: frame.size,
+                pictures: pictures.into_iter().map(|p| (**p).clone()).collect(),
+                references,
+            }
+        });
+        let record = StateRecord {
+            probabilities: self.probabilities.clone(),
+            segmentation: SegmentationRecord {
+                absolute_values: self.segmentation.absolute_values,
+                quantizer: self.segmentation.quantizer,
+                loop_filter_level: self.segmentation.loop_filter_level,
+                map: (*self.segmentation.map).clone(),
+            },
+            loop_filter_deltas: self.loop_filter_deltas,
+            frame,
+        };
+        bincode::serde::encode_to_vec(&record, bincode::config::standard())
+            .expect("in-memory serialization cannot fail")
+    }
+
+    fn from_record(record: StateRecord) -> Result<Self, StateError> {
+        let malformed = |why: String| StateError::Malformed(why);
+        let seg = record.segmentation;
+        let frame = match record.frame {
+            None => {
+                if !seg.map.is_empty() {
+                    return Err(malformed("segment map present without a frame size".into()));
+                }
+                None
+            }
+            Some(frame) => {
+                let size = frame.size;
+                if size.width == 0
+                    || size.height == 0
+                    || size.width > 0x3fff
+                    || size.height > 0x3fff
+                    || size.horizontal_scale > 3
+                    || size.vertical_scale > 3
+                {
+                    return Err(malformed(alloc::format!(
+                        "impossible frame size {}x{} (scale {}, {})",
+                        size.width,
+                        size.height,
+                        size.horizontal_scale,
+                        size.vertical_scale
+                    )));
+                }
+                let expected = Picture::new(size.width as usize, size.height as usize);
+                if frame.pictures.is_empty() || frame.pictures.len() > 3 {
+                    return Err(malformed(alloc::format!(
+                        "{} reference pictures, expected 1 to 3",
+                        frame.pictures.len()
+                    )));
+                }
+                for (i, p) in frame.pictures.iter().enumerate() {
+                    let planes_ok = [
+                        (&p.y, &expected.y),
+                        (&p.u, &expected.u),
+                        (&p.v, &expected.v),
+                    ]
+                    .iter()
+                    .all(|(a, b)| {
+                        a.width == b.width
+                            && a.height == b.height
+                            && a.stride == b.stride
+                            && a.data.len() == b.data.len()
+                    });
+                    if !planes_ok
+                        || p.display_width != expected.display_width
+                        || p.display_height != expected.display_height
+                    {
+                        return Err(malformed(alloc::format!(
+                            "reference picture {i} does not match the frame size {}x{}",
+                            size.width,
+                            size.height
+                        )));
+                    }
+                }
+                let mbs = expected.mb_cols() * expected.mb_rows();
+                if seg.map.len() != mbs || seg.map.iter().any(|&id| id > 3) {
+                    return Err(malformed(alloc::format!(
+                        "segment map has {} entries, expected {mbs} ids in 0..=3",
+                        seg.map.len()
+                    )));
+                }
+                if frame
+                    .references
+                    .iter()
+                    .any(|&i| i as usize >= frame.pictures.len())
+                {
+                    return Err(malformed("reference index out of range".into()));
+                }
+                let shared: Vec<Arc<Picture>> = frame.pictures.into_iter().map(Arc::new).collect();
+                let [last, golden, altref] = frame.references.map(|i| shared[i as usize].clone());
+                Some(FrameState {
+                    size,
+                    references: References {
+                        last,
+                        golden,
+                        altref,
+                    },
+                })
+            }
+        };
+        if record
+            .probabilities
+            .coefficients
+            .iter()
+            .flatten()
+            .flatten()
+            .flatten()
+            .any(|&p| p == 0)
+        {
+            return Err(malformed("a coefficient probability is zero".into()));
+        }
+        Ok(DecoderState {
+            frame,
+            probabilities: record.probabilities,
+            segmentation: Segmentation {
+                absolute_values: seg.absolute_values,
+                quantizer: seg.quantizer,
+                loop_filter_level: seg.loop_filter_level,
+                map: Arc::new(seg.map),
+            },
+            loop_filter_deltas: record.loop_filter_deltas,
+        })
+    }
+}
