@@ -14,7 +14,7 @@ pub struct BoolDecoder<'a> {
     /// Bits in `value` below the top byte that are still valid.
     bit_count: i32,
     range: u32,
-    /// Zero bytes supplied after the data ran out.
+    /// Zero bytes loaded after the data ran out.
     overrun: usize,
 }
 
@@ -136,9 +136,17 @@ impl<'a> BoolDecoder<'a> {
         }
     }
 
-    /// Number of zero bytes consumed past the end of the data.
-    pub fn overrun(&self) -> usize {
-        self.overrun
+    /// Bytes of data consumed so far (at most the data's length).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bits decoding has consumed beyond the end of the data (0 while within it). libvpx
+    /// reports a stream error in the same situation.
+    pub fn bits_past_end(&self) -> usize {
+        let loaded = 8 * (self.pos + self.overrun) as i64;
+        let unconsumed = self.bit_count as i64 + 8;
+        (loaded - unconsumed - 8 * self.data.len() as i64).max(0) as usize
     }
 }
 
@@ -223,7 +231,7 @@ mod tests {
         for (i, &(prob, bit)) in expected.iter().enumerate() {
             assert_eq!(decoder.read_bool(prob), bit, "bool {i}");
         }
-        assert_eq!(decoder.overrun(), 0);
+        assert_eq!(decoder.bits_past_end(), 0);
     }
 
     #[test]
@@ -232,6 +240,6 @@ mod tests {
         for _ in 0..100 {
             assert!(!decoder.read_flag());
         }
-        assert!(decoder.overrun() > 0);
+        assert!(decoder.bits_past_end() > 0);
     }
 }

@@ -1,7 +1,6 @@
 //! `decode(state, frame) -> (state', picture)`: one VP8 frame, as a pure function
 //! (RFC 6386 §5, §9).
 
-use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -20,6 +19,10 @@ use crate::state::{
 };
 use crate::tokens::{self, EdgeContext, MacroblockCoefficients};
 use crate::transform;
+
+/// Bits a partition may be read past its end before the frame counts as truncated. libvpx
+/// flags any; a little slack accepts encoders that flush their last bits loosely.
+const OVERRUN_TOLERANCE: usize = 16;
 
 /// Decodes one compressed frame from `state`, returning the state after it and, when the
 /// frame is shown, its picture. A zero-length frame is a dropped frame: the state is
@@ -104,8 +107,8 @@ pub fn decode(
         }
     }
 
-    let mut frame = Picture::new(size.width as usize, size.height as usize);
-    let (mb_cols, mb_rows) = (frame.mb_cols(), frame.mb_rows());
+    let mb_cols = (size.width as usize).div_ceil(16);
+    let mb_rows = (size.height as usize).div_ceil(16);
     let mut segment_map: Vec<u8> = if segmentation.map.len() == mb_cols * mb_rows {
         (*segmentation.map).clone()
     } else {
@@ -119,9 +122,21 @@ pub fn decode(
         &mut segment_map,
         &probs.y_mode,
         &probs.uv_mode,
-    );
+        OVERRUN_TOLERANCE,
+    )?;
     segmentation.map = Arc::new(segment_map);
+    // A valid first partition holds every macroblock's modes; zeros read far past its end
+    // mean the frame was cut short or its size field is corrupt.
+    if bd.bits_past_end() > OVERRUN_TOLERANCE {
+        return Err(DecodeError::Truncated {
+            what: "first partition (macroblock modes)",
+            needed: tag.first_partition_size + bd.bits_past_end().div_ceil(8),
+            available: tag.first_partition_size,
+        });
+    }
 
+    // Only now, with every mode read, is the picture worth allocating.
+    let mut frame = Picture::new(size.width as usize, size.height as usize);
     let references = state.frame.as_ref().map(|f| &f.references);
     let skip_inner = reconstruct_frame(
         &mut frame,
@@ -270,15 +285,11 @@ fn reconstruct_frame(
     if let Some((i, bd)) = decoders
         .iter()
         .enumerate()
-        .find(|(_, bd)| bd.overrun() > 64)
+        .find(|(_, bd)| bd.bits_past_end() > OVERRUN_TOLERANCE)
     {
-        return Err(DecodeError::Truncated {
-            what: if i == 0 {
-                "token partition 0"
-            } else {
-                "token partition"
-            },
-            needed: partitions[i].len() + bd.overrun(),
+        return Err(DecodeError::TruncatedPartition {
+            partition: i,
+            needed: partitions[i].len() + bd.bits_past_end().div_ceil(8),
             available: partitions[i].len(),
         });
     }
@@ -374,9 +385,4 @@ fn update_references(
         refs.last = frame.clone();
     }
     refs
-}
-
-#[allow(dead_code)]
-fn describe(header: &FrameHeader) -> alloc::string::String {
-    format!("{header:?}")
 }

@@ -13,6 +13,12 @@ pub enum DecodeError {
         needed: usize,
         available: usize,
     },
+    /// A token partition whose macroblocks read far past its end.
+    TruncatedPartition {
+        partition: usize,
+        needed: usize,
+        available: usize,
+    },
     /// A keyframe without the start code 9d 01 2a (RFC 6386 §9.1).
     BadStartCode([u8; 3]),
     /// A keyframe that declares a zero width or height.
@@ -35,6 +41,14 @@ impl fmt::Display for DecodeError {
             } => write!(
                 f,
                 "truncated {what}: needs {needed} bytes, only {available} present"
+            ),
+            DecodeError::TruncatedPartition {
+                partition,
+                needed,
+                available,
+            } => write!(
+                f,
+                "truncated token partition {partition}: its macroblocks need about {needed} bytes, only {available} present"
             ),
             DecodeError::BadStartCode(code) => write!(
                 f,

@@ -282,8 +282,9 @@ fn hev(p1: u8, p0: u8, q0: u8, q1: u8, threshold: u8) -> bool {
 #[inline(always)]
 fn simple_kernel(l: &mut [[u8; LANES]; 4], edge_limit: u8) {
     let e = i16::from(edge_limit);
+    let [lp1, lp0, lq0, lq1] = l;
     for j in 0..LANES {
-        let (p1, p0, q0, q1) = (l[0][j], l[1][j], l[2][j], l[3][j]);
+        let (p1, p0, q0, q1) = (lp1[j], lp0[j], lq0[j], lq1[j]);
         let (sp1, sp0, sq0, sq1) = (u2s(p1), u2s(p0), u2s(q0), u2s(q1));
         // common_adjust(use_outer_taps = 1)
         let a = c(c(sp1 - sq1) + 3 * (sq0 - sp0));
@@ -292,8 +293,8 @@ fn simple_kernel(l: &mut [[u8; LANES]; 4], edge_limit: u8) {
         // rather than moving both samples by the same rounded amount.
         let f1 = c(a + 4) >> 3;
         let f2 = c(a + 3) >> 3;
-        l[2][j] = s2u(sq0 - f1);
-        l[1][j] = s2u(sp0 + f2);
+        lq0[j] = s2u(sq0 - f1);
+        lp0[j] = s2u(sp0 + f2);
     }
 }
 
@@ -305,8 +306,11 @@ fn simple_kernel(l: &mut [[u8; LANES]; 4], edge_limit: u8) {
 #[inline(always)]
 fn sub_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
     let e = i16::from(p.edge_limit);
+    let [lp3, lp2, lp1, lp0, lq0, lq1, lq2, lq3] = l;
     for j in 0..LANES {
-        let s: [u8; 8] = core::array::from_fn(|k| l[k][j]);
+        let s = [
+            lp3[j], lp2[j], lp1[j], lp0[j], lq0[j], lq1[j], lq2[j], lq3[j],
+        ];
         let [_, _, p1, p0, q0, q1, _, _] = s;
         let (sp1, sp0, sq0, sq1) = (u2s(p1), u2s(p0), u2s(q0), u2s(q1));
         let high = hev(p1, p0, q0, q1, p.hev_threshold);
@@ -321,13 +325,13 @@ fn sub_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
         };
         let f1 = c(a + 4) >> 3;
         let f2 = c(a + 3) >> 3;
-        l[4][j] = s2u(sq0 - f1);
-        l[3][j] = s2u(sp0 + f2);
+        lq0[j] = s2u(sq0 - f1);
+        lp0[j] = s2u(sp0 + f2);
 
         // f1 lies in -16..=15, so this needs no clamp.
         let half = if high { 0 } else { (f1 + 1) >> 1 };
-        l[5][j] = s2u(sq1 - half);
-        l[2][j] = s2u(sp1 + half);
+        lq1[j] = s2u(sq1 - half);
+        lp1[j] = s2u(sp1 + half);
     }
 }
 
@@ -340,8 +344,11 @@ fn sub_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
 #[inline(always)]
 fn mb_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
     let e = i16::from(p.edge_limit);
+    let [lp3, lp2, lp1, lp0, lq0, lq1, lq2, lq3] = l;
     for j in 0..LANES {
-        let s: [u8; 8] = core::array::from_fn(|k| l[k][j]);
+        let s = [
+            lp3[j], lp2[j], lp1[j], lp0[j], lq0[j], lq1[j], lq2[j], lq3[j],
+        ];
         let [_, p2, p1, p0, q0, q1, q2, _] = s;
         let (sp2, sp1, sp0) = (u2s(p2), u2s(p1), u2s(p0));
         let (sq0, sq1, sq2) = (u2s(q0), u2s(q1), u2s(q2));
@@ -366,12 +373,12 @@ fn mb_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
         let a0 = c((27 * wl + 63) >> 7);
         let a1 = c((18 * wl + 63) >> 7);
         let a2 = c((9 * wl + 63) >> 7);
-        l[4][j] = s2u(sq0 - a0);
-        l[3][j] = s2u(sp0 + a0);
-        l[5][j] = s2u(sq1 - a1);
-        l[2][j] = s2u(sp1 + a1);
-        l[6][j] = s2u(sq2 - a2);
-        l[1][j] = s2u(sp2 + a2);
+        lq0[j] = s2u(sq0 - a0);
+        lp0[j] = s2u(sp0 + a0);
+        lq1[j] = s2u(sq1 - a1);
+        lp1[j] = s2u(sp1 + a1);
+        lq2[j] = s2u(sq2 - a2);
+        lp2[j] = s2u(sp2 + a2);
     }
 }
 
@@ -551,7 +558,7 @@ mod tests {
         let spread = [2, 4, 8, 16, 40, 256][rng.below(6) as usize];
         let base = rng.below(256) as i32;
         let step = rng.below(60) as i32 - 30;
-        (0..24 * 24)
+        (0..24 * 24usize)
             .map(|i| {
                 let x = (i % 24) as i32;
                 let jump = if x >= 12 { step } else { 0 };

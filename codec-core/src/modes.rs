@@ -5,6 +5,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::bool_decoder::BoolDecoder;
+use crate::error::DecodeError;
 use crate::header::FrameHeader;
 use crate::tables;
 
@@ -115,13 +116,15 @@ pub struct ModeMap {
 }
 
 impl ModeMap {
+    /// An empty map holding only its border row; rows are appended as they are read, so
+    /// memory follows the data actually present.
     fn new(mb_cols: usize, mb_rows: usize) -> Self {
         let stride = mb_cols + 1;
         ModeMap {
             mb_cols,
             mb_rows,
             stride,
-            infos: vec![MacroblockInfo::default(); stride * (mb_rows + 1)],
+            infos: vec![MacroblockInfo::default(); stride],
         }
     }
 
@@ -136,7 +139,9 @@ impl ModeMap {
 
 /// Reads the prediction records of all macroblocks, in raster order, from the first
 /// partition after the frame header. `segment_map` is the persistent map, updated in place
-/// when the header says so.
+/// when the header says so. Stops with an error as soon as more than `overrun_limit` bits
+/// past the partition's end have been consumed.
+#[allow(clippy::too_many_arguments)]
 pub fn read_modes(
     bd: &mut BoolDecoder<'_>,
     header: &FrameHeader,
@@ -145,7 +150,8 @@ pub fn read_modes(
     segment_map: &mut [u8],
     y_mode_probs: &[u8; 4],
     uv_mode_probs: &[u8; 3],
-) -> ModeMap {
+    overrun_limit: usize,
+) -> Result<ModeMap, DecodeError> {
     let mut map = ModeMap::new(mb_cols, mb_rows);
     let key_frame = header.is_key_frame();
     let sign_bias = [
@@ -155,6 +161,14 @@ pub fn read_modes(
         header.sign_bias_altref,
     ];
     for row in 0..mb_rows {
+        if bd.bits_past_end() > overrun_limit {
+            return Err(DecodeError::Truncated {
+                what: "first partition (macroblock modes)",
+                needed: bd.position() + bd.bits_past_end().div_ceil(8),
+                available: bd.position(),
+            });
+        }
+        map.infos.push(MacroblockInfo::default());
         for col in 0..mb_cols {
             let mb_index = row * mb_cols + col;
             let mut info = MacroblockInfo::default();
@@ -183,11 +197,10 @@ pub fn read_modes(
             } else {
                 read_intra_modes(bd, y_mode_probs, uv_mode_probs, &mut info);
             }
-            let i = map.index(row, col);
-            map.infos[i] = info;
+            map.infos.push(info);
         }
     }
-    map
+    Ok(map)
 }
 
 fn read_keyframe_modes(

@@ -17,22 +17,13 @@ pub type EdgeContext = [bool; 9];
 
 /// The dequantized coefficients of one macroblock: 16 luma blocks, 4 U, 4 V, then Y2,
 /// each 16 values in raster order.
+#[derive(Default)]
 pub struct MacroblockCoefficients {
     pub blocks: [[i16; 16]; 25],
     /// Whether each block has a coefficient past the DC (decides the IDCT shortcut).
     pub has_ac: [bool; 25],
     /// Whether any token other than an immediate end-of-block was read.
     pub any_nonzero: bool,
-}
-
-impl Default for MacroblockCoefficients {
-    fn default() -> Self {
-        MacroblockCoefficients {
-            blocks: [[0; 16]; 25],
-            has_ac: [false; 25],
-            any_nonzero: false,
-        }
-    }
 }
 
 impl MacroblockCoefficients {
