@@ -257,22 +257,23 @@ fn edge_within(p1: u8, p0: u8, q0: u8, q1: u8, edge_limit: i16) -> bool {
 }
 
 /// §15.3 `filter_yes`: the edge test plus every adjacent interior difference within `I`.
+/// Non-short-circuit `&` so the lane loops stay branch-free and vectorise.
 #[inline(always)]
 fn filter_yes(s: [u8; 8], interior: u8, edge_limit: i16) -> bool {
     let [p3, p2, p1, p0, q0, q1, q2, q3] = s;
     edge_within(p1, p0, q0, q1, edge_limit)
-        && p3.abs_diff(p2) <= interior
-        && p2.abs_diff(p1) <= interior
-        && p1.abs_diff(p0) <= interior
-        && q1.abs_diff(q0) <= interior
-        && q2.abs_diff(q1) <= interior
-        && q3.abs_diff(q2) <= interior
+        & (p3.abs_diff(p2) <= interior)
+        & (p2.abs_diff(p1) <= interior)
+        & (p1.abs_diff(p0) <= interior)
+        & (q1.abs_diff(q0) <= interior)
+        & (q2.abs_diff(q1) <= interior)
+        & (q3.abs_diff(q2) <= interior)
 }
 
 /// §15.3 `hev`: high edge variance, strictly above the threshold.
 #[inline(always)]
 fn hev(p1: u8, p0: u8, q0: u8, q1: u8, threshold: u8) -> bool {
-    p1.abs_diff(p0) > threshold || q1.abs_diff(q0) > threshold
+    (p1.abs_diff(p0) > threshold) | (q1.abs_diff(q0) > threshold)
 }
 
 /// The simple filter (§15.2) on lanes `[p1, p0, q0, q1]`.
