@@ -10,12 +10,14 @@
 //! edge, 1 for a horizontal edge). `count` segments are filtered, the i-th centred on
 //! `pos + i * along`. The segments along one edge are disjoint, so their order is immaterial
 //! (§15.1); the kernels process up to 16 of them at once, lane by lane, which lets the
-//! compiler vectorise the arithmetic.
+//! compiler vectorise the arithmetic. (A made-up geometry whose segments overlap, which no
+//! real edge has, gives unspecified samples but still never panics within bounds.)
 //!
 //! The arithmetic is the spec's (and libvpx's) exactly: samples are converted to signed
-//! values by subtracting 128 ("u2s"), intermediate sums are clamped to -128..=127 ("c"),
-//! and divisions by 8 are arithmetic shifts that round towards negative infinity. All of
-//! it fits in `i16` for every sample value, so no input can overflow or panic.
+//! values by flipping the top bit ("u2s"), intermediate sums are clamped to -128..=127
+//! ("c", here saturating 8-bit arithmetic), and divisions by 8 are arithmetic shifts that
+//! round towards negative infinity. Every operation saturates or provably stays in range,
+//! so no sample values can overflow or panic.
 
 /// Lanes processed per kernel call: a luma edge is 16 segments long.
 const LANES: usize = 16;
@@ -181,20 +183,60 @@ fn filter_edge<const TAPS: usize>(
     while start < count {
         let n = LANES.min(count - start);
         let first = base + start * along;
+        // Lanes past `n` stay zero: a flat segment, which every kernel leaves alone, and
+        // which is never written back anyway.
         let mut lanes = [[0u8; LANES]; TAPS];
 
         if along == 1 {
-            // Horizontal edge: each lane array is a contiguous piece of one row.
+            // Horizontal edge: each lane array is a contiguous piece of one row. The
+            // full-width case gets fixed-size copies instead of calls to memcpy.
             for (k, lane) in lanes.iter_mut().enumerate() {
-                lane[..n].copy_from_slice(&buf[first + k * across..][..n]);
-            }
-        } else if across == 1 {
-            // Vertical edge: each segment is a contiguous piece of one row; transpose.
-            for j in 0..n {
-                let seg = &buf[first + j * along..][..TAPS];
-                for (lane, &s) in lanes.iter_mut().zip(seg) {
-                    lane[j] = s;
+                let row = &buf[first + k * across..];
+                if n == LANES {
+                    lane.copy_from_slice(&row[..LANES]);
+                } else {
+                    lane[..n].copy_from_slice(&row[..n]);
                 }
+            }
+            kernel(&mut lanes);
+            for k in written.clone() {
+                let row = &mut buf[first + k * across..];
+                if n == LANES {
+                    row[..LANES].copy_from_slice(&lanes[k]);
+                } else {
+                    row[..n].copy_from_slice(&lanes[k][..n]);
+                }
+            }
+        } else if across == 1 && along >= 8 && TAPS == 8 {
+            // Vertical edge, normal filters: each segment is 8 contiguous samples of one
+            // row. Transposing whole words is much cheaper than moving single bytes; word
+            // `[i][h]` holds segment `8 * h + i`, and after the transpose lane `k`. Slicing
+            // the edge's span once leaves one cheap length check per segment.
+            let span = &mut buf[first..first + (n - 1) * along + 8];
+            let mut words = [[0u64; 2]; 8];
+            for (j, seg) in span.chunks(along).enumerate().take(LANES) {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(&seg[..8]);
+                words[j % 8][j / 8] = u64::from_le_bytes(bytes);
+            }
+            let words = transpose8x8_pair(words);
+            for (lane, [lo, hi]) in lanes.iter_mut().zip(words) {
+                lane[..8].copy_from_slice(&lo.to_le_bytes());
+                lane[8..].copy_from_slice(&hi.to_le_bytes());
+            }
+            kernel(&mut lanes);
+            let mut words = [[0u64; 2]; 8];
+            for (pair, lane) in words.iter_mut().zip(&lanes) {
+                let (mut lo, mut hi) = ([0u8; 8], [0u8; 8]);
+                lo.copy_from_slice(&lane[..8]);
+                hi.copy_from_slice(&lane[8..]);
+                *pair = [u64::from_le_bytes(lo), u64::from_le_bytes(hi)];
+            }
+            let words = transpose8x8_pair(words);
+            // Writing all 8 samples back is harmless: the kernel leaves p3 and q3 (and,
+            // for subblock edges, p2 and q2) as they were.
+            for (j, seg) in span.chunks_mut(along).enumerate().take(LANES) {
+                seg[..8].copy_from_slice(&words[j % 8][j / 8].to_le_bytes());
             }
         } else {
             for j in 0..n {
@@ -202,24 +244,7 @@ fn filter_edge<const TAPS: usize>(
                     lane[j] = buf[first + j * along + k * across];
                 }
             }
-        }
-
-        // Lanes past `n` hold zeros: a flat segment, which every kernel leaves alone, and
-        // which is never written back anyway.
-        kernel(&mut lanes);
-
-        if along == 1 {
-            for k in written.clone() {
-                buf[first + k * across..][..n].copy_from_slice(&lanes[k][..n]);
-            }
-        } else if across == 1 {
-            for j in 0..n {
-                let seg = &mut buf[first + j * along..][..TAPS];
-                for k in written.clone() {
-                    seg[k] = lanes[k][j];
-                }
-            }
-        } else {
+            kernel(&mut lanes);
             for j in 0..n {
                 for k in written.clone() {
                     buf[first + j * along + k * across] = lanes[k][j];
@@ -230,44 +255,92 @@ fn filter_edge<const TAPS: usize>(
     }
 }
 
-/// `c()` of §15.2: clamp to the signed 8-bit range.
+/// Transposes two 8x8 byte matrices side by side, each held as eight little-endian words
+/// (byte `j` of word `[i][h]` moves to byte `i` of word `[j][h]`), by swapping ever larger
+/// blocks across the diagonal: single bytes within 2x2 blocks, then 2x2 blocks within 4x4
+/// blocks, then 4x4 blocks. The two matrices go through identical steps, which the
+/// compiler turns into 128-bit vector operations.
 #[inline(always)]
-fn c(v: i16) -> i16 {
-    v.clamp(-128, 127)
+fn transpose8x8_pair(mut r: [[u64; 2]; 8]) -> [[u64; 2]; 8] {
+    for (step, mask) in [
+        (1, 0x00ff_00ff_00ff_00ff_u64),
+        (2, 0x0000_ffff_0000_ffff),
+        (4, 0x0000_0000_ffff_ffff),
+    ] {
+        let shift = 8 * step as u32;
+        for i in (0..8).filter(|i| i & step == 0) {
+            let (mut a, mut b) = (r[i], r[i + step]);
+            for (x, y) in a.iter_mut().zip(&mut b) {
+                let t = ((*x >> shift) ^ *y) & mask;
+                *y ^= t;
+                *x ^= t << shift;
+            }
+            r[i] = a;
+            r[i + step] = b;
+        }
+    }
+    r
 }
 
-/// `u2s()` of §15.2: a sample as a signed value centred on 128 (the `(v as i8) ^ 0x80` of
-/// libvpx, written without the cast).
+// The kernels work on 8-bit lanes, as libvpx's SIMD code does, so that 16 segments fit one
+// 128-bit vector. The spec's `c(x + y)` on signed 8-bit operands is exactly
+// `x.saturating_add(y)`, and its `c(f + 3 * (q0 - p0))` is exactly `f` plus three
+// saturating additions of `d = c(q0 - p0)`: the partial sums move one way from an in-range
+// start, so once one saturates the exact sum lies beyond the same bound; and where `d`
+// itself was clamped, `3 * 127` already carries any start past that bound.
+
+/// `u2s()` of §15.2: a sample as a signed value centred on 128.
 #[inline(always)]
-fn u2s(v: u8) -> i16 {
-    i16::from(v) - 128
+fn u2s(v: u8) -> i8 {
+    (v ^ 0x80) as i8
 }
 
-/// `s2u()` of §15.2: clamp, then back to a sample.
+/// `s2u()` of §15.2, for a value already within the signed 8-bit range.
 #[inline(always)]
-fn s2u(v: i16) -> u8 {
-    (c(v) + 128) as u8
+fn s2u(v: i8) -> u8 {
+    (v as u8) ^ 0x80
+}
+
+/// `c(f + 3 * (q0 - p0))` of §15.2 `common_adjust`.
+#[inline(always)]
+fn add_3x_edge_difference(f: i8, p0: i8, q0: i8) -> i8 {
+    let d = q0.saturating_sub(p0);
+    f.saturating_add(d).saturating_add(d).saturating_add(d)
 }
 
 /// The edge-difference test shared by all filters (§15.2 `simple_segment`, §15.3
-/// `filter_yes`): `<=`, so a difference exactly at the limit is still filtered.
+/// `filter_yes`): `<=`, so a difference exactly at the limit is still filtered. In 16
+/// bits: the sum reaches 637, and saturating it at 255 would wrongly pass an edge whose
+/// limit is 255.
 #[inline(always)]
-fn edge_within(p1: u8, p0: u8, q0: u8, q1: u8, edge_limit: i16) -> bool {
-    i16::from(p0.abs_diff(q0)) * 2 + i16::from(p1.abs_diff(q1)) / 2 <= edge_limit
+fn edge_within(p1: u8, p0: u8, q0: u8, q1: u8, edge_limit: u8) -> bool {
+    u16::from(p0.abs_diff(q0)) * 2 + u16::from(p1.abs_diff(q1)) / 2 <= u16::from(edge_limit)
 }
 
 /// §15.3 `filter_yes`: the edge test plus every adjacent interior difference within `I`.
-/// Non-short-circuit `&` so the lane loops stay branch-free and vectorise.
+/// Takes the samples one by one (an array here costs the vectorised loop a repacking) and
+/// uses non-short-circuit `&` so the lane loops stay branch-free.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn filter_yes(s: [u8; 8], interior: u8, edge_limit: i16) -> bool {
-    let [p3, p2, p1, p0, q0, q1, q2, q3] = s;
-    edge_within(p1, p0, q0, q1, edge_limit)
-        & (p3.abs_diff(p2) <= interior)
-        & (p2.abs_diff(p1) <= interior)
-        & (p1.abs_diff(p0) <= interior)
-        & (q1.abs_diff(q0) <= interior)
-        & (q2.abs_diff(q1) <= interior)
-        & (q3.abs_diff(q2) <= interior)
+fn filter_yes(
+    p3: u8,
+    p2: u8,
+    p1: u8,
+    p0: u8,
+    q0: u8,
+    q1: u8,
+    q2: u8,
+    q3: u8,
+    p: &EdgeParams,
+) -> bool {
+    let i = p.interior_limit;
+    edge_within(p1, p0, q0, q1, p.edge_limit)
+        & (p3.abs_diff(p2) <= i)
+        & (p2.abs_diff(p1) <= i)
+        & (p1.abs_diff(p0) <= i)
+        & (q1.abs_diff(q0) <= i)
+        & (q2.abs_diff(q1) <= i)
+        & (q3.abs_diff(q2) <= i)
 }
 
 /// §15.3 `hev`: high edge variance, strictly above the threshold.
@@ -282,20 +355,23 @@ fn hev(p1: u8, p0: u8, q0: u8, q1: u8, threshold: u8) -> bool {
 /// unchanged because `c(0 + 4) >> 3 == c(0 + 3) >> 3 == 0`) so the loop vectorises.
 #[inline(always)]
 fn simple_kernel(l: &mut [[u8; LANES]; 4], edge_limit: u8) {
-    let e = i16::from(edge_limit);
     let [lp1, lp0, lq0, lq1] = l;
     for j in 0..LANES {
         let (p1, p0, q0, q1) = (lp1[j], lp0[j], lq0[j], lq1[j]);
         let (sp1, sp0, sq0, sq1) = (u2s(p1), u2s(p0), u2s(q0), u2s(q1));
         // common_adjust(use_outer_taps = 1)
-        let a = c(c(sp1 - sq1) + 3 * (sq0 - sp0));
-        let a = if edge_within(p1, p0, q0, q1, e) { a } else { 0 };
+        let a = add_3x_edge_difference(sp1.saturating_sub(sq1), sp0, sq0);
+        let a = if edge_within(p1, p0, q0, q1, edge_limit) {
+            a
+        } else {
+            0
+        };
         // Rounding +4 on one side and +3 on the other splits an exact half unevenly
         // rather than moving both samples by the same rounded amount.
-        let f1 = c(a + 4) >> 3;
-        let f2 = c(a + 3) >> 3;
-        lq0[j] = s2u(sq0 - f1);
-        lp0[j] = s2u(sp0 + f2);
+        let f1 = a.saturating_add(4) >> 3;
+        let f2 = a.saturating_add(3) >> 3;
+        lq0[j] = s2u(sq0.saturating_sub(f1));
+        lp0[j] = s2u(sp0.saturating_add(f2));
     }
 }
 
@@ -306,33 +382,30 @@ fn simple_kernel(l: &mut [[u8; LANES]; 4], edge_limit: u8) {
 /// half of it, rounded. Branch-free for vectorisation, as in [`simple_kernel`].
 #[inline(always)]
 fn sub_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
-    let e = i16::from(p.edge_limit);
     let [lp3, lp2, lp1, lp0, lq0, lq1, lq2, lq3] = l;
     for j in 0..LANES {
-        let s = [
-            lp3[j], lp2[j], lp1[j], lp0[j], lq0[j], lq1[j], lq2[j], lq3[j],
-        ];
-        let [_, _, p1, p0, q0, q1, _, _] = s;
+        let (p3, p2, p1, p0) = (lp3[j], lp2[j], lp1[j], lp0[j]);
+        let (q0, q1, q2, q3) = (lq0[j], lq1[j], lq2[j], lq3[j]);
         let (sp1, sp0, sq0, sq1) = (u2s(p1), u2s(p0), u2s(q0), u2s(q1));
         let high = hev(p1, p0, q0, q1, p.hev_threshold);
 
         // common_adjust(use_outer_taps = hev)
-        let outer = if high { c(sp1 - sq1) } else { 0 };
-        let a = c(outer + 3 * (sq0 - sp0));
-        let a = if filter_yes(s, p.interior_limit, e) {
+        let outer = if high { sp1.saturating_sub(sq1) } else { 0 };
+        let a = add_3x_edge_difference(outer, sp0, sq0);
+        let a = if filter_yes(p3, p2, p1, p0, q0, q1, q2, q3, &p) {
             a
         } else {
             0
         };
-        let f1 = c(a + 4) >> 3;
-        let f2 = c(a + 3) >> 3;
-        lq0[j] = s2u(sq0 - f1);
-        lp0[j] = s2u(sp0 + f2);
+        let f1 = a.saturating_add(4) >> 3;
+        let f2 = a.saturating_add(3) >> 3;
+        lq0[j] = s2u(sq0.saturating_sub(f1));
+        lp0[j] = s2u(sp0.saturating_add(f2));
 
-        // f1 lies in -16..=15, so this needs no clamp.
+        // f1 lies in -16..=15, so `f1 + 1` cannot overflow.
         let half = if high { 0 } else { (f1 + 1) >> 1 };
-        lq1[j] = s2u(sq1 - half);
-        lp1[j] = s2u(sp1 + half);
+        lq1[j] = s2u(sq1.saturating_sub(half));
+        lp1[j] = s2u(sp1.saturating_add(half));
     }
 }
 
@@ -341,22 +414,20 @@ fn sub_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
 /// With high edge variance this is the simple filter's adjustment; otherwise the edge
 /// difference `w` is spread over three samples each side with weights 27, 18 and 9 (about
 /// 3/7, 2/7 and 1/7 of it). Branch-free for vectorisation: exactly one of the two
-/// adjustments is non-zero, and a zero one changes nothing (`(0 * k + 63) >> 7 == 0`).
+/// adjustments is non-zero, and a zero one changes nothing (`(0 * k + 63) >> 7 == 0`), so
+/// applying both in sequence, each saturating, equals the spec's either/or.
 #[inline(always)]
 fn mb_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
-    let e = i16::from(p.edge_limit);
     let [lp3, lp2, lp1, lp0, lq0, lq1, lq2, lq3] = l;
     for j in 0..LANES {
-        let s = [
-            lp3[j], lp2[j], lp1[j], lp0[j], lq0[j], lq1[j], lq2[j], lq3[j],
-        ];
-        let [_, p2, p1, p0, q0, q1, q2, _] = s;
+        let (p3, p2, p1, p0) = (lp3[j], lp2[j], lp1[j], lp0[j]);
+        let (q0, q1, q2, q3) = (lq0[j], lq1[j], lq2[j], lq3[j]);
         let (sp2, sp1, sp0) = (u2s(p2), u2s(p1), u2s(p0));
         let (sq0, sq1, sq2) = (u2s(q0), u2s(q1), u2s(q2));
         let high = hev(p1, p0, q0, q1, p.hev_threshold);
 
-        let w = c(c(sp1 - sq1) + 3 * (sq0 - sp0));
-        let w = if filter_yes(s, p.interior_limit, e) {
+        let w = add_3x_edge_difference(sp1.saturating_sub(sq1), sp0, sq0);
+        let w = if filter_yes(p3, p2, p1, p0, q0, q1, q2, q3, &p) {
             w
         } else {
             0
@@ -364,22 +435,23 @@ fn mb_kernel(l: &mut [[u8; LANES]; 8], p: EdgeParams) {
 
         // High edge variance: common_adjust(use_outer_taps = 1) on p0/q0 only.
         let wh = if high { w } else { 0 };
-        let f1 = c(wh + 4) >> 3;
-        let f2 = c(wh + 3) >> 3;
-        let sq0 = c(sq0 - f1);
-        let sp0 = c(sp0 + f2);
+        let f1 = wh.saturating_add(4) >> 3;
+        let f2 = wh.saturating_add(3) >> 3;
+        let sq0 = sq0.saturating_sub(f1);
+        let sp0 = sp0.saturating_add(f2);
 
-        // Low edge variance: the wide filter.
-        let wl = if high { 0 } else { w };
-        let a0 = c((27 * wl + 63) >> 7);
-        let a1 = c((18 * wl + 63) >> 7);
-        let a2 = c((9 * wl + 63) >> 7);
-        lq0[j] = s2u(sq0 - a0);
-        lp0[j] = s2u(sp0 + a0);
-        lq1[j] = s2u(sq1 - a1);
-        lp1[j] = s2u(sp1 + a1);
-        lq2[j] = s2u(sq2 - a2);
-        lp2[j] = s2u(sp2 + a2);
+        // Low edge variance: the wide filter. |w| <= 128 keeps every weighted value within
+        // -27..=27, so the spec's clamp of it is a no-op.
+        let wl = if high { 0 } else { i16::from(w) };
+        let a0 = ((27 * wl + 63) >> 7) as i8;
+        let a1 = ((18 * wl + 63) >> 7) as i8;
+        let a2 = ((9 * wl + 63) >> 7) as i8;
+        lq0[j] = s2u(sq0.saturating_sub(a0));
+        lp0[j] = s2u(sp0.saturating_add(a0));
+        lq1[j] = s2u(sq1.saturating_sub(a1));
+        lp1[j] = s2u(sp1.saturating_add(a1));
+        lq2[j] = s2u(sq2.saturating_sub(a2));
+        lp2[j] = s2u(sp2.saturating_add(a2));
     }
 }
 
@@ -567,6 +639,19 @@ mod tests {
                 (base + jump + noise).clamp(0, 255) as u8
             })
             .collect()
+    }
+
+    #[test]
+    fn saturating_form_of_common_adjust_is_exact() {
+        for f in -128..=127i32 {
+            for p0 in 0..=255u8 {
+                for q0 in 0..=255u8 {
+                    let exact = rc(f + 3 * (ru2s(q0) - ru2s(p0)));
+                    let fast = add_3x_edge_difference(f as i8, u2s(p0), u2s(q0));
+                    assert_eq!(i32::from(fast), exact, "f {f} p0 {p0} q0 {q0}");
+                }
+            }
+        }
     }
 
     #[test]

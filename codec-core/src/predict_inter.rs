@@ -20,6 +20,58 @@ const SIXTAP_ROWS: usize = TILE + 5;
 /// Rows the bilinear horizontal pass produces for a full tile: one below.
 const BILINEAR_ROWS: usize = TILE + 1;
 
+/// [`SIXTAP_FILTERS`] as tap magnitudes, for arithmetic in unsigned 16-bit lanes (twice as
+/// many per vector as 32-bit ones). In every filter taps 1 and 4 are never positive and the
+/// others never negative, so a sum is "positive part minus negative part", and the
+/// positive part stays below 2^16 for 8-bit samples; both facts are checked when this
+/// constant is evaluated, so a table that broke them would not compile.
+const SIXTAP_MAGNITUDES: [[u16; 6]; 8] = sixtap_magnitudes();
+
+/// [`BILINEAR_FILTERS`] as `u16`, checked the same way (non-negative, sums in 16 bits).
+const BILINEAR_MAGNITUDES: [[u16; 2]; 8] = bilinear_magnitudes();
+
+/// Taps of a six-tap filter that subtract (the others add).
+const fn is_negative_tap(k: usize) -> bool {
+    k == 1 || k == 4
+}
+
+const fn sixtap_magnitudes() -> [[u16; 6]; 8] {
+    let mut out = [[0u16; 6]; 8];
+    let mut i = 0;
+    while i < 8 {
+        let mut positive_bound = 64;
+        let mut k = 0;
+        while k < 6 {
+            let tap = SIXTAP_FILTERS[i][k];
+            assert!(if is_negative_tap(k) {
+                tap <= 0
+            } else {
+                tap >= 0
+            });
+            if !is_negative_tap(k) {
+                positive_bound += tap * 255;
+            }
+            out[i][k] = tap.unsigned_abs() as u16;
+            k += 1;
+        }
+        assert!(positive_bound <= u16::MAX as i32);
+        i += 1;
+    }
+    out
+}
+
+const fn bilinear_magnitudes() -> [[u16; 2]; 8] {
+    let mut out = [[0u16; 2]; 8];
+    let mut i = 0;
+    while i < 8 {
+        let [a, b] = BILINEAR_FILTERS[i];
+        assert!(a >= 0 && b >= 0 && (a + b) * 255 + 64 <= u16::MAX as i32);
+        out[i] = [a as u16, b as u16];
+        i += 1;
+    }
+    out
+}
+
 /// Predicts a `width` x `height` block with the six-tap ("bicubic") filters, used by
 /// bitstream version 0 (RFC 6386 §18.3).
 ///
@@ -138,44 +190,45 @@ fn copy_block(src: &[u8], dst: &mut [u8], b: &Block, w: usize) {
     }
 }
 
-/// Rounds a filter sum of 7-bit taps back to a sample, saturating: taps can be negative,
-/// so the six-tap sums can leave 0..=255.
+/// One six-tap output sample from the six inputs around it, the third being the sample at
+/// the output position: `clamp255((sum of taps * inputs + 64) >> 7)` (§18.3 `interp`),
+/// computed as positive part minus negative part so that everything stays in `u16`
+/// (see [`SIXTAP_MAGNITUDES`]); a negative total saturates to 0 in the subtraction.
 #[inline(always)]
-fn round_clamp(sum: i32) -> u8 {
-    ((sum + 64) >> 7).clamp(0, 255) as u8
+fn sixtap_sample(a0: u8, a1: u8, a2: u8, a3: u8, a4: u8, a5: u8, t: &[u16; 6]) -> u8 {
+    let positive = u16::from(a0) * t[0]
+        + u16::from(a2) * t[2]
+        + u16::from(a3) * t[3]
+        + u16::from(a5) * t[5]
+        + 64;
+    let negative = u16::from(a1) * t[1] + u16::from(a4) * t[4];
+    (positive.saturating_sub(negative) >> 7).min(255) as u8
 }
 
 /// The six-tap filter along one row: `out[x]` from `s[x..x + 6]`, where `s` starts two
 /// samples left of the first output position.
 #[inline(always)]
-fn sixtap_row(s: &[u8], out: &mut [u8], w: usize, f: &[i32; 6]) {
+fn sixtap_row(s: &[u8], out: &mut [u8], w: usize, t: &[u16; 6]) {
     let s = &s[..w + 5];
     let out = &mut out[..w];
     for (x, o) in out.iter_mut().enumerate() {
-        let sum = i32::from(s[x]) * f[0]
-            + i32::from(s[x + 1]) * f[1]
-            + i32::from(s[x + 2]) * f[2]
-            + i32::from(s[x + 3]) * f[3]
-            + i32::from(s[x + 4]) * f[4]
-            + i32::from(s[x + 5]) * f[5];
-        *o = round_clamp(sum);
+        *o = sixtap_sample(s[x], s[x + 1], s[x + 2], s[x + 3], s[x + 4], s[x + 5], t);
     }
 }
 
 /// The six-tap filter down the columns: `out[x]` from rows `top`, `top + stride`, ...,
 /// `top + 5 * stride` of `buf` at column `x`, where `top` is two rows above the output row.
 #[inline(always)]
-fn sixtap_column(buf: &[u8], top: usize, stride: usize, out: &mut [u8], w: usize, f: &[i32; 6]) {
-    let rows: [&[u8]; 6] = core::array::from_fn(|k| &buf[top + k * stride..][..w]);
+fn sixtap_column(buf: &[u8], top: usize, stride: usize, out: &mut [u8], w: usize, t: &[u16; 6]) {
+    let r0 = &buf[top..][..w];
+    let r1 = &buf[top + stride..][..w];
+    let r2 = &buf[top + 2 * stride..][..w];
+    let r3 = &buf[top + 3 * stride..][..w];
+    let r4 = &buf[top + 4 * stride..][..w];
+    let r5 = &buf[top + 5 * stride..][..w];
     let out = &mut out[..w];
     for (x, o) in out.iter_mut().enumerate() {
-        let sum = i32::from(rows[0][x]) * f[0]
-            + i32::from(rows[1][x]) * f[1]
-            + i32::from(rows[2][x]) * f[2]
-            + i32::from(rows[3][x]) * f[3]
-            + i32::from(rows[4][x]) * f[4]
-            + i32::from(rows[5][x]) * f[5];
-        *o = round_clamp(sum);
+        *o = sixtap_sample(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x], t);
     }
 }
 
@@ -186,14 +239,14 @@ fn sixtap_tile(src: &[u8], dst: &mut [u8], b: &Block, w: usize) {
     match (b.mx, b.my) {
         (0, 0) => copy_block(src, dst, b, w),
         (mx, 0) => {
-            let f = &SIXTAP_FILTERS[mx];
+            let f = &SIXTAP_MAGNITUDES[mx];
             for r in 0..b.h {
                 let s = &src[b.src_pos + r * b.src_stride - 2..];
                 sixtap_row(s, &mut dst[b.dst_pos + r * b.dst_stride..], w, f);
             }
         }
         (0, my) => {
-            let f = &SIXTAP_FILTERS[my];
+            let f = &SIXTAP_MAGNITUDES[my];
             let top = b.src_pos - 2 * b.src_stride;
             for r in 0..b.h {
                 let out = &mut dst[b.dst_pos + r * b.dst_stride..];
@@ -203,12 +256,12 @@ fn sixtap_tile(src: &[u8], dst: &mut [u8], b: &Block, w: usize) {
         (mx, my) => {
             // Rows -2 ..= h + 2 filtered horizontally, kept as 8-bit samples like libvpx.
             let mut tmp = [0u8; TILE * SIXTAP_ROWS];
-            let hf = &SIXTAP_FILTERS[mx];
+            let hf = &SIXTAP_MAGNITUDES[mx];
             let top = b.src_pos - 2 * b.src_stride - 2;
             for (r, row) in tmp.chunks_exact_mut(TILE).take(b.h + 5).enumerate() {
                 sixtap_row(&src[top + r * b.src_stride..], row, w, hf);
             }
-            let vf = &SIXTAP_FILTERS[my];
+            let vf = &SIXTAP_MAGNITUDES[my];
             for r in 0..b.h {
                 let out = &mut dst[b.dst_pos + r * b.dst_stride..];
                 sixtap_column(&tmp, r * TILE, TILE, out, w, vf);
@@ -223,26 +276,30 @@ fn sixtap_tile_any_width(src: &[u8], dst: &mut [u8], b: &Block, w: usize) {
     sixtap_tile(src, dst, b, w);
 }
 
+/// One bilinear output sample: `(a * t0 + b * t1 + 64) >> 7`. The taps are non-negative
+/// and sum to 128, so the result is already a sample value; `min` only states it.
+#[inline(always)]
+fn bilinear_sample(a: u8, b: u8, t: &[u16; 2]) -> u8 {
+    ((u16::from(a) * t[0] + u16::from(b) * t[1] + 64) >> 7).min(255) as u8
+}
+
 /// The bilinear filter along one row: `out[x]` from `s[x]` and `s[x + 1]`.
 #[inline(always)]
-fn bilinear_row(s: &[u8], out: &mut [u8], w: usize, f: &[i32; 2]) {
+fn bilinear_row(s: &[u8], out: &mut [u8], w: usize, t: &[u16; 2]) {
     let s = &s[..w + 1];
     let out = &mut out[..w];
     for (x, o) in out.iter_mut().enumerate() {
-        let sum = i32::from(s[x]) * f[0] + i32::from(s[x + 1]) * f[1];
-        // Non-negative taps summing to 128 keep this within 0..=255; the clamp only
-        // guarantees it and costs nothing measurable.
-        *o = round_clamp(sum);
+        *o = bilinear_sample(s[x], s[x + 1], t);
     }
 }
 
 /// The bilinear filter down the columns: `out[x]` from `a[x]` and `b[x]`, vertically
 /// adjacent rows.
 #[inline(always)]
-fn bilinear_column(a: &[u8], b: &[u8], out: &mut [u8], w: usize, f: &[i32; 2]) {
+fn bilinear_column(a: &[u8], b: &[u8], out: &mut [u8], w: usize, t: &[u16; 2]) {
     let (a, b, out) = (&a[..w], &b[..w], &mut out[..w]);
     for (x, o) in out.iter_mut().enumerate() {
-        *o = round_clamp(i32::from(a[x]) * f[0] + i32::from(b[x]) * f[1]);
+        *o = bilinear_sample(a[x], b[x], t);
     }
 }
 
@@ -252,14 +309,14 @@ fn bilinear_tile(src: &[u8], dst: &mut [u8], b: &Block, w: usize) {
     match (b.mx, b.my) {
         (0, 0) => copy_block(src, dst, b, w),
         (mx, 0) => {
-            let f = &BILINEAR_FILTERS[mx];
+            let f = &BILINEAR_MAGNITUDES[mx];
             for r in 0..b.h {
                 let s = &src[b.src_pos + r * b.src_stride..];
                 bilinear_row(s, &mut dst[b.dst_pos + r * b.dst_stride..], w, f);
             }
         }
         (0, my) => {
-            let f = &BILINEAR_FILTERS[my];
+            let f = &BILINEAR_MAGNITUDES[my];
             for r in 0..b.h {
                 let above = &src[b.src_pos + r * b.src_stride..];
                 let below = &src[b.src_pos + (r + 1) * b.src_stride..];
@@ -269,11 +326,11 @@ fn bilinear_tile(src: &[u8], dst: &mut [u8], b: &Block, w: usize) {
         (mx, my) => {
             // Rows 0 ..= h filtered horizontally first.
             let mut tmp = [0u8; TILE * BILINEAR_ROWS];
-            let hf = &BILINEAR_FILTERS[mx];
+            let hf = &BILINEAR_MAGNITUDES[mx];
             for (r, row) in tmp.chunks_exact_mut(TILE).take(b.h + 1).enumerate() {
                 bilinear_row(&src[b.src_pos + r * b.src_stride..], row, w, hf);
             }
-            let vf = &BILINEAR_FILTERS[my];
+            let vf = &BILINEAR_MAGNITUDES[my];
             for r in 0..b.h {
                 let (above, below) = (&tmp[r * TILE..], &tmp[(r + 1) * TILE..]);
                 let out = &mut dst[b.dst_pos + r * b.dst_stride..];
@@ -486,6 +543,21 @@ mod tests {
                 .flat_map(|r| big[pos + r * stride..][..8].to_vec())
                 .collect();
             assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn offsets_use_only_their_low_three_bits() {
+        let mut rng = Rng(11);
+        let img: Vec<u8> = (0..32 * 32).map(|_| rng.next() as u8).collect();
+        for predict in [sixtap_predict as Predict, bilinear_predict] {
+            for (mx, my) in [(8, 0), (9, 10), (15, 23), (usize::MAX, 3)] {
+                let mut a = [0u8; 64];
+                let mut b = [0u8; 64];
+                predict(&img, 8 * 32 + 8, 32, &mut a, 0, 8, 8, 8, mx, my);
+                predict(&img, 8 * 32 + 8, 32, &mut b, 0, 8, 8, 8, mx & 7, my & 7);
+                assert_eq!(a, b);
+            }
         }
     }
 
