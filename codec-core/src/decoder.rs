@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 
 use crate::bool_decoder::BoolDecoder;
 use crate::error::DecodeError;
-use crate::frame_filter;
 use crate::header::{self, BufferCopy, FrameHeader};
+use crate::loop_filter;
 use crate::modes::{self, LumaMode, ModeMap, RefFrame};
 use crate::picture::Picture;
 use crate::quantizer::DequantFactors;
@@ -149,7 +149,7 @@ pub fn decode(
     )?;
     if header.loop_filter_level != 0 {
         let levels = filter_levels(&header, &mode_map, &segmentation, &lf_deltas);
-        frame_filter::filter_frame(&mut frame, &header, &levels, &skip_inner);
+        loop_filter::filter_frame(&mut frame, &header, &levels, &skip_inner);
     }
 
     let frame = Arc::new(frame);

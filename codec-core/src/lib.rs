@@ -13,7 +13,6 @@ pub mod bool_decoder;
 pub mod container;
 pub mod decoder;
 pub mod error;
-pub mod frame_filter;
 pub mod header;
 pub mod intra;
 pub mod loop_filter;

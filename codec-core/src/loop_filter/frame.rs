@@ -1,8 +1,9 @@
 //! The loop filter's walk over a frame (RFC 6386 §15.1): macroblocks in raster order, for
 //! each its left edge, inner vertical edges, top edge, then inner horizontal edges.
 
+use super::FilterParams;
 use crate::header::FrameHeader;
-use crate::loop_filter::{self, FilterParams};
+use crate::loop_filter;
 use crate::picture::{Picture, Plane};
 
 /// Filters `frame` in place. `levels` holds each macroblock's filter level, `skip_inner`
