@@ -23,6 +23,8 @@ pub mod quantizer;
 pub mod reconstruct;
 pub mod state;
 pub mod tables;
+#[cfg(test)]
+mod test_rng;
 pub mod tokens;
 pub mod transform;
 

@@ -352,15 +352,7 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 16) as u32
-        }
-    }
+    use crate::test_rng::TestRng as Rng;
 
     type Predict = fn(&[u8], usize, usize, &mut [u8], usize, usize, usize, usize, usize, usize);
 

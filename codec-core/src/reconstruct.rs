@@ -23,6 +23,20 @@ impl InterpolationMode {
             full_pixel_chroma: version == 3,
         }
     }
+
+    /// A chroma vector in eighth samples as this version applies it.
+    fn chroma(self, (row, col): (i32, i32)) -> (i32, i32) {
+        if self.full_pixel_chroma {
+            (row & !7, col & !7)
+        } else {
+            (row, col)
+        }
+    }
+}
+
+/// A luma vector in eighth samples: quarter samples doubled, as libvpx stores them.
+fn luma_eighths(mv: MotionVector) -> (i32, i32) {
+    (2 * mv.row as i32, 2 * mv.col as i32)
 }
 
 /// Scratch buffers reused across macroblocks.
@@ -172,8 +186,7 @@ pub fn inter_macroblock(
     if info.luma_mode == LumaMode::Split {
         for b in 0..16 {
             let (bx, by) = ((b & 3) * 4, (b >> 2) * 4);
-            let mv = info.mvs[b];
-            predict_luma(
+            predict_displaced(
                 &reference.y,
                 &mut ws.fetch,
                 &mut ws.luma,
@@ -181,52 +194,43 @@ pub fn inter_macroblock(
                 x + bx as isize,
                 y + by as isize,
                 4,
-                mv,
-                interp,
+                luma_eighths(info.mvs[b]),
+                interp.bilinear,
             );
         }
         for i in 0..4 {
             let (bx, by) = ((i & 1) * 4, (i >> 1) * 4);
             // The chroma vector averages the four luma vectors it covers (RFC 6386 §18.1).
             let first = (i >> 1) * 8 + (i & 1) * 2;
-            let mut sum_row = 0i32;
-            let mut sum_col = 0i32;
+            let (mut sum_row, mut sum_col) = (0i32, 0i32);
             for b in [first, first + 1, first + 4, first + 5] {
                 sum_row += info.mvs[b].row as i32;
                 sum_col += info.mvs[b].col as i32;
             }
-            let cmv = (average_chroma(sum_row), average_chroma(sum_col));
-            let pos = WS_ORIGIN + by * WS_STRIDE + bx;
+            let cmv = interp.chroma((average_chroma(sum_row), average_chroma(sum_col)));
             let (cx, cy) = (
                 col as isize * 8 + bx as isize,
                 row as isize * 8 + by as isize,
             );
-            predict_chroma(
-                &reference.u,
-                &mut ws.fetch,
-                &mut ws.u,
-                pos,
-                cx,
-                cy,
-                4,
-                cmv,
-                interp,
-            );
-            predict_chroma(
-                &reference.v,
-                &mut ws.fetch,
-                &mut ws.v,
-                pos,
-                cx,
-                cy,
-                4,
-                cmv,
-                interp,
-            );
+            let pos = WS_ORIGIN + by * WS_STRIDE + bx;
+            for (plane, ws_c) in [(&reference.u, &mut ws.u), (&reference.v, &mut ws.v)] {
+                predict_displaced(
+                    plane,
+                    &mut ws.fetch,
+                    ws_c,
+                    pos,
+                    cx,
+                    cy,
+                    4,
+                    cmv,
+                    interp.bilinear,
+                );
+            }
         }
     } else {
         let mv = info.mv;
-        predict_luma(
+        let luma = luma_eighths(mv);
+        predict_displaced(
             &reference.y,
             &mut ws.fetch,
             &mut ws.luma,
@@ -234,34 +238,25 @@ pub fn inter_macroblock(
             x,
             y,
             16,
-            mv,
-            interp,
+            luma,
+            interp.bilinear,
         );
         // A luma vector in quarter samples is the chroma vector in eighth samples.
-        let cmv = (mv.row as i32, mv.col as i32);
+        let cmv = interp.chroma((mv.row as i32, mv.col as i32));
         let (cx, cy) = (col as isize * 8, row as isize * 8);
-        predict_chroma(
-            &reference.u,
-            &mut ws.fetch,
-            &mut ws.u,
-            WS_ORIGIN,
-            cx,
-            cy,
-            8,
-            cmv,
-            interp,
-        );
-        predict_chroma(
-            &reference.v,
-            &mut ws.fetch,
-            &mut ws.v,
-            WS_ORIGIN,
-            cx,
-            cy,
-            8,
-            cmv,
-            interp,
-        );
+        for (plane, ws_c) in [(&reference.u, &mut ws.u), (&reference.v, &mut ws.v)] {
+            predict_displaced(
+                plane,
+                &mut ws.fetch,
+                ws_c,
+                WS_ORIGIN,
+                cx,
+                cy,
+                8,
+                cmv,
+                interp.bilinear,
+            );
+        }
     }
     add_luma_residual(&mut ws.luma, coeffs);
     store(&ws.luma, &mut frame.y, row, col, 16);
@@ -282,8 +277,10 @@ fn average_chroma(sum_quarter: i32) -> i32 {
     }
 }
 
+/// Predicts a block displaced by `(row, col)` in eighth samples of its plane: the origin
+/// moves by the whole part, the filters take the fraction (RFC 6386 §18.3).
 #[allow(clippy::too_many_arguments)]
-fn predict_luma(
+fn predict_displaced(
     plane: &Plane,
     fetch: &mut [u8; 21 * 21],
     ws: &mut Workspace,
@@ -291,52 +288,21 @@ fn predict_luma(
     x: isize,
     y: isize,
     size: usize,
-    mv: MotionVector,
-    interp: InterpolationMode,
+    (row, col): (i32, i32),
+    bilinear: bool,
 ) {
-    let (mv_row, mv_col) = (mv.row as isize, mv.col as isize);
-    let frac = (((mv_col & 3) * 2) as usize, ((mv_row & 3) * 2) as usize);
+    let (row, col) = (row as isize, col as isize);
+    let frac = ((col & 7) as usize, (row & 7) as usize);
     predict_block(
         plane,
         fetch,
         ws,
         dst_pos,
-        x + (mv_col >> 2),
-        y + (mv_row >> 2),
+        x + (col >> 3),
+        y + (row >> 3),
         size,
         frac,
-        interp.bilinear,
-    );
-}
-
-#[allow(clippy::too_many_arguments)]
-fn predict_chroma(
-    plane: &Plane,
-    fetch: &mut [u8; 21 * 21],
-    ws: &mut Workspace,
-    dst_pos: usize,
-    x: isize,
-    y: isize,
-    size: usize,
-    (mv_row, mv_col): (i32, i32),
-    interp: InterpolationMode,
-) {
-    let (mut mv_row, mut mv_col) = (mv_row as isize, mv_col as isize);
-    if interp.full_pixel_chroma {
-        mv_row &= !7;
-        mv_col &= !7;
-    }
-    let frac = ((mv_col & 7) as usize, (mv_row & 7) as usize);
-    predict_block(
-        plane,
-        fetch,
-        ws,
-        dst_pos,
-        x + (mv_col >> 3),
-        y + (mv_row >> 3),
-        size,
-        frac,
-        interp.bilinear,
+        bilinear,
     );
 }
 

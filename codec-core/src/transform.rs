@@ -243,19 +243,7 @@ pub fn forward_wht(input: &[i16; 16]) -> [i16; 16] {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator so the tests need no dependencies.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 16) as u32
-        }
-        fn range(&mut self, lo: i32, hi: i32) -> i32 {
-            lo + (self.next() % (hi - lo + 1) as u32) as i32
-        }
-    }
+    use crate::test_rng::TestRng as Rng;
 
     /// A literal transcription of the RFC 6386 §14.4 C code (`short` stores included), kept
     /// deliberately naive as an independent reference.

@@ -2,18 +2,7 @@ use super::*;
 use alloc::vec;
 use alloc::vec::Vec;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 16) as u32
-    }
-    fn below(&mut self, n: u32) -> u32 {
-        self.next() % n
-    }
-}
+use crate::test_rng::TestRng as Rng;
 
 // ---- A literal transcription of the RFC 6386 §15.2–15.3 C code, one segment at a
 // ---- time, with the branches as written there: the reference for the lane kernels.
