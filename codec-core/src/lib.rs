@@ -12,6 +12,7 @@ extern crate alloc;
 pub mod bool_decoder;
 pub mod container;
 pub mod decoder;
+pub mod encoder;
 pub mod error;
 pub mod header;
 pub mod intra;

@@ -46,9 +46,38 @@ impl LumaMode {
         }
     }
 
+    /// The leaf of the intra mode trees for this mode (intra modes only).
+    pub fn intra_leaf(self) -> u8 {
+        match self {
+            LumaMode::V => tables::V_PRED,
+            LumaMode::H => tables::H_PRED,
+            LumaMode::Tm => tables::TM_PRED,
+            LumaMode::BPred => tables::B_PRED,
+            _ => tables::DC_PRED,
+        }
+    }
+
+    /// The leaf of the mv_ref tree for this mode (inter modes only).
+    pub fn inter_leaf(self) -> u8 {
+        match self {
+            LumaMode::Nearest => tables::NEAREST,
+            LumaMode::Near => tables::NEAR,
+            LumaMode::New => tables::NEW,
+            LumaMode::Split => tables::SPLIT,
+            _ => tables::ZERO,
+        }
+    }
+
+    pub fn is_inter(self) -> bool {
+        matches!(
+            self,
+            LumaMode::Nearest | LumaMode::Near | LumaMode::Zero | LumaMode::New | LumaMode::Split
+        )
+    }
+
     /// The subblock mode a whole-macroblock intra mode implies for its neighbours'
     /// contexts on keyframes (RFC 6386 §11.3).
-    fn implied_subblock_mode(self) -> u8 {
+    pub fn implied_subblock_mode(self) -> u8 {
         match self {
             LumaMode::V => tables::B_VE_PRED,
             LumaMode::H => tables::B_HE_PRED,
@@ -83,7 +112,7 @@ pub struct MotionVector {
 impl MotionVector {
     pub const ZERO: MotionVector = MotionVector { row: 0, col: 0 };
 
-    fn is_zero(self) -> bool {
+    pub fn is_zero(self) -> bool {
         self == Self::ZERO
     }
 }
@@ -116,9 +145,12 @@ pub struct ModeMap {
 }
 
 impl ModeMap {
-    /// An empty map holding only its border row; rows are appended as they are read, so
-    /// memory follows the data actually present.
-    fn new(mb_cols: usize, mb_rows: usize) -> Self {
+    /// An empty map holding only its border row; rows are appended with [`start_row`]
+    /// and [`push`], so memory follows the data actually present.
+    ///
+    /// [`start_row`]: ModeMap::start_row
+    /// [`push`]: ModeMap::push
+    pub fn new(mb_cols: usize, mb_rows: usize) -> Self {
         let stride = mb_cols + 1;
         ModeMap {
             mb_cols,
@@ -134,6 +166,16 @@ impl ModeMap {
 
     pub fn get(&self, row: usize, col: usize) -> &MacroblockInfo {
         &self.infos[self.index(row, col)]
+    }
+
+    /// Begins a new macroblock row (its left border entry).
+    pub fn start_row(&mut self) {
+        self.infos.push(MacroblockInfo::default());
+    }
+
+    /// Appends the next macroblock of the current row.
+    pub fn push(&mut self, info: MacroblockInfo) {
+        self.infos.push(info);
     }
 }
 
@@ -168,7 +210,7 @@ pub fn read_modes(
                 available: bd.position(),
             });
         }
-        map.infos.push(MacroblockInfo::default());
+        map.start_row();
         for col in 0..mb_cols {
             let mb_index = row * mb_cols + col;
             let mut info = MacroblockInfo::default();
@@ -197,7 +239,7 @@ pub fn read_modes(
             } else {
                 read_intra_modes(bd, y_mode_probs, uv_mode_probs, &mut info);
             }
-            map.infos.push(info);
+            map.push(info);
         }
     }
     Ok(map)
@@ -238,6 +280,28 @@ fn read_keyframe_modes(
     info.chroma_mode = bd.read_tree(&tables::UV_MODE_TREE, &tables::KF_UV_MODE_PROBS);
 }
 
+/// The above and left subblock modes that select subblock `b`'s probabilities on a
+/// keyframe (RFC 6386 §11.3); `modes` holds this macroblock's modes decided so far.
+pub fn keyframe_subblock_context(
+    map: &ModeMap,
+    row: usize,
+    col: usize,
+    modes: &[u8; 16],
+    b: usize,
+) -> (u8, u8) {
+    let above = if b < 4 {
+        map.get(row.wrapping_sub(1), col).subblock_modes[b + 12]
+    } else {
+        modes[b - 4]
+    };
+    let left = if b & 3 == 0 {
+        map.get(row, col.wrapping_sub(1)).subblock_modes[b + 3]
+    } else {
+        modes[b - 1]
+    };
+    (above, left)
+}
+
 fn read_intra_modes(
     bd: &mut BoolDecoder<'_>,
     y_mode_probs: &[u8; 4],
@@ -258,15 +322,15 @@ fn read_intra_modes(
 
 /// Clamping bounds for predicted vectors: a block may reach at most one macroblock past
 /// the frame's edge (RFC 6386 §16.3), in quarter samples.
-struct MvBounds {
-    to_left: i32,
-    to_right: i32,
-    to_top: i32,
-    to_bottom: i32,
+pub struct MvBounds {
+    pub to_left: i32,
+    pub to_right: i32,
+    pub to_top: i32,
+    pub to_bottom: i32,
 }
 
 impl MvBounds {
-    fn new(map: &ModeMap, row: usize, col: usize) -> Self {
+    pub fn new(map: &ModeMap, row: usize, col: usize) -> Self {
         MvBounds {
             to_left: -((col as i32 + 1) * 64),
             to_right: (map.mb_cols - col) as i32 * 64,
@@ -275,7 +339,7 @@ impl MvBounds {
         }
     }
 
-    fn clamp(&self, mv: MotionVector) -> MotionVector {
+    pub fn clamp(&self, mv: MotionVector) -> MotionVector {
         MotionVector {
             col: (mv.col as i32).clamp(self.to_left, self.to_right) as i16,
             row: (mv.row as i32).clamp(self.to_top, self.to_bottom) as i16,
@@ -283,24 +347,36 @@ impl MvBounds {
     }
 }
 
-fn read_inter_modes(
-    bd: &mut BoolDecoder<'_>,
-    header: &FrameHeader,
+/// The reference vectors and mode probabilities for an inter macroblock, from the census
+/// of its above, left and above-left neighbours (RFC 6386 §16.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NearMvs {
+    /// Base for NEWMV and NEW4x4 vectors, clamped.
+    pub best: MotionVector,
+    /// The NEARESTMV vector, clamped.
+    pub nearest: MotionVector,
+    /// The NEARMV vector, clamped.
+    pub near: MotionVector,
+    /// Probabilities of the mv_ref tree's four nodes.
+    pub mode_probs: [u8; 4],
+}
+
+/// Surveys the neighbours of macroblock (row, col) predicted from `ref_frame`.
+pub fn find_near_mvs(
     map: &ModeMap,
     row: usize,
     col: usize,
+    ref_frame: RefFrame,
     sign_bias: &[bool; 4],
-    info: &mut MacroblockInfo,
-) {
+) -> NearMvs {
     let above = map.get(row.wrapping_sub(1), col);
     let left = map.get(row, col.wrapping_sub(1));
     let above_left = map.get(row.wrapping_sub(1), col.wrapping_sub(1));
 
-    // The census of neighbouring vectors (RFC 6386 §16.3).
     let mut near_mvs = [MotionVector::ZERO; 4];
     let mut counts = [0u8; 4];
     let mut n = 0;
-    let this_bias = sign_bias[info.ref_frame as usize];
+    let this_bias = sign_bias[ref_frame as usize];
     for (neighbour, weight) in [(above, 2), (left, 2), (above_left, 1)] {
         if neighbour.ref_frame == RefFrame::Intra {
             continue;
@@ -336,30 +412,46 @@ fn read_inter_modes(
     if counts[1] >= counts[0] {
         near_mvs[0] = near_mvs[1];
     }
-
     let bounds = MvBounds::new(map, row, col);
-    let probs = [
-        tables::MODE_CONTEXTS[counts[0] as usize][0],
-        tables::MODE_CONTEXTS[counts[1] as usize][1],
-        tables::MODE_CONTEXTS[counts[2] as usize][2],
-        tables::MODE_CONTEXTS[counts[3] as usize][3],
-    ];
-    let mode = LumaMode::from_inter_leaf(bd.read_tree(&tables::MV_REF_TREE, &probs));
+    NearMvs {
+        best: bounds.clamp(near_mvs[0]),
+        nearest: bounds.clamp(near_mvs[1]),
+        near: bounds.clamp(near_mvs[2]),
+        mode_probs: [
+            tables::MODE_CONTEXTS[counts[0] as usize][0],
+            tables::MODE_CONTEXTS[counts[1] as usize][1],
+            tables::MODE_CONTEXTS[counts[2] as usize][2],
+            tables::MODE_CONTEXTS[counts[3] as usize][3],
+        ],
+    }
+}
+
+fn read_inter_modes(
+    bd: &mut BoolDecoder<'_>,
+    header: &FrameHeader,
+    map: &ModeMap,
+    row: usize,
+    col: usize,
+    sign_bias: &[bool; 4],
+    info: &mut MacroblockInfo,
+) {
+    let near = find_near_mvs(map, row, col, info.ref_frame, sign_bias);
+    let mode = LumaMode::from_inter_leaf(bd.read_tree(&tables::MV_REF_TREE, &near.mode_probs));
     info.luma_mode = mode;
     let mv = match mode {
-        LumaMode::Nearest => bounds.clamp(near_mvs[1]),
-        LumaMode::Near => bounds.clamp(near_mvs[2]),
+        LumaMode::Nearest => near.nearest,
+        LumaMode::Near => near.near,
         LumaMode::New => {
-            let best = bounds.clamp(near_mvs[0]);
             let delta = read_mv(bd, &header.mv_probs);
             MotionVector {
-                row: best.row.wrapping_add(delta.row),
-                col: best.col.wrapping_add(delta.col),
+                row: near.best.row.wrapping_add(delta.row),
+                col: near.best.col.wrapping_add(delta.col),
             }
         }
         LumaMode::Split => {
-            let best = bounds.clamp(near_mvs[0]);
-            read_split_mvs(bd, header, above, left, best, info);
+            let above = map.get(row.wrapping_sub(1), col);
+            let left = map.get(row, col.wrapping_sub(1));
+            read_split_mvs(bd, header, above, left, near.best, info);
             info.mvs[15]
         }
         _ => MotionVector::ZERO,
@@ -384,31 +476,8 @@ fn read_split_mvs(
     let layout = &tables::MV_PARTITIONS[partitioning];
     for part in 0..tables::MV_PARTITION_COUNTS[partitioning] {
         let first = layout.iter().position(|&p| p as usize == part).unwrap_or(0);
-        // Neighbours outside this macroblock come from the macroblock beside it; inside,
-        // from subblocks of earlier partitions, already filled.
-        let left_mv = if first & 3 == 0 {
-            left.mvs[first + 3]
-        } else {
-            info.mvs[first - 1]
-        };
-        let above_mv = if first < 4 {
-            above.mvs[first + 12]
-        } else {
-            info.mvs[first - 4]
-        };
-        let context = if left_mv == above_mv {
-            if left_mv.is_zero() {
-                tables::SUBMVREF_LEFT_ABOVE_ZED
-            } else {
-                tables::SUBMVREF_LEFT_ABOVE_SAME
-            }
-        } else if above_mv.is_zero() {
-            tables::SUBMVREF_ABOVE_ZED
-        } else if left_mv.is_zero() {
-            tables::SUBMVREF_LEFT_ZED
-        } else {
-            tables::SUBMVREF_NORMAL
-        };
+        let (left_mv, above_mv) = split_neighbours(above, left, &info.mvs, first);
+        let context = split_context(left_mv, above_mv);
         let mv = match bd.read_tree(&tables::SUB_MV_REF_TREE, &tables::SUB_MV_REF_PROBS[context]) {
             tables::LEFT4X4 => left_mv,
             tables::ABOVE4X4 => above_mv,
@@ -426,6 +495,42 @@ fn read_split_mvs(
                 info.mvs[b] = mv;
             }
         }
+    }
+}
+
+/// The left and above vectors of subblock `b` in a SPLITMV macroblock whose vectors decided
+/// so far are `mvs`: outside the macroblock they come from its neighbours, inside from
+/// subblocks of earlier partitions (RFC 6386 §16.4).
+pub fn split_neighbours(
+    above: &MacroblockInfo,
+    left: &MacroblockInfo,
+    mvs: &[MotionVector; 16],
+    b: usize,
+) -> (MotionVector, MotionVector) {
+    let left_mv = if b & 3 == 0 {
+        left.mvs[b + 3]
+    } else {
+        mvs[b - 1]
+    };
+    let above_mv = if b < 4 { above.mvs[b + 12] } else { mvs[b - 4] };
+    (left_mv, above_mv)
+}
+
+/// The probability context of a sub-vector mode from its left and above vectors
+/// (RFC 6386 §16.4, `vp8_mvCont`).
+pub fn split_context(left: MotionVector, above: MotionVector) -> usize {
+    if left == above {
+        if left.is_zero() {
+            tables::SUBMVREF_LEFT_ABOVE_ZED
+        } else {
+            tables::SUBMVREF_LEFT_ABOVE_SAME
+        }
+    } else if above.is_zero() {
+        tables::SUBMVREF_ABOVE_ZED
+    } else if left.is_zero() {
+        tables::SUBMVREF_LEFT_ZED
+    } else {
+        tables::SUBMVREF_NORMAL
     }
 }
 

@@ -1,0 +1,108 @@
+//! `encode(state, picture, params) -> (frame, state')`: one VP8 frame predicted from any
+//! given decoder state, as a pure function.
+//!
+//! The encoder decides modes, motion vectors and quantized coefficients, reconstructing
+//! each macroblock with the decoder's own prediction and transform code, writes the frame,
+//! and returns the state a decoder is in after it. Everything it writes is standard VP8.
+
+pub mod bool_encoder;
+pub mod header_writer;
+pub mod mode_writer;
+pub mod motion_search;
+pub mod prob_update;
+pub mod rate_control;
+pub mod token_writer;
+
+use alloc::string::String;
+use core::fmt;
+
+/// Which references an interframe refreshes, and the copies made when it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReferenceUpdate {
+    pub last: bool,
+    pub golden: bool,
+    pub altref: bool,
+    /// When golden is refreshed, first keep the old golden as altref.
+    pub golden_to_altref: bool,
+}
+
+impl Default for ReferenceUpdate {
+    fn default() -> Self {
+        ReferenceUpdate {
+            last: true,
+            golden: false,
+            altref: false,
+            golden_to_altref: false,
+        }
+    }
+}
+
+/// How to encode one frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodeParams {
+    /// Base quantizer index, 0 (finest) ..= 127.
+    pub quantizer: u8,
+    /// Emit a keyframe even when the state could predict this picture.
+    pub keyframe: bool,
+    /// Search effort: 0 (slowest, best) ..= 8 (fastest).
+    pub speed: u8,
+    /// log2 of the number of token partitions, 0 ..= 3.
+    pub token_partitions_log2: u8,
+    /// Loop-filter level 0 ..= 63, or `None` to choose it from the frame.
+    pub loop_filter_level: Option<u8>,
+    /// Loop-filter sharpness 0 ..= 7.
+    pub sharpness: u8,
+    /// Reference refreshes for interframes (keyframes refresh all three).
+    pub references: ReferenceUpdate,
+    /// `false` for frames decoded only to serve as a reference.
+    pub show: bool,
+}
+
+impl Default for EncodeParams {
+    fn default() -> Self {
+        EncodeParams {
+            quantizer: 40,
+            keyframe: false,
+            speed: 4,
+            token_partitions_log2: 0,
+            loop_filter_level: None,
+            sharpness: 0,
+            references: ReferenceUpdate::default(),
+            show: true,
+        }
+    }
+}
+
+/// Why a picture could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The picture's size differs from the state's and no keyframe was asked for.
+    SizeMismatch {
+        state: (usize, usize),
+        picture: (usize, usize),
+    },
+    /// A picture larger than VP8 can code (16383x16383) or empty.
+    InvalidSize { width: usize, height: usize },
+    /// A parameter outside its range.
+    InvalidParameter(String),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::SizeMismatch { state, picture } => write!(
+                f,
+                "picture is {}x{} but the state's frames are {}x{}; encode a keyframe to change size",
+                picture.0, picture.1, state.0, state.1
+            ),
+            EncodeError::InvalidSize { width, height } => write!(
+                f,
+                "picture size {width}x{height} is outside what VP8 codes (1x1 to 16383x16383)"
+            ),
+            EncodeError::InvalidParameter(what) => write!(f, "invalid parameter: {what}"),
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {}
