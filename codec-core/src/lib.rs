@@ -30,6 +30,7 @@ pub mod tokens;
 pub mod transform;
 
 pub use decoder::decode;
+pub use encoder::{EncodeError, EncodeParams, EncodedFrame, encode};
 pub use error::DecodeError;
 pub use header::{FrameHeader, FrameTag};
 pub use picture::{Picture, Plane};

@@ -133,6 +133,8 @@ pub struct MacroblockInfo {
     pub subblock_modes: [u8; 16],
     /// SPLITMV subblock vectors; for other inter modes all equal to `mv`.
     pub mvs: [MotionVector; 16],
+    /// SPLITMV partitioning (`tables::MV_TOP_BOTTOM` ..= `tables::MV_4X4`).
+    pub partitioning: u8,
 }
 
 /// Mode information for a frame, with a border row above and a border column to the left

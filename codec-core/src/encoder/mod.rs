@@ -14,7 +14,12 @@ pub mod rate_control;
 pub mod token_writer;
 
 use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt;
+
+use crate::picture::Picture;
+use crate::state::DecoderState;
 
 /// Which references an interframe refreshes, and the copies made when it does not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,3 +111,42 @@ impl fmt::Display for EncodeError {
 }
 
 impl core::error::Error for EncodeError {}
+
+/// One encoded frame and what it leads to.
+#[derive(Clone, Debug)]
+pub struct EncodedFrame {
+    /// The compressed frame, ready for an IVF container.
+    pub data: Vec<u8>,
+    /// The state a decoder is in after decoding `data` from the input state.
+    pub state: DecoderState,
+    /// The reconstructed picture, exactly as any decoder shows it.
+    pub picture: Arc<Picture>,
+    pub stats: FrameStats,
+}
+
+/// Facts about an encoded frame, for rate control and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameStats {
+    pub key_frame: bool,
+    pub quantizer: u8,
+    pub loop_filter_level: u8,
+    /// Macroblocks coded with intra prediction, and all macroblocks.
+    pub intra_macroblocks: usize,
+    pub macroblocks: usize,
+    /// Sum of squared differences between source and reconstruction, per plane (Y, U, V),
+    /// over the displayed area.
+    pub sse: [u64; 3],
+}
+
+/// Encodes `picture` as one frame predicted from `state` (a keyframe when the state has
+/// no frame yet, when the size changes with `params.keyframe` set, or when asked).
+pub fn encode(
+    state: &DecoderState,
+    picture: &Picture,
+    params: &EncodeParams,
+) -> Result<EncodedFrame, EncodeError> {
+    let _ = (state, picture, params);
+    Err(EncodeError::InvalidParameter(
+        "encoder under construction".into(),
+    ))
+}
