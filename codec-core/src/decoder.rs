@@ -34,6 +34,16 @@ pub fn decode(
     if data.is_empty() {
         return Ok((state.clone(), None));
     }
+    let (next, picture, shown) = decode_frame(state, data)?;
+    Ok((next, shown.then_some(picture)))
+}
+
+/// Decodes a non-empty frame; returns the new state, the reconstructed picture (shown or
+/// not) and whether the frame is shown.
+pub(crate) fn decode_frame(
+    state: &DecoderState,
+    data: &[u8],
+) -> Result<(DecoderState, Arc<Picture>, bool), DecodeError> {
     let tag = header::parse_tag(data)?;
     let size = match (tag.keyframe_size, &state.frame) {
         (Some(k), _) => FrameSize {
@@ -164,8 +174,7 @@ pub fn decode(
         segmentation,
         loop_filter_deltas: lf_deltas,
     };
-    let shown = tag.show_frame.then_some(frame);
-    Ok((next, shown))
+    Ok((next, frame, tag.show_frame))
 }
 
 /// Splits the data after the first partition into the token partitions (RFC 6386 §9.5).
@@ -297,7 +306,7 @@ fn reconstruct_frame(
 }
 
 /// Inverse-WHT of the Y2 block, whose outputs become the luma blocks' DC (RFC 6386 §14.3).
-fn distribute_y2(coeffs: &mut MacroblockCoefficients) {
+pub(crate) fn distribute_y2(coeffs: &mut MacroblockCoefficients) {
     let dc = if coeffs.has_ac[24] {
         transform::inverse_wht(&coeffs.blocks[24])
     } else {

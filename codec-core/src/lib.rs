@@ -17,6 +17,7 @@ pub mod error;
 pub mod header;
 pub mod intra;
 pub mod loop_filter;
+pub mod metrics;
 pub mod modes;
 pub mod picture;
 pub mod predict_inter;

@@ -41,9 +41,9 @@ fn luma_eighths(mv: MotionVector) -> (i32, i32) {
 
 /// Scratch buffers reused across macroblocks.
 pub struct MacroblockWorkspace {
-    luma: Workspace,
-    u: Workspace,
-    v: Workspace,
+    pub(crate) luma: Workspace,
+    pub(crate) u: Workspace,
+    pub(crate) v: Workspace,
     /// Edge-extended copy of a reference block that reaches outside the picture.
     fetch: [u8; 21 * 21],
 }
@@ -62,7 +62,7 @@ impl Default for MacroblockWorkspace {
 /// Loads the edges above and left of macroblock (row, col) into a workspace, with 127
 /// above the picture and 129 left of it. For luma, the four above-right samples follow;
 /// on the last column they repeat the last above sample, as libvpx extends its rows.
-fn load_edges(ws: &mut Workspace, plane: &Plane, row: usize, col: usize, size: usize) {
+pub(crate) fn load_edges(ws: &mut Workspace, plane: &Plane, row: usize, col: usize, size: usize) {
     let stride = plane.stride;
     let (x0, y0) = (col * size, row * size);
     let edge_len = if size == 16 { 21 } else { 9 };
@@ -89,7 +89,7 @@ fn load_edges(ws: &mut Workspace, plane: &Plane, row: usize, col: usize, size: u
     }
 }
 
-fn store(ws: &Workspace, plane: &mut Plane, row: usize, col: usize, size: usize) {
+pub(crate) fn store(ws: &Workspace, plane: &mut Plane, row: usize, col: usize, size: usize) {
     let stride = plane.stride;
     for i in 0..size {
         let dst = (row * size + i) * stride + col * size;
@@ -100,7 +100,7 @@ fn store(ws: &Workspace, plane: &mut Plane, row: usize, col: usize, size: usize)
 
 /// Adds one block's residual to the prediction at `ws[pos]`.
 #[inline]
-fn add_residual(ws: &mut Workspace, pos: usize, coeffs: &[i16; 16], has_ac: bool) {
+pub(crate) fn add_residual(ws: &mut Workspace, pos: usize, coeffs: &[i16; 16], has_ac: bool) {
     if has_ac {
         transform::idct_add(coeffs, ws, pos, WS_STRIDE);
     } else if coeffs[0] != 0 {
@@ -182,6 +182,25 @@ pub fn inter_macroblock(
     col: usize,
     interp: InterpolationMode,
 ) {
+    predict_inter(reference, ws, info, row, col, interp);
+    add_luma_residual(&mut ws.luma, coeffs);
+    store(&ws.luma, &mut frame.y, row, col, 16);
+    add_chroma_residual(&mut ws.u, coeffs, 16);
+    store(&ws.u, &mut frame.u, row, col, 8);
+    add_chroma_residual(&mut ws.v, coeffs, 20);
+    store(&ws.v, &mut frame.v, row, col, 8);
+}
+
+/// The inter prediction of macroblock (row, col), left in the workspace's luma, U and V
+/// blocks (at `WS_ORIGIN`, stride `WS_STRIDE`).
+pub(crate) fn predict_inter(
+    reference: &Picture,
+    ws: &mut MacroblockWorkspace,
+    info: &MacroblockInfo,
+    row: usize,
+    col: usize,
+    interp: InterpolationMode,
+) {
     let (x, y) = (col as isize * 16, row as isize * 16);
     if info.luma_mode == LumaMode::Split {
         for b in 0..16 {
@@ -258,12 +277,6 @@ pub fn inter_macroblock(
             );
         }
     }
-    add_luma_residual(&mut ws.luma, coeffs);
-    store(&ws.luma, &mut frame.y, row, col, 16);
-    add_chroma_residual(&mut ws.u, coeffs, 16);
-    store(&ws.u, &mut frame.u, row, col, 8);
-    add_chroma_residual(&mut ws.v, coeffs, 20);
-    store(&ws.v, &mut frame.v, row, col, 8);
 }
 
 /// Average of four doubled luma vector components, rounded half away from zero, in eighth

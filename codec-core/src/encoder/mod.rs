@@ -6,11 +6,17 @@
 //! and returns the state a decoder is in after it. Everything it writes is standard VP8.
 
 pub mod bool_encoder;
+pub mod frame;
 pub mod header_writer;
+pub mod inter_decision;
+pub mod intra_decision;
+pub mod macroblock;
 pub mod mode_writer;
 pub mod motion_search;
 pub mod prob_update;
+pub mod quantize;
 pub mod rate_control;
+pub mod sequence;
 pub mod token_writer;
 
 use alloc::string::String;
@@ -145,8 +151,5 @@ pub fn encode(
     picture: &Picture,
     params: &EncodeParams,
 ) -> Result<EncodedFrame, EncodeError> {
-    let _ = (state, picture, params);
-    Err(EncodeError::InvalidParameter(
-        "encoder under construction".into(),
-    ))
+    frame::encode_frame(state, picture, params)
 }

@@ -1,1 +1,1596 @@
-//! (being written)
+//! Motion estimation: the vector search for inter-predicted luma blocks.
+//!
+//! Vectors are in quarter luma samples (RFC 6386 §17). Every candidate that can win is
+//! judged by the prediction the decoder would make from it (§18: edge extension outside the
+//! reference, six-tap or bilinear interpolation of fractional positions), so the error the
+//! search reports is exactly the error the encoder will code.
+//!
+//! The search runs in three stages:
+//! 1. Whole samples, by SAD + √λ·rate (SAD is about four times cheaper than SSE and ranks
+//!    whole-sample positions as well): every start, then a pattern search from the best
+//!    starts — a multi-scale n-step search (libvpx's NSTEP) or an iterated hexagon, finished
+//!    by a step-1 descent — and at the slowest speeds an exhaustive window around the winner.
+//! 2. The best whole-sample positions and the exact starts are re-ranked by the true cost
+//!    `sse * 256 + λ * rate`, so the result is never worse than a start within the bounds.
+//! 3. Half- then quarter-sample refinement around the winner, with the true cost.
+//!
+//! Per speed (see [`Effort::for_speed`]):
+//!
+//! | speed | pattern starts | whole-sample pattern       | exhaustive | half / quarter pattern |
+//! |-------|----------------|----------------------------|------------|------------------------|
+//! | 0     | 3              | n-step from range, square  | ±4         | 8 / 8, quarter twice   |
+//! | 1     | 2              | n-step from range, square  | ±3         | 8 / 8                  |
+//! | 2     | 2              | n-step from range/2, square| ±2         | 8 / 8                  |
+//! | 3     | 1              | n-step from range/2, square| —          | 8 / 8                  |
+//! | 4     | 1              | n-step from range/2, diamond| —         | 8 / 4+1                |
+//! | 5     | 1              | hexagon, square            | —          | 4+1 / 4+1              |
+//! | 6     | 1              | hexagon, diamond           | —          | 4+1 / 4+1              |
+//! | 7     | 1              | hexagon (≤ 8 moves), diamond| —         | 4+1 / 4+1              |
+//! | 8     | 1              | diamond (≤ 8 moves)        | —          | 4+1 / none             |
+//!
+//! "4+1" is libvpx's sub-sample step: the four axial neighbours, then the one diagonal
+//! between the better horizontal and the better vertical one.
+
+use crate::modes::MotionVector;
+use crate::picture::Plane;
+use crate::predict_inter::{bilinear_predict, sixtap_predict};
+
+/// How hard to search.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchConfig {
+    /// Full-sample search radius around each start point.
+    pub range: i32,
+    /// Refine to quarter samples (with the six-tap or bilinear filter, as the decoder predicts).
+    pub subpel: bool,
+    /// The frame's interpolation filter: bilinear (versions 1-3) instead of six-tap.
+    pub bilinear: bool,
+    /// 0 = most thorough .. 8 = fastest (fewer start points, smaller patterns, no subpel
+    /// refinement beyond half-pel at the fastest).
+    pub speed: u8,
+}
+
+/// Cost of coding a vector, in 1/256 bit (the caller captures probabilities and the
+/// predicted vector).
+pub trait VectorCost {
+    fn cost(&self, mv: MotionVector) -> u32;
+}
+
+/// The best vector found for one block, and its error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchResult {
+    pub mv: MotionVector,
+    /// Sum of squared errors of the decoder's prediction with `mv`.
+    pub sse: u32,
+    /// `sse * 256 + lambda * vector_cost.cost(mv)` (saturating), as used for the decision.
+    pub cost: u64,
+}
+
+/// The vectors a search may return, in quarter samples, inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchBounds {
+    pub min_row: i32,
+    pub max_row: i32,
+    pub min_col: i32,
+    pub max_col: i32,
+}
+
+impl SearchBounds {
+    pub fn contains(&self, mv: MotionVector) -> bool {
+        (self.min_row..=self.max_row).contains(&i32::from(mv.row))
+            && (self.min_col..=self.max_col).contains(&i32::from(mv.col))
+    }
+
+    /// The bounds limited to what a [`MotionVector`] holds; an empty range collapses onto
+    /// its minimum, so that a search always has somewhere to be.
+    fn sanitized(&self) -> SearchBounds {
+        let (lo, hi) = (i32::from(i16::MIN), i32::from(i16::MAX));
+        let min_row = self.min_row.clamp(lo, hi);
+        let min_col = self.min_col.clamp(lo, hi);
+        SearchBounds {
+            min_row,
+            max_row: self.max_row.clamp(min_row, hi),
+            min_col,
+            max_col: self.max_col.clamp(min_col, hi),
+        }
+    }
+
+    /// The whole-sample vectors inside these (quarter-sample) bounds, as a window in whole
+    /// samples; empty in a dimension whose range holds no multiple of 4.
+    fn whole_samples(&self) -> Window {
+        let ceil = |v: i32| -((-v).div_euclid(4));
+        Window {
+            min_row: ceil(self.min_row),
+            max_row: self.max_row.div_euclid(4),
+            min_col: ceil(self.min_col),
+            max_col: self.max_col.div_euclid(4),
+        }
+    }
+
+    fn clamp(&self, row: i32, col: i32) -> MotionVector {
+        MotionVector {
+            row: row.clamp(self.min_row, self.max_row) as i16,
+            col: col.clamp(self.min_col, self.max_col) as i16,
+        }
+    }
+}
+
+/// Searches `reference` for the `width`x`height` luma block of `source` whose top-left is
+/// (x, y) (whole samples, inside the planes), starting from each of `starts` (quarter-sample
+/// vectors; duplicates allowed). Minimises `sse * 256 + lambda * vector_cost.cost(mv)` where
+/// sse is the sum of squared errors between the source block and the prediction the decoder
+/// would make with that vector (edge extension outside the reference, exact six-tap or
+/// bilinear interpolation for fractional vectors). Vectors stay within `bounds` (quarter
+/// samples, inclusive; the caller derives them from the frame edges and from the 1023 delta
+/// limit); bounds are first limited to the `i16` range, and an empty range collapses onto
+/// its minimum.
+///
+/// Blocks are at most 16x16 (larger sizes are cut to 16). With no starts the search starts
+/// from the zero vector. The result is never worse than any start inside the bounds
+/// (rounded to whole samples when `config.subpel` is off). When the bounds hold no
+/// whole-sample vector in some dimension, the result is fractional even without `subpel`.
+#[allow(clippy::too_many_arguments)]
+pub fn search(
+    source: &Plane,
+    reference: &Plane,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+    starts: &[MotionVector],
+    bounds: &SearchBounds,
+    vector_cost: &dyn VectorCost,
+    lambda: u32,
+    config: &SearchConfig,
+) -> SearchResult {
+    let bounds = bounds.sanitized();
+    let (w, h) = (width.min(MAX_SIZE), height.min(MAX_SIZE));
+    let zero = [MotionVector::ZERO];
+    let starts = if starts.is_empty() { &zero[..] } else { starts };
+    if w == 0 || h == 0 {
+        let mv = bounds.clamp(i32::from(starts[0].row), i32::from(starts[0].col));
+        let cost = u64::from(lambda).saturating_mul(u64::from(vector_cost.cost(mv)));
+        return SearchResult { mv, sse: 0, cost };
+    }
+    let mut searcher = Searcher::new(
+        source,
+        reference,
+        (x, y, w, h),
+        bounds,
+        vector_cost,
+        lambda,
+        config.bilinear,
+    );
+    searcher.run(starts, config)
+}
+
+/// The decoder's prediction for a luma block with vector `mv` (quarter samples), written to
+/// `out` (row stride `out_stride`): exactly what reconstruct.rs produces, so the encoder can
+/// compute residuals. (x, y) is the block's top-left in whole samples; width and height are
+/// at most 16.
+#[allow(clippy::too_many_arguments)]
+pub fn predict_luma(
+    reference: &Plane,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+    mv: MotionVector,
+    bilinear: bool,
+    out: &mut [u8],
+    out_stride: usize,
+) {
+    let mut fetch = [0u8; FETCH_LEN];
+    predict_displaced(
+        reference,
+        (x as isize, y as isize, width, height),
+        mv,
+        bilinear,
+        &mut fetch,
+        out,
+        out_stride,
+    );
+}
+
+/// Sum of squared differences between two `width`x`height` blocks (saturating at
+/// `u32::MAX`, which no block of 256x256 or fewer samples reaches).
+#[allow(clippy::too_many_arguments)]
+pub fn sse(
+    a: &[u8],
+    a_pos: usize,
+    a_stride: usize,
+    b: &[u8],
+    b_pos: usize,
+    b_stride: usize,
+    width: usize,
+    height: usize,
+) -> u32 {
+    let blocks = (a, a_pos, a_stride, b, b_pos, b_stride);
+    match width {
+        16 => sse_rows::<16>(blocks, height),
+        8 => sse_rows::<8>(blocks, height),
+        4 => sse_rows::<4>(blocks, height),
+        _ => {
+            let mut total = 0u64;
+            for r in 0..height {
+                let ra = &a[a_pos + r * a_stride..][..width];
+                let rb = &b[b_pos + r * b_stride..][..width];
+                for (&p, &q) in ra.iter().zip(rb) {
+                    total += u64::from(p.abs_diff(q)).pow(2);
+                }
+            }
+            total.min(u64::from(u32::MAX)) as u32
+        }
+    }
+}
+
+/// Sum of absolute differences between two `width`x`height` blocks.
+#[allow(clippy::too_many_arguments)]
+pub fn sad(
+    a: &[u8],
+    a_pos: usize,
+    a_stride: usize,
+    b: &[u8],
+    b_pos: usize,
+    b_stride: usize,
+    width: usize,
+    height: usize,
+) -> u32 {
+    let blocks = (a, a_pos, a_stride, b, b_pos, b_stride);
+    match width {
+        16 => sad_rows::<16>(blocks, height),
+        8 => sad_rows::<8>(blocks, height),
+        4 => sad_rows::<4>(blocks, height),
+        _ => {
+            let mut total = 0u32;
+            for r in 0..height {
+                let ra = &a[a_pos + r * a_stride..][..width];
+                let rb = &b[b_pos + r * b_stride..][..width];
+                for (&p, &q) in ra.iter().zip(rb) {
+                    total = total.saturating_add(u32::from(p.abs_diff(q)));
+                }
+            }
+            total
+        }
+    }
+}
+
+/// Two blocks as `(a, a_pos, a_stride, b, b_pos, b_stride)`.
+type BlockPair<'a> = (&'a [u8], usize, usize, &'a [u8], usize, usize);
+
+/// SAD of rows `W` samples wide: fixed-length rows, which compile to `psadbw` and the like.
+#[inline(always)]
+fn sad_rows<const W: usize>((a, a_pos, a_stride, b, b_pos, b_stride): BlockPair, h: usize) -> u32 {
+    let mut total = 0u32;
+    for r in 0..h {
+        let ra = &a[a_pos + r * a_stride..][..W];
+        let rb = &b[b_pos + r * b_stride..][..W];
+        let mut row = 0u32;
+        for i in 0..W {
+            row += u32::from(ra[i].abs_diff(rb[i]));
+        }
+        total += row;
+    }
+    total
+}
+
+/// SSE of rows `W` samples wide, in 16-bit differences and 32-bit products (`pmaddwd`).
+/// A 16-row block sums to at most 16 * 16 * 255², well inside `u32`; taller blocks
+/// saturate.
+#[inline(always)]
+fn sse_rows<const W: usize>((a, a_pos, a_stride, b, b_pos, b_stride): BlockPair, h: usize) -> u32 {
+    let mut total = 0u32;
+    for r in 0..h {
+        let ra = &a[a_pos + r * a_stride..][..W];
+        let rb = &b[b_pos + r * b_stride..][..W];
+        let mut row = 0i32;
+        for i in 0..W {
+            let d = i16::from(ra[i]) - i16::from(rb[i]);
+            row += i32::from(d) * i32::from(d);
+        }
+        total = total.saturating_add(row as u32);
+    }
+    total
+}
+
+/// SAD that may stop early, after any group of four rows, once it reaches `limit`: the
+/// exact SAD when that is below `limit`, otherwise some value at least `limit`.
+fn sad_bounded(blocks: BlockPair, w: usize, h: usize, limit: u32) -> u32 {
+    let (a, a_pos, a_stride, b, b_pos, b_stride) = blocks;
+    let mut total = 0u32;
+    let mut r = 0;
+    while r < h {
+        let rows = 4.min(h - r);
+        total += sad(
+            a,
+            a_pos + r * a_stride,
+            a_stride,
+            b,
+            b_pos + r * b_stride,
+            b_stride,
+            w,
+            rows,
+        );
+        if total >= limit {
+            break;
+        }
+        r += rows;
+    }
+    total
+}
+
+/// The largest block the search and prediction handle: a macroblock's luma.
+const MAX_SIZE: usize = 16;
+/// Row stride of the edge-extended scratch block: a 16x16 block and its filter taps.
+const FETCH_STRIDE: usize = MAX_SIZE + 5;
+const FETCH_LEN: usize = FETCH_STRIDE * FETCH_STRIDE;
+
+/// Copies the `w`x`h` samples at (x0, y0) of `plane`, edge-extended (RFC 6386 §18.1) where
+/// they fall outside it, to `out` with row stride `out_stride`.
+fn fetch_extended(
+    plane: &Plane,
+    (x0, y0, w, h): (isize, isize, usize, usize),
+    out: &mut [u8],
+    out_stride: usize,
+) {
+    let width = plane.width as isize;
+    let max_y = plane.height as isize - 1;
+    // Columns [0, left) repeat the first sample, [left, right) are copied, the rest repeat
+    // the last.
+    let left = (-x0).clamp(0, w as isize) as usize;
+    let right = (width - x0).clamp(left as isize, w as isize) as usize;
+    for r in 0..h {
+        let sy = (y0 + r as isize).clamp(0, max_y) as usize;
+        let row = &plane.data[sy * plane.stride..][..plane.width];
+        let dst = &mut out[r * out_stride..][..w];
+        dst[..left].fill(row[0]);
+        if right > left {
+            let start = (x0 + left as isize) as usize;
+            dst[left..right].copy_from_slice(&row[start..start + (right - left)]);
+        }
+        dst[right..].fill(row[plane.width - 1]);
+    }
+}
+
+/// Predicts the `w`x`h` block at (x, y) displaced by `mv` (quarter samples) into `out`, as
+/// reconstruct.rs does: the decoder doubles the vector to eighth samples, moves the origin
+/// by the whole part and filters with the fraction; blocks whose filter taps (two samples
+/// before, three after) leave the plane read an edge-extended copy in `fetch`.
+fn predict_displaced(
+    plane: &Plane,
+    (x, y, w, h): (isize, isize, usize, usize),
+    mv: MotionVector,
+    bilinear: bool,
+    fetch: &mut [u8; FETCH_LEN],
+    out: &mut [u8],
+    out_stride: usize,
+) {
+    let bx = x + isize::from(mv.col >> 2);
+    let by = y + isize::from(mv.row >> 2);
+    let mx = 2 * (mv.col & 3) as usize;
+    let my = 2 * (mv.row & 3) as usize;
+    let inside = bx >= 2
+        && by >= 2
+        && bx + w as isize + 3 <= plane.width as isize
+        && by + h as isize + 3 <= plane.height as isize;
+    let (src, src_pos, src_stride): (&[u8], usize, usize) = if inside {
+        (
+            &plane.data,
+            by as usize * plane.stride + bx as usize,
+            plane.stride,
+        )
+    } else {
+        fetch_extended(plane, (bx - 2, by - 2, w + 5, h + 5), fetch, FETCH_STRIDE);
+        (&fetch[..], 2 * FETCH_STRIDE + 2, FETCH_STRIDE)
+    };
+    if bilinear {
+        bilinear_predict(src, src_pos, src_stride, out, 0, out_stride, w, h, mx, my);
+    } else {
+        sixtap_predict(src, src_pos, src_stride, out, 0, out_stride, w, h, mx, my);
+    }
+}
+
+/// A rectangle of whole-sample vectors, inclusive; empty when a minimum exceeds its maximum.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    min_row: i32,
+    max_row: i32,
+    min_col: i32,
+    max_col: i32,
+}
+
+impl Window {
+    fn is_empty(&self) -> bool {
+        self.min_row > self.max_row || self.min_col > self.max_col
+    }
+
+    fn contains(&self, row: i32, col: i32) -> bool {
+        (self.min_row..=self.max_row).contains(&row) && (self.min_col..=self.max_col).contains(&col)
+    }
+
+    /// The part of this window within `radius` of (row, col).
+    fn around(&self, row: i32, col: i32, radius: i32) -> Window {
+        Window {
+            min_row: self.min_row.max(row - radius),
+            max_row: self.max_row.min(row + radius),
+            min_col: self.min_col.max(col - radius),
+            max_col: self.max_col.min(col + radius),
+        }
+    }
+}
+
+/// The eight neighbours, axial ones first (as (row, col) steps).
+const SQUARE: [(i32, i32); 8] = [
+    (-1, 0),
+    (0, -1),
+    (0, 1),
+    (1, 0),
+    (-1, -1),
+    (-1, 1),
+    (1, -1),
+    (1, 1),
+];
+const DIAMOND: [(i32, i32); 4] = [(-1, 0), (0, -1), (0, 1), (1, 0)];
+const HEXAGON: [(i32, i32); 6] = [(0, -2), (-2, -1), (-2, 1), (0, 2), (2, 1), (2, -1)];
+
+/// The large pattern of the whole-sample stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pattern {
+    /// Eight neighbours at step sizes halving from `range >> shift` down to 1, once each;
+    /// then again from the start with the first step halved, up to `passes` passes.
+    NStep { shift: u32, passes: usize },
+    /// The hexagon, moved until its centre wins or after `max_moves` moves.
+    Hexagon { max_moves: usize },
+    /// None: only the step-1 descent.
+    Descent,
+}
+
+/// Sub-sample neighbours examined per step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SubpelPattern {
+    All8,
+    /// Four axial neighbours, then the diagonal between the better of each pair.
+    FourPlusOne,
+}
+
+/// What one speed level does; see the table in the module documentation.
+#[derive(Clone, Copy, Debug)]
+struct Effort {
+    /// How many of the best (distinct, whole-sample) starts get a pattern search.
+    pattern_starts: usize,
+    pattern: Pattern,
+    /// The step-1 descent that finishes each pattern search.
+    descent: &'static [(i32, i32)],
+    descent_moves: usize,
+    /// Radius of the exhaustive window around the best whole-sample vector; 0 for none.
+    exhaustive: i32,
+    /// Whole-sample vectors re-ranked by their true cost.
+    true_candidates: usize,
+    half: SubpelPattern,
+    quarter: Option<SubpelPattern>,
+    /// How often the quarter step may repeat while it keeps moving.
+    quarter_rounds: usize,
+}
+
+impl Effort {
+    fn for_speed(speed: u8) -> Effort {
+        let slow = Effort {
+            pattern_starts: 3,
+            pattern: Pattern::NStep {
+                shift: 0,
+                passes: usize::MAX,
+            },
+            descent: &SQUARE,
+            descent_moves: 16,
+            exhaustive: 4,
+            true_candidates: 2,
+            half: SubpelPattern::All8,
+            quarter: Some(SubpelPattern::All8),
+            quarter_rounds: 2,
+        };
+        let fast_subpel = Effort {
+            pattern_starts: 1,
+            exhaustive: 0,
+            true_candidates: 1,
+            half: SubpelPattern::FourPlusOne,
+            quarter: Some(SubpelPattern::FourPlusOne),
+            quarter_rounds: 1,
+            ..slow
+        };
+        match speed {
+            0 => slow,
+            1 => Effort {
+                pattern_starts: 2,
+                exhaustive: 3,
+                quarter_rounds: 1,
+                ..slow
+            },
+            2 => Effort {
+                pattern_starts: 2,
+                pattern: Pattern::NStep {
+                    shift: 1,
+                    passes: 3,
+                },
+                exhaustive: 2,
+                quarter_rounds: 1,
+                ..slow
+            },
+            3 => Effort {
+                pattern_starts: 1,
+                pattern: Pattern::NStep {
+                    shift: 1,
+                    passes: 2,
+                },
+                exhaustive: 0,
+                true_candidates: 1,
+                quarter_rounds: 1,
+                ..slow
+            },
+            4 => Effort {
+                pattern: Pattern::NStep {
+                    shift: 1,
+                    passes: 2,
+                },
+                descent: &DIAMOND,
+                half: SubpelPattern::All8,
+                ..fast_subpel
+            },
+            5 => Effort {
+                pattern: Pattern::Hexagon { max_moves: 32 },
+                ..fast_subpel
+            },
+            6 => Effort {
+                pattern: Pattern::Hexagon { max_moves: 32 },
+                descent: &DIAMOND,
+                ..fast_subpel
+            },
+            7 => Effort {
+                pattern: Pattern::Hexagon { max_moves: 8 },
+                descent: &DIAMOND,
+                descent_moves: 8,
+                ..fast_subpel
+            },
+            _ => Effort {
+                pattern: Pattern::Descent,
+                descent: &DIAMOND,
+                descent_moves: 8,
+                quarter: None,
+                ..fast_subpel
+            },
+        }
+    }
+}
+
+/// A whole-sample position and its SAD-stage cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Whole {
+    row: i32,
+    col: i32,
+    cost: u64,
+}
+
+/// A vector and its true cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Scored {
+    mv: MotionVector,
+    cost: u64,
+    sse: u32,
+}
+
+const NONE: Scored = Scored {
+    mv: MotionVector::ZERO,
+    cost: u64::MAX,
+    sse: u32::MAX,
+};
+
+/// A direct-mapped cache of exact costs, so that overlapping patterns and windows do not
+/// evaluate a position twice.
+struct Memo {
+    keys: [u64; MEMO_LEN],
+    values: [(u64, u32); MEMO_LEN],
+}
+
+const MEMO_LEN: usize = 256;
+
+impl Memo {
+    /// Whole-sample (SAD-stage) and quarter-sample (true) costs live side by side.
+    fn key(row: i32, col: i32, true_cost: bool) -> u64 {
+        (((row + 0x8000) as u64) << 17) | (((col + 0x8000) as u64) << 1) | u64::from(true_cost)
+    }
+
+    fn slot(key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % MEMO_LEN
+    }
+
+    fn get(&self, key: u64) -> Option<(u64, u32)> {
+        let slot = Self::slot(key);
+        (self.keys[slot] == key).then_some(self.values[slot])
+    }
+
+    fn put(&mut self, key: u64, value: (u64, u32)) {
+        let slot = Self::slot(key);
+        self.keys[slot] = key;
+        self.values[slot] = value;
+    }
+}
+
+/// Weight of one unit of SAD in the whole-sample stage: 256 (as SSE in the true cost)
+/// times 16, the fixed-point scale of [`Searcher::lambda_sad`].
+const SAD_SCALE: u64 = 256 * 16;
+
+/// One block's search: the block, its reference, and the costs found so far.
+struct Searcher<'a> {
+    reference: &'a Plane,
+    /// The source block, row stride [`MAX_SIZE`].
+    source: [u8; MAX_SIZE * MAX_SIZE],
+    x: isize,
+    y: isize,
+    w: usize,
+    h: usize,
+    bounds: SearchBounds,
+    vector_cost: &'a dyn VectorCost,
+    lambda: u64,
+    /// 16·√λ: SAD grows about as the square root of SSE, so the SAD stage trades rate
+    /// against SAD at √λ (x264 and libvpx's per-bit SAD tables follow the same rule).
+    lambda_sad: u64,
+    bilinear: bool,
+    memo: Memo,
+    fetch: [u8; FETCH_LEN],
+    prediction: [u8; MAX_SIZE * MAX_SIZE],
+    /// The best and second-best exactly evaluated whole-sample positions.
+    top_whole: [Whole; 2],
+}
+
+impl<'a> Searcher<'a> {
+    fn new(
+        source: &Plane,
+        reference: &'a Plane,
+        (x, y, w, h): (usize, usize, usize, usize),
+        bounds: SearchBounds,
+        vector_cost: &'a dyn VectorCost,
+        lambda: u32,
+        bilinear: bool,
+    ) -> Self {
+        let mut block = [0u8; MAX_SIZE * MAX_SIZE];
+        for (r, row) in block.chunks_exact_mut(MAX_SIZE).take(h).enumerate() {
+            row[..w].copy_from_slice(&source.data[(y + r) * source.stride + x..][..w]);
+        }
+        let lambda = u64::from(lambda);
+        let unset = Whole {
+            row: 0,
+            col: 0,
+            cost: u64::MAX,
+        };
+        Searcher {
+            reference,
+            source: block,
+            x: x as isize,
+            y: y as isize,
+            w,
+            h,
+            bounds,
+            vector_cost,
+            lambda,
+            lambda_sad: (lambda << 8).isqrt(),
+            bilinear,
+            memo: Memo {
+                keys: [u64::MAX; MEMO_LEN],
+                values: [(0, 0); MEMO_LEN],
+            },
+            fetch: [0; FETCH_LEN],
+            prediction: [0; MAX_SIZE * MAX_SIZE],
+            top_whole: [unset; 2],
+        }
+    }
+
+    fn run(&mut self, starts: &[MotionVector], config: &SearchConfig) -> SearchResult {
+        let effort = Effort::for_speed(config.speed);
+        let whole = self.bounds.whole_samples();
+        let subpel = config.subpel || whole.is_empty();
+        let mut best = NONE;
+
+        // The exact starts, so that the result never loses to one of them.
+        for &start in starts {
+            let mv = if subpel {
+                start
+            } else {
+                let (row, col) = round_to_whole(start);
+                MotionVector {
+                    row: (row * 4) as i16,
+                    col: (col * 4) as i16,
+                }
+            };
+            if self.bounds.contains(mv) {
+                self.consider(&mut best, mv);
+            }
+        }
+
+        if !whole.is_empty() {
+            for candidate in self.search_whole(starts, whole, config.range.max(0), &effort) {
+                if candidate.cost != u64::MAX {
+                    let mv = MotionVector {
+                        row: (candidate.row * 4) as i16,
+                        col: (candidate.col * 4) as i16,
+                    };
+                    self.consider(&mut best, mv);
+                }
+            }
+        }
+        if best.cost == u64::MAX {
+            // Nothing lay inside the bounds: start from the clamped first start.
+            let first = starts[0];
+            let mv = self
+                .bounds
+                .clamp(i32::from(first.row), i32::from(first.col));
+            self.consider(&mut best, mv);
+        }
+
+        if subpel {
+            best = self.refine(best, 2, effort.half);
+            if let Some(pattern) = effort.quarter {
+                for _ in 0..effort.quarter_rounds {
+                    let before = best.mv;
+                    best = self.refine(best, 1, pattern);
+                    if best.mv == before {
+                        break;
+                    }
+                }
+            }
+        }
+        SearchResult {
+            mv: best.mv,
+            sse: best.sse,
+            cost: best.cost,
+        }
+    }
+
+    /// The whole-sample stage; returns the best positions found (cost `u64::MAX` if unset).
+    fn search_whole(
+        &mut self,
+        starts: &[MotionVector],
+        whole: Window,
+        range: i32,
+        effort: &Effort,
+    ) -> [Whole; 2] {
+        // Every start, rounded and clamped; keep the best few distinct ones.
+        let mut ranked: [Option<Whole>; 3] = [None; 3];
+        for &start in starts {
+            let (row, col) = round_to_whole(start);
+            let row = row.clamp(whole.min_row, whole.max_row);
+            let col = col.clamp(whole.min_col, whole.max_col);
+            if ranked
+                .iter()
+                .flatten()
+                .any(|p| (p.row, p.col) == (row, col))
+            {
+                continue;
+            }
+            let cost = self.whole_cost(row, col, u64::MAX);
+            let candidate = Whole { row, col, cost };
+            insert_ranked(&mut ranked, candidate);
+        }
+
+        let mut best = ranked[0].unwrap_or(Whole {
+            row: 0,
+            col: 0,
+            cost: u64::MAX,
+        });
+        for start in ranked.iter().take(effort.pattern_starts).flatten() {
+            let window = whole.around(start.row, start.col, range);
+            let mut point = *start;
+            point = match effort.pattern {
+                Pattern::NStep { shift, passes } => {
+                    self.n_step(point, window, range >> shift, passes)
+                }
+                Pattern::Hexagon { max_moves } => self.descend(point, window, &HEXAGON, max_moves),
+                Pattern::Descent => point,
+            };
+            point = self.descend(point, window, effort.descent, effort.descent_moves);
+            if point.cost < best.cost {
+                best = point;
+            }
+        }
+        if effort.exhaustive > 0 {
+            best = self.exhaustive(best, whole.around(best.row, best.col, effort.exhaustive));
+        }
+        let mut top = self.top_whole;
+        if effort.true_candidates < 2 {
+            top[1].cost = u64::MAX;
+        }
+        if best.cost < top[0].cost {
+            top[0] = best;
+        }
+        top
+    }
+
+    /// The SAD-stage cost of the whole-sample vector (row, col): `sad * SAD_SCALE +
+    /// lambda_sad * rate`, exact when below `limit`, otherwise some value at least `limit`.
+    fn whole_cost(&mut self, row: i32, col: i32, limit: u64) -> u64 {
+        let key = Memo::key(row, col, false);
+        if let Some((cost, _)) = self.memo.get(key) {
+            return cost;
+        }
+        let mv = MotionVector {
+            row: (row * 4) as i16,
+            col: (col * 4) as i16,
+        };
+        let rate = self
+            .lambda_sad
+            .saturating_mul(u64::from(self.vector_cost.cost(mv)));
+        if rate >= limit {
+            return rate;
+        }
+        let sad_limit = (limit - rate).div_ceil(SAD_SCALE).min(u64::from(u32::MAX)) as u32;
+        let (bx, by) = (self.x + col as isize, self.y + row as isize);
+        let (w, h) = (self.w, self.h);
+        let plane = self.reference;
+        let inside = bx >= 0
+            && by >= 0
+            && bx + w as isize <= plane.width as isize
+            && by + h as isize <= plane.height as isize;
+        let sad = if inside {
+            let pos = by as usize * plane.stride + bx as usize;
+            let blocks = (
+                &self.source[..],
+                0,
+                MAX_SIZE,
+                &plane.data[..],
+                pos,
+                plane.stride,
+            );
+            sad_bounded(blocks, w, h, sad_limit)
+        } else {
+            fetch_extended(plane, (bx, by, w, h), &mut self.fetch, FETCH_STRIDE);
+            let blocks = (
+                &self.source[..],
+                0,
+                MAX_SIZE,
+                &self.fetch[..],
+                0,
+                FETCH_STRIDE,
+            );
+            sad_bounded(blocks, w, h, sad_limit)
+        };
+        let cost = (u64::from(sad) * SAD_SCALE).saturating_add(rate);
+        if sad < sad_limit {
+            self.memo.put(key, (cost, 0));
+            let found = Whole { row, col, cost };
+            if cost < self.top_whole[0].cost {
+                self.top_whole = [found, self.top_whole[0]];
+            } else if cost < self.top_whole[1].cost
+                && (row, col) != (self.top_whole[0].row, self.top_whole[0].col)
+            {
+                self.top_whole[1] = found;
+            }
+        }
+        cost
+    }
+
+    /// Moves `best` to (row, col) if that lies in `window` and costs less.
+    fn try_whole(&mut self, best: &mut Whole, row: i32, col: i32, window: Window) {
+        if window.contains(row, col) {
+            let cost = self.whole_cost(row, col, best.cost);
+            if cost < best.cost {
+                *best = Whole { row, col, cost };
+            }
+        }
+    }
+
+    /// libvpx's NSTEP with its restarts: passes from `start` whose first steps halve from
+    /// `first_step` (rounded down to a power of two), at most `passes` of them. A single
+    /// pass with long steps can settle in a distant basin; the shorter restarts catch
+    /// motion near the start. A pass that stayed at the start for its first k steps makes
+    /// the next k passes redundant (libvpx's `num00`).
+    fn n_step(&mut self, start: Whole, window: Window, first_step: i32, passes: usize) -> Whole {
+        if first_step <= 0 {
+            return start;
+        }
+        let mut best = start;
+        let mut pass_step = 1 << first_step.ilog2();
+        let mut redundant = 0;
+        for _ in 0..passes {
+            if pass_step == 0 {
+                break;
+            }
+            if redundant > 0 {
+                redundant -= 1;
+            } else {
+                let (found, unmoved) = self.n_step_pass(start, window, pass_step);
+                redundant = unmoved;
+                if found.cost < best.cost {
+                    best = found;
+                }
+            }
+            pass_step /= 2;
+        }
+        best
+    }
+
+    /// One NSTEP pass: the eight neighbours at distance `step`, moving to the best, then at
+    /// half that distance, down to 1. Also returns how many steps left it at the start.
+    fn n_step_pass(&mut self, start: Whole, window: Window, mut step: i32) -> (Whole, usize) {
+        let mut best = start;
+        let mut unmoved = 0;
+        while step > 0 {
+            let center = best;
+            for (dr, dc) in SQUARE {
+                self.try_whole(
+                    &mut best,
+                    center.row + dr * step,
+                    center.col + dc * step,
+                    window,
+                );
+            }
+            if best == start {
+                unmoved += 1;
+            }
+            step /= 2;
+        }
+        (best, unmoved)
+    }
+
+    /// Moves the pattern to its best point until its centre wins (at most `max_moves` times).
+    fn descend(
+        &mut self,
+        mut best: Whole,
+        window: Window,
+        pattern: &[(i32, i32)],
+        max_moves: usize,
+    ) -> Whole {
+        for _ in 0..max_moves {
+            let center = best;
+            for &(dr, dc) in pattern {
+                self.try_whole(&mut best, center.row + dr, center.col + dc, window);
+            }
+            if best == center {
+                break;
+            }
+        }
+        best
+    }
+
+    /// Every position of `window`.
+    fn exhaustive(&mut self, mut best: Whole, window: Window) -> Whole {
+        for row in window.min_row..=window.max_row {
+            for col in window.min_col..=window.max_col {
+                self.try_whole(&mut best, row, col, window);
+            }
+        }
+        best
+    }
+
+    /// The true cost of `mv` (inside the bounds): `sse * 256 + lambda * rate`, exact when
+    /// below `limit`, otherwise some value at least `limit` (with an unknown SSE).
+    fn true_cost(&mut self, mv: MotionVector, limit: u64) -> (u64, u32) {
+        let key = Memo::key(i32::from(mv.row), i32::from(mv.col), true);
+        if let Some(found) = self.memo.get(key) {
+            return found;
+        }
+        let rate = self
+            .lambda
+            .saturating_mul(u64::from(self.vector_cost.cost(mv)));
+        if rate >= limit {
+            return (rate, u32::MAX);
+        }
+        predict_displaced(
+            self.reference,
+            (self.x, self.y, self.w, self.h),
+            mv,
+            self.bilinear,
+            &mut self.fetch,
+            &mut self.prediction,
+            MAX_SIZE,
+        );
+        let blocks = (
+            &self.source[..],
+            0,
+            MAX_SIZE,
+            &self.prediction[..],
+            0,
+            MAX_SIZE,
+        );
+        let sse = match self.w {
+            16 => sse_rows::<16>(blocks, self.h),
+            8 => sse_rows::<8>(blocks, self.h),
+            4 => sse_rows::<4>(blocks, self.h),
+            w => sse(blocks.0, 0, MAX_SIZE, blocks.3, 0, MAX_SIZE, w, self.h),
+        };
+        let cost = (u64::from(sse) * 256).saturating_add(rate);
+        self.memo.put(key, (cost, sse));
+        (cost, sse)
+    }
+
+    /// Replaces `best` by `mv` if that costs less.
+    fn consider(&mut self, best: &mut Scored, mv: MotionVector) {
+        let (cost, sse) = self.true_cost(mv, best.cost);
+        if cost < best.cost {
+            *best = Scored { mv, cost, sse };
+        }
+    }
+
+    /// Like [`Self::consider`] for (row, col) when that lies inside the bounds; returns
+    /// its cost (`u64::MAX` outside).
+    fn consider_at(&mut self, best: &mut Scored, row: i32, col: i32) -> u64 {
+        let mv = MotionVector {
+            row: row as i16,
+            col: col as i16,
+        };
+        let inside = (self.bounds.min_row..=self.bounds.max_row).contains(&row)
+            && (self.bounds.min_col..=self.bounds.max_col).contains(&col);
+        if !inside {
+            return u64::MAX;
+        }
+        let (cost, sse) = self.true_cost(mv, u64::MAX);
+        if cost < best.cost {
+            *best = Scored { mv, cost, sse };
+        }
+        cost
+    }
+
+    /// One sub-sample step of `step` quarter samples around `best`.
+    fn refine(&mut self, mut best: Scored, step: i32, pattern: SubpelPattern) -> Scored {
+        let (row, col) = (i32::from(best.mv.row), i32::from(best.mv.col));
+        match pattern {
+            SubpelPattern::All8 => {
+                for (dr, dc) in SQUARE {
+                    self.consider_at(&mut best, row + dr * step, col + dc * step);
+                }
+            }
+            SubpelPattern::FourPlusOne => {
+                let up = self.consider_at(&mut best, row - step, col);
+                let down = self.consider_at(&mut best, row + step, col);
+                let left = self.consider_at(&mut best, row, col - step);
+                let right = self.consider_at(&mut best, row, col + step);
+                let dr = if up < down { -step } else { step };
+                let dc = if left < right { -step } else { step };
+                self.consider_at(&mut best, row + dr, col + dc);
+            }
+        }
+        best
+    }
+}
+
+/// A quarter-sample vector rounded to the nearest whole sample, as (row, col).
+fn round_to_whole(mv: MotionVector) -> (i32, i32) {
+    ((i32::from(mv.row) + 2) >> 2, (i32::from(mv.col) + 2) >> 2)
+}
+
+/// Inserts `candidate` into `ranked` (best first), dropping the worst.
+fn insert_ranked(ranked: &mut [Option<Whole>], candidate: Whole) {
+    let mut carry = Some(candidate);
+    for slot in ranked.iter_mut() {
+        match (*slot, carry) {
+            (None, _) => {
+                *slot = carry;
+                return;
+            }
+            (Some(current), Some(c)) if c.cost < current.cost => {
+                *slot = Some(c);
+                carry = Some(current);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_rng::TestRng as Rng;
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use core::cell::Cell;
+
+    struct ZeroCost;
+    impl VectorCost for ZeroCost {
+        fn cost(&self, _: MotionVector) -> u32 {
+            0
+        }
+    }
+
+    /// One bit per quarter sample away from zero.
+    struct DistanceCost;
+    impl VectorCost for DistanceCost {
+        fn cost(&self, mv: MotionVector) -> u32 {
+            256 * (u32::from(mv.row.unsigned_abs()) + u32::from(mv.col.unsigned_abs()))
+        }
+    }
+
+    /// Prices like `inner` and counts vectors priced outside `bounds`.
+    struct Recording<'a> {
+        inner: &'a dyn VectorCost,
+        bounds: SearchBounds,
+        outside: Cell<usize>,
+        calls: Cell<usize>,
+    }
+    impl VectorCost for Recording<'_> {
+        fn cost(&self, mv: MotionVector) -> u32 {
+            self.calls.set(self.calls.get() + 1);
+            if !self.bounds.contains(mv) {
+                self.outside.set(self.outside.get() + 1);
+            }
+            self.inner.cost(mv)
+        }
+    }
+
+    fn config(speed: u8, bilinear: bool) -> SearchConfig {
+        SearchConfig {
+            range: 16,
+            subpel: true,
+            bilinear,
+            speed,
+        }
+    }
+
+    fn mv(row: i16, col: i16) -> MotionVector {
+        MotionVector { row, col }
+    }
+
+    const WIDE: SearchBounds = SearchBounds {
+        min_row: -4 * 64,
+        max_row: 4 * 64,
+        min_col: -4 * 64,
+        max_col: 4 * 64,
+    };
+
+    /// Blurred noise stretched to 0..=255: texture whose error surface is smooth enough for
+    /// descent searches, yet unique at every position.
+    fn textured(width: usize, height: usize, seed: u64) -> Plane {
+        let mut rng = Rng(seed);
+        let mut plane = Plane::new(width, height);
+        let mut values: Vec<i32> = (0..width * height).map(|_| rng.below(256) as i32).collect();
+        for _ in 0..3 {
+            let mut blurred = vec![0; values.len()];
+            for y in 0..height as isize {
+                for x in 0..width as isize {
+                    let mut sum = 0;
+                    for dy in -2..=2isize {
+                        for dx in -2..=2isize {
+                            let sx = (x + dx).clamp(0, width as isize - 1) as usize;
+                            let sy = (y + dy).clamp(0, height as isize - 1) as usize;
+                            sum += values[sy * width + sx];
+                        }
+                    }
+                    blurred[y as usize * width + x as usize] = sum;
+                }
+            }
+            values = blurred;
+        }
+        let lo = *values.iter().min().unwrap();
+        let hi = *values.iter().max().unwrap();
+        for (d, &v) in plane.data.iter_mut().zip(&values) {
+            *d = ((v - lo) * 255 / (hi - lo).max(1)) as u8;
+        }
+        plane
+    }
+
+    /// `plane`, with its samples moved so that (x, y) shows what was at (x + dx, y + dy).
+    fn shifted(plane: &Plane, dx: isize, dy: isize) -> Plane {
+        let mut out = Plane::new(plane.width, plane.height);
+        for y in 0..plane.height {
+            for x in 0..plane.width {
+                out.data[y * plane.stride + x] = plane.clamped(x as isize + dx, y as isize + dy);
+            }
+        }
+        out
+    }
+
+    /// A source whose every macroblock is the decoder's prediction from `reference` with `mv`.
+    fn predicted(reference: &Plane, mv: MotionVector, bilinear: bool) -> Plane {
+        let mut out = Plane::new(reference.width, reference.height);
+        let mut block = [0u8; 256];
+        for y in (0..reference.height).step_by(16) {
+            for x in (0..reference.width).step_by(16) {
+                predict_luma(reference, x, y, 16, 16, mv, bilinear, &mut block, 16);
+                for r in 0..16 {
+                    out.data[(y + r) * out.stride + x..][..16]
+                        .copy_from_slice(&block[r * 16..][..16]);
+                }
+            }
+        }
+        out
+    }
+
+    fn block_sse(source: &Plane, x: usize, y: usize, w: usize, h: usize, pred: &[u8]) -> u32 {
+        let pos = y * source.stride + x;
+        sse(&source.data, pos, source.stride, pred, 0, 16, w, h)
+    }
+
+    #[test]
+    fn motion_search_kernels_match_the_definitions() {
+        let mut rng = Rng(5);
+        let a: Vec<u8> = (0..40 * 40).map(|_| rng.next() as u8).collect();
+        let b: Vec<u8> = (0..40 * 40).map(|_| rng.next() as u8).collect();
+        for (w, h) in [
+            (16, 16),
+            (8, 8),
+            (4, 4),
+            (16, 8),
+            (8, 16),
+            (4, 8),
+            (3, 5),
+            (1, 1),
+            (20, 33),
+        ] {
+            for _ in 0..20 {
+                let (pa, pb) = (rng.below(100) as usize, rng.below(100) as usize);
+                let (mut want_sad, mut want_sse) = (0u32, 0u32);
+                for r in 0..h {
+                    for c in 0..w {
+                        let d = i32::from(a[pa + r * 37 + c]) - i32::from(b[pb + r * 29 + c]);
+                        want_sad += d.unsigned_abs();
+                        want_sse += (d * d) as u32;
+                    }
+                }
+                assert_eq!(sad(&a, pa, 37, &b, pb, 29, w, h), want_sad, "{w}x{h}");
+                assert_eq!(sse(&a, pa, 37, &b, pb, 29, w, h), want_sse, "{w}x{h}");
+                let blocks = (&a[..], pa, 37, &b[..], pb, 29);
+                assert_eq!(sad_bounded(blocks, w, h, u32::MAX), want_sad);
+                assert!(sad_bounded(blocks, w, h, want_sad / 2) >= want_sad / 2);
+            }
+        }
+    }
+
+    #[test]
+    fn motion_search_predict_luma_matches_an_explicitly_extended_reference() {
+        let mut rng = Rng(0x1234_5678);
+        let plane = textured(48, 32, 3);
+        let mut noisy = plane.clone();
+        for v in noisy.data.iter_mut() {
+            *v = v.wrapping_add(rng.below(40) as u8);
+        }
+        // The plane with a border wide enough for every vector below.
+        const BORDER: usize = 200;
+        let stride = noisy.width + 2 * BORDER;
+        let padded: Vec<u8> = (0..(noisy.height + 2 * BORDER) * stride)
+            .map(|i| {
+                let (x, y) = ((i % stride) as isize, (i / stride) as isize);
+                noisy.clamped(x - BORDER as isize, y - BORDER as isize)
+            })
+            .collect();
+        let sizes = [(16, 16), (8, 8), (4, 4), (16, 8), (8, 16), (4, 8), (3, 5)];
+        for round in 0..3000 {
+            let (w, h) = sizes[round % sizes.len()];
+            let x = rng.below((noisy.width - w + 1) as u32) as usize;
+            let y = rng.below((noisy.height - h + 1) as u32) as usize;
+            // Near the picture, or far outside it.
+            let reach = if round % 3 == 0 { 4 * 150 } else { 4 * 24 };
+            let v = mv(
+                rng.range(-reach, reach) as i16,
+                rng.range(-reach, reach) as i16,
+            );
+            let bilinear = round % 2 == 1;
+            let mut got = [0u8; 16 * 16];
+            predict_luma(&noisy, x, y, w, h, v, bilinear, &mut got, 16);
+
+            let bx = (BORDER + x) as isize + isize::from(v.col >> 2);
+            let by = (BORDER + y) as isize + isize::from(v.row >> 2);
+            let pos = by as usize * stride + bx as usize;
+            let (mx, my) = ((2 * i32::from(v.col)) & 7, (2 * i32::from(v.row)) & 7);
+            let mut want = [0u8; 16 * 16];
+            let predict = if bilinear {
+                bilinear_predict
+            } else {
+                sixtap_predict
+            };
+            predict(
+                &padded,
+                pos,
+                stride,
+                &mut want,
+                0,
+                16,
+                w,
+                h,
+                mx as usize,
+                my as usize,
+            );
+            for r in 0..h {
+                assert_eq!(
+                    got[r * 16..][..w],
+                    want[r * 16..][..w],
+                    "{w}x{h} at ({x}, {y}) {v:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn motion_search_whole_sample_cost_sees_the_edge_extension() {
+        let mut rng = Rng(99);
+        let reference = textured(32, 32, 8);
+        let source = textured(32, 32, 9);
+        for _ in 0..500 {
+            let (x, y) = (rng.below(17) as usize, rng.below(17) as usize);
+            let (w, h) = [(16, 16), (8, 8), (4, 4), (8, 16)][rng.below(4) as usize];
+            let (y, x) = (y.min(32 - h), x.min(32 - w));
+            let reach = 60;
+            let (row, col) = (rng.range(-reach, reach), rng.range(-reach, reach));
+            let mut searcher =
+                Searcher::new(&source, &reference, (x, y, w, h), WIDE, &ZeroCost, 0, false);
+            let got = searcher.whole_cost(row, col, u64::MAX);
+            let mut pred = [0u8; 256];
+            let v = mv((4 * row) as i16, (4 * col) as i16);
+            predict_luma(&reference, x, y, w, h, v, false, &mut pred, 16);
+            let pos = y * 32 + x;
+            let want = sad(&source.data, pos, 32, &pred, 0, 16, w, h);
+            assert_eq!(got, u64::from(want) * SAD_SCALE);
+        }
+    }
+
+    #[test]
+    fn motion_search_finds_a_whole_sample_shift() {
+        let reference = textured(128, 96, 1);
+        // Small enough for every speed's descent; large only for the n-step speeds.
+        for ((dy, dx), speeds) in [((3isize, -5isize), 0..=8u8), ((-9, 13), 0..=4)] {
+            let source = shifted(&reference, dx, dy);
+            for speed in speeds {
+                for bilinear in [false, true] {
+                    for (x, y) in [(32, 32), (48, 32), (64, 48), (80, 32)] {
+                        let found = search(
+                            &source,
+                            &reference,
+                            x,
+                            y,
+                            16,
+                            16,
+                            &[MotionVector::ZERO],
+                            &WIDE,
+                            &ZeroCost,
+                            0,
+                            &config(speed, bilinear),
+                        );
+                        let want = mv(4 * dy as i16, 4 * dx as i16);
+                        assert_eq!(
+                            found.mv, want,
+                            "speed {speed} bilinear {bilinear} ({x}, {y})"
+                        );
+                        assert_eq!((found.sse, found.cost), (0, 0));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn motion_search_finds_a_quarter_sample_shift() {
+        let reference = textured(128, 96, 2);
+        for bilinear in [false, true] {
+            for want in [mv(7, -5), mv(-2, 3), mv(-13, 10), mv(1, 1)] {
+                let source = predicted(&reference, want, bilinear);
+                // The fastest speed stops at half samples.
+                for speed in 0..=7 {
+                    for (x, y) in [(32, 32), (64, 48), (80, 16)] {
+                        for (w, h) in [(16, 16), (8, 8)] {
+                            let found = search(
+                                &source,
+                                &reference,
+                                x,
+                                y,
+                                w,
+                                h,
+                                &[MotionVector::ZERO],
+                                &WIDE,
+                                &ZeroCost,
+                                0,
+                                &config(speed, bilinear),
+                            );
+                            let context = (speed, bilinear, x, y, w, want);
+                            assert_eq!(found.mv, want, "{context:?}");
+                            assert_eq!(found.sse, 0, "{context:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn motion_search_prefers_the_cheap_vector_on_a_flat_plane() {
+        let mut flat = Plane::new(64, 64);
+        flat.data.fill(100);
+        let far = [mv(40, -60), mv(13, 7), mv(-3, -90)];
+        let with_zero = [mv(40, -60), MotionVector::ZERO, mv(-3, -90)];
+        for speed in 0..=8 {
+            for starts in [&far[..], &with_zero[..]] {
+                if starts == far && speed > 4 {
+                    // Hexagons and short descents need not walk 20 samples on rate alone.
+                    continue;
+                }
+                let found = search(
+                    &flat,
+                    &flat,
+                    16,
+                    16,
+                    16,
+                    16,
+                    starts,
+                    &WIDE,
+                    &DistanceCost,
+                    5000,
+                    &config(speed, false),
+                );
+                assert_eq!(found.mv, MotionVector::ZERO, "speed {speed} {starts:?}");
+                assert_eq!((found.sse, found.cost), (0, 0));
+            }
+        }
+    }
+
+    #[test]
+    fn motion_search_respects_the_bounds_and_never_loses_to_a_start() {
+        let mut rng = Rng(0xb0b0);
+        let reference = textured(64, 48, 4);
+        let source = textured(64, 48, 5);
+        for round in 0..600 {
+            let mut bound = |span: i32| {
+                let lo = rng.range(-300, 300);
+                // Mostly real ranges; sometimes a few quarter samples with no whole one.
+                let hi = if round % 5 == 0 {
+                    lo + rng.range(0, 2)
+                } else {
+                    lo + rng.range(0, span)
+                };
+                (lo, hi)
+            };
+            let (min_row, max_row) = bound(200);
+            let (min_col, max_col) = bound(200);
+            let bounds = SearchBounds {
+                min_row,
+                max_row,
+                min_col,
+                max_col,
+            };
+            let (w, h) = [(16, 16), (8, 8), (4, 4), (16, 8), (8, 16)][round % 5];
+            let x = rng.below((64 - w + 1) as u32) as usize;
+            let y = rng.below((48 - h + 1) as u32) as usize;
+            let starts: Vec<MotionVector> = (0..rng.range(0, 4))
+                .map(|_| mv(rng.range(-400, 400) as i16, rng.range(-400, 400) as i16))
+                .collect();
+            let lambda = [0, 10, 300, 5000][round % 4];
+            let inner: &dyn VectorCost = if round % 3 == 0 {
+                &ZeroCost
+            } else {
+                &DistanceCost
+            };
+            let cost = Recording {
+                inner,
+                bounds,
+                outside: Cell::new(0),
+                calls: Cell::new(0),
+            };
+            let config = SearchConfig {
+                range: rng.range(0, 24),
+                subpel: round % 7 != 0,
+                bilinear: round % 2 == 0,
+                speed: (round % 10) as u8,
+            };
+            let found = search(
+                &source, &reference, x, y, w, h, &starts, &bounds, &cost, lambda, &config,
+            );
+            let context = (round, bounds, &starts, config);
+            assert!(bounds.contains(found.mv), "{found:?} {context:?}");
+            assert_eq!(cost.outside.get(), 0, "{context:?}");
+
+            let true_cost = |v: MotionVector| {
+                let mut pred = [0u8; 256];
+                predict_luma(&reference, x, y, w, h, v, config.bilinear, &mut pred, 16);
+                let e = block_sse(&source, x, y, w, h, &pred);
+                (
+                    e,
+                    u64::from(e) * 256 + u64::from(lambda) * u64::from(inner.cost(v)),
+                )
+            };
+            assert_eq!((found.sse, found.cost), true_cost(found.mv), "{context:?}");
+            for &start in &starts {
+                let start = if config.subpel {
+                    start
+                } else {
+                    let (r, c) = round_to_whole(start);
+                    mv((4 * r) as i16, (4 * c) as i16)
+                };
+                if bounds.contains(start) {
+                    assert!(found.cost <= true_cost(start).1, "{start:?} {context:?}");
+                }
+            }
+            if !config.subpel && !bounds.sanitized().whole_samples().is_empty() {
+                assert_eq!((found.mv.row % 4, found.mv.col % 4), (0, 0), "{context:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn motion_search_terminates_at_the_corner_with_starts_far_outside() {
+        let reference = textured(64, 48, 6);
+        let source = textured(64, 48, 7);
+        let far = [
+            mv(-30000, -30000),
+            mv(i16::MAX, i16::MAX),
+            mv(i16::MIN, i16::MAX),
+            mv(2000, -2000),
+        ];
+        // As an encoder would bound the top-left macroblock, and with no bounds at all.
+        let frame = SearchBounds {
+            min_row: -4 * 19,
+            max_row: 4 * (48 - 16 + 16),
+            min_col: -4 * 19,
+            max_col: 4 * (64 - 16 + 16),
+        };
+        let unbounded = SearchBounds {
+            min_row: i32::MIN,
+            max_row: i32::MAX,
+            min_col: i32::MIN,
+            max_col: i32::MAX,
+        };
+        for bounds in [frame, unbounded] {
+            for speed in 0..=8 {
+                for (x, y) in [(0, 0), (48, 32)] {
+                    let config = SearchConfig {
+                        range: 64,
+                        ..config(speed, speed % 2 == 1)
+                    };
+                    let found = search(
+                        &source,
+                        &reference,
+                        x,
+                        y,
+                        16,
+                        16,
+                        &far,
+                        &bounds,
+                        &DistanceCost,
+                        20,
+                        &config,
+                    );
+                    assert!(bounds.sanitized().contains(found.mv), "{found:?}");
+                    let mut pred = [0u8; 256];
+                    predict_luma(
+                        &reference,
+                        x,
+                        y,
+                        16,
+                        16,
+                        found.mv,
+                        config.bilinear,
+                        &mut pred,
+                        16,
+                    );
+                    assert_eq!(found.sse, block_sse(&source, x, y, 16, 16, &pred));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn motion_search_timing_sanity() {
+        extern crate std;
+        let reference = textured(320, 240, 11);
+        let mut source = predicted(&reference, mv(9, -14), false);
+        let mut rng = Rng(12);
+        for v in source.data.iter_mut() {
+            *v = v.saturating_add(rng.below(6) as u8);
+        }
+        for speed in [0, 0, 2, 4, 6, 8] {
+            let start = std::time::Instant::now();
+            let mut total_sse = 0u64;
+            for y in (0..240).step_by(16) {
+                for x in (0..320).step_by(16) {
+                    let found = search(
+                        &source,
+                        &reference,
+                        x,
+                        y,
+                        16,
+                        16,
+                        &[MotionVector::ZERO],
+                        &WIDE,
+                        &DistanceCost,
+                        30,
+                        &config(speed, false),
+                    );
+                    total_sse += u64::from(found.sse);
+                }
+            }
+            let per_block = start.elapsed().as_secs_f64() * 1e6 / 300.0;
+            std::println!("speed {speed}: {per_block:.2} us per 16x16 search, sse {total_sse}");
+        }
+    }
+}

@@ -1,0 +1,638 @@
+//! One frame: decide every macroblock, measure the frame's statistics to choose its
+//! probabilities, choose the loop-filter level, write the frame, and decode it to obtain
+//! the state a decoder is in afterwards (RFC 6386 §9, §19).
+
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::decoder::{decode_frame, distribute_y2};
+use crate::encoder::bool_encoder::BoolEncoder;
+use crate::encoder::header_writer::{write_frame, write_header};
+use crate::encoder::inter_decision::{self, InterContext, ReferenceCosts};
+use crate::encoder::intra_decision::{self, IntraContext, ModeCosts};
+use crate::encoder::macroblock::RdWeight;
+use crate::encoder::mode_writer::{MvCostTable, MvCounts, write_macroblock_modes};
+use crate::encoder::motion_search::SearchConfig;
+use crate::encoder::prob_update::{choose_coefficient_probs, choose_mode_probs, choose_mv_probs};
+use crate::encoder::quantize::MacroblockQuantizer;
+use crate::encoder::token_writer::{
+    MacroblockLevels, TokenCostTable, TokenCounts, macroblock_is_empty, write_macroblock_tokens,
+};
+use crate::encoder::{EncodeError, EncodeParams, EncodedFrame, FrameStats};
+use crate::header::{
+    BufferCopy, FrameHeader, FrameTag, KeyframeSize, LoopFilterDeltaUpdate, QuantIndices,
+    SegmentationHeader,
+};
+use crate::loop_filter;
+use crate::modes::{self, LumaMode, MacroblockInfo, ModeMap, MotionVector, RefFrame};
+use crate::picture::{Picture, Plane};
+use crate::quantizer::DequantFactors;
+use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace};
+use crate::state::{DecoderState, EntropyProbabilities};
+use crate::tables;
+use crate::tokens::{self, EdgeContext, MacroblockCoefficients};
+
+/// The bitstream version flick writes: six-tap interpolation and the normal loop filter.
+const VERSION: u8 = 0;
+
+/// Lambda for rate-distortion decisions at AC step `q`, in squared error per bit.
+pub(crate) fn lambda_for(ac_step: i32) -> u64 {
+    ((ac_step * ac_step) as u64 * 5) >> 5
+}
+
+/// Search effort by speed level.
+fn search_config(speed: u8) -> SearchConfig {
+    const RANGE: [i32; 9] = [64, 48, 32, 32, 24, 16, 16, 12, 8];
+    SearchConfig {
+        range: RANGE[speed.min(8) as usize],
+        subpel: speed < 8,
+        bilinear: VERSION != 0,
+        speed,
+    }
+}
+
+/// A decided macroblock: its prediction record and quantized levels.
+struct Decided {
+    info: MacroblockInfo,
+    levels: MacroblockLevels,
+}
+
+pub(crate) fn encode_frame(
+    state: &DecoderState,
+    source: &Picture,
+    params: &EncodeParams,
+) -> Result<EncodedFrame, EncodeError> {
+    check_params(source, params)?;
+    let (width, height) = (source.display_width, source.display_height);
+    let state_size = state.size().map(|s| (s.width as usize, s.height as usize));
+    let key_frame = params.keyframe || state_size.is_none();
+    if !key_frame && state_size != Some((width, height)) {
+        return Err(EncodeError::SizeMismatch {
+            state: state_size.unwrap_or((0, 0)),
+            picture: (width, height),
+        });
+    }
+    let start_probs = if key_frame {
+        EntropyProbabilities::default()
+    } else {
+        state.probabilities.clone()
+    };
+    let (mb_cols, mb_rows) = (source.mb_cols(), source.mb_rows());
+    let q = params.quantizer;
+    let quant_indices = QuantIndices {
+        y_ac: q,
+        ..Default::default()
+    };
+    let factors = DequantFactors::new(q as i32, &quant_indices);
+    let quant = MacroblockQuantizer::new(&factors);
+    let rd = RdWeight {
+        lambda: lambda_for(factors.y[1]),
+    };
+    let token_costs = TokenCostTable::new(&start_probs.coefficients);
+    let mv_costs = MvCostTable::new(&start_probs.motion_vectors);
+    let interp = InterpolationMode::for_version(VERSION);
+
+    let references: Vec<(RefFrame, Arc<Picture>)> = match (key_frame, state.references()) {
+        (false, Some(refs)) => {
+            let mut distinct: Vec<(RefFrame, Arc<Picture>)> =
+                vec![(RefFrame::Last, refs.last.clone())];
+            for (kind, picture) in [
+                (RefFrame::Golden, &refs.golden),
+                (RefFrame::AltRef, &refs.altref),
+            ] {
+                if !distinct.iter().any(|(_, p)| Arc::ptr_eq(p, picture)) {
+                    distinct.push((kind, picture.clone()));
+                }
+            }
+            distinct
+        }
+        _ => Vec::new(),
+    };
+    let reference_costs = ReferenceCosts::estimate(40, 200, 128);
+    let intra_ctx = IntraContext {
+        source,
+        quant: &quant,
+        costs: &token_costs,
+        rd,
+        mode_costs: if key_frame {
+            ModeCosts::Keyframe
+        } else {
+            ModeCosts::Interframe {
+                y_mode: &start_probs.y_mode,
+                uv_mode: &start_probs.uv_mode,
+            }
+        },
+        exhaustive: params.speed <= 2,
+    };
+    let inter_ctx = InterContext {
+        source,
+        references: &references,
+        quant: &quant,
+        costs: &token_costs,
+        mv_costs: &mv_costs,
+        rd,
+        reference_costs: &reference_costs,
+        sign_bias: [false; 4],
+        interp,
+        search: search_config(params.speed),
+    };
+
+    // Decide every macroblock on the reconstruction of the ones before it.
+    let mut recon = Picture::new(width, height);
+    let mut map = ModeMap::new(mb_cols, mb_rows);
+    let mut decided: Vec<Decided> = Vec::with_capacity(mb_cols * mb_rows);
+    let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
+    let mut ws = MacroblockWorkspace::default();
+    let allow_bpred_inter = params.speed <= 4;
+    for row in 0..mb_rows {
+        map.start_row();
+        let mut left_ctx: EdgeContext = [false; 9];
+        for (col, above_slot) in above_ctx.iter_mut().enumerate() {
+            let (above, left) = (*above_slot, left_ctx);
+            let luma = intra_decision::decide_luma(
+                &intra_ctx,
+                &recon,
+                &map,
+                row,
+                col,
+                &above,
+                &left,
+                key_frame || allow_bpred_inter,
+            );
+            let chroma = intra_decision::decide_chroma(&intra_ctx, &recon, row, col, &above, &left);
+            let intra_cost = luma.cost
+                + chroma.cost
+                + rd.lambda * reference_costs.intra as u64 * (!key_frame) as u64;
+            let inter = if key_frame {
+                None
+            } else {
+                inter_decision::decide(&inter_ctx, &mut ws, &map, row, col, &above, &left)
+            };
+            let mut levels: MacroblockLevels = [[0; 16]; 25];
+            let info = match inter {
+                Some(choice) if choice.cost < intra_cost => {
+                    levels[..16].copy_from_slice(&choice.luma.levels);
+                    levels[16..20].copy_from_slice(&choice.u.levels[..4]);
+                    levels[20..24].copy_from_slice(&choice.v.levels[..4]);
+                    levels[24] = choice.luma.y2;
+                    *above_slot = choice.above;
+                    left_ctx = choice.left;
+                    choice.info
+                }
+                _ => {
+                    levels[..16].copy_from_slice(&luma.coding.levels);
+                    levels[16..20].copy_from_slice(&chroma.u.levels[..4]);
+                    levels[20..24].copy_from_slice(&chroma.v.levels[..4]);
+                    if luma.mode.has_y2() {
+                        levels[24] = luma.coding.y2;
+                    }
+                    let mut a = luma.above;
+                    let mut l = luma.left;
+                    a[4..8].copy_from_slice(&chroma.above[4..8]);
+                    l[4..8].copy_from_slice(&chroma.left[4..8]);
+                    *above_slot = a;
+                    left_ctx = l;
+                    MacroblockInfo {
+                        luma_mode: luma.mode,
+                        chroma_mode: chroma.mode,
+                        ref_frame: RefFrame::Intra,
+                        subblock_modes: luma.subblock_modes,
+                        ..Default::default()
+                    }
+                }
+            };
+            reconstruct_macroblock(
+                &mut recon,
+                &mut ws,
+                &references,
+                &info,
+                &levels,
+                &factors,
+                row,
+                col,
+                interp,
+            );
+            map.push(info.clone());
+            decided.push(Decided { info, levels });
+        }
+    }
+
+    let header = build_header(
+        params,
+        key_frame,
+        width,
+        height,
+        state,
+        &start_probs,
+        &mut decided,
+        &map,
+        source,
+        &recon,
+    );
+    let data = write_bitstream(&header, &start_probs, &decided, mb_cols, mb_rows)?;
+
+    let (next, picture, _) = decode_frame(state, &data).map_err(|e| {
+        EncodeError::InvalidParameter(alloc::format!(
+            "internal error: the written frame does not decode: {e}"
+        ))
+    })?;
+    let stats = FrameStats {
+        key_frame,
+        quantizer: q,
+        loop_filter_level: header.loop_filter_level,
+        intra_macroblocks: decided
+            .iter()
+            .filter(|d| d.info.ref_frame == RefFrame::Intra)
+            .count(),
+        macroblocks: decided.len(),
+        sse: picture_sse(source, &picture),
+    };
+    Ok(EncodedFrame {
+        data,
+        state: next,
+        picture,
+        stats,
+    })
+}
+
+fn check_params(source: &Picture, params: &EncodeParams) -> Result<(), EncodeError> {
+    let (w, h) = (source.display_width, source.display_height);
+    if w == 0 || h == 0 || w > 0x3fff || h > 0x3fff {
+        return Err(EncodeError::InvalidSize {
+            width: w,
+            height: h,
+        });
+    }
+    let bad = |what: &str| Err(EncodeError::InvalidParameter(what.into()));
+    if params.quantizer > 127 {
+        return bad("quantizer index above 127");
+    }
+    if params.speed > 8 {
+        return bad("speed above 8");
+    }
+    if params.token_partitions_log2 > 3 {
+        return bad("more than 8 token partitions");
+    }
+    if params.loop_filter_level.is_some_and(|l| l > 63) {
+        return bad("loop-filter level above 63");
+    }
+    if params.sharpness > 7 {
+        return bad("sharpness above 7");
+    }
+    Ok(())
+}
+
+/// Writes the decided macroblock into `recon` with the decoder's reconstruction.
+#[allow(clippy::too_many_arguments)]
+fn reconstruct_macroblock(
+    recon: &mut Picture,
+    ws: &mut MacroblockWorkspace,
+    references: &[(RefFrame, Arc<Picture>)],
+    info: &MacroblockInfo,
+    levels: &MacroblockLevels,
+    factors: &DequantFactors,
+    row: usize,
+    col: usize,
+    interp: InterpolationMode,
+) {
+    let coeffs = dequantize(levels, info.luma_mode.has_y2(), factors);
+    match info.ref_frame {
+        RefFrame::Intra => reconstruct::intra_macroblock(recon, ws, info, &coeffs, row, col),
+        kind => {
+            let reference = &references
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .expect("decided references exist")
+                .1;
+            reconstruct::inter_macroblock(recon, reference, ws, info, &coeffs, row, col, interp);
+        }
+    }
+}
+
+/// The coefficients a decoder reads for these levels (RFC 6386 §14.1).
+fn dequantize(
+    levels: &MacroblockLevels,
+    has_y2: bool,
+    factors: &DequantFactors,
+) -> MacroblockCoefficients {
+    let mut c = MacroblockCoefficients::default();
+    for (b, block) in levels.iter().enumerate() {
+        if b == 24 && !has_y2 {
+            continue;
+        }
+        let f = match b {
+            0..16 => factors.y,
+            16..24 => factors.uv,
+            _ => factors.y2,
+        };
+        let first = (b < 16 && has_y2) as usize;
+        for i in first..16 {
+            if block[i] != 0 {
+                c.blocks[b][i] = (block[i] as i32).wrapping_mul(f[(i > 0) as usize]) as i16;
+                c.any_nonzero = true;
+                c.has_ac[b] |= i > 0;
+            }
+        }
+    }
+    if has_y2 && c.any_nonzero {
+        distribute_y2(&mut c);
+    }
+    c
+}
+
+/// Chooses the frame's probabilities and filter level from its decisions.
+#[allow(clippy::too_many_arguments)]
+fn build_header(
+    params: &EncodeParams,
+    key_frame: bool,
+    width: usize,
+    height: usize,
+    state: &DecoderState,
+    start: &EntropyProbabilities,
+    decided: &mut [Decided],
+    map: &ModeMap,
+    source: &Picture,
+    recon: &Picture,
+) -> FrameHeader {
+    let (mb_cols, mb_rows) = (map.mb_cols, map.mb_rows);
+    let _ = state;
+    // Skip flags pay for themselves whenever some macroblock has no residual.
+    let empty: Vec<bool> = decided
+        .iter()
+        .map(|d| macroblock_is_empty(&d.levels, d.info.luma_mode.has_y2()))
+        .collect();
+    let skipped = empty.iter().filter(|&&e| e).count();
+    let skip_prob = (skipped > 0).then(|| probability(decided.len() - skipped, skipped));
+    for (d, &e) in decided.iter_mut().zip(&empty) {
+        d.info.skip_coeff = skip_prob.is_some() && e;
+    }
+
+    // Token statistics, with contexts exactly as they will be written.
+    let mut counts = TokenCounts::default();
+    let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
+    for row in 0..mb_rows {
+        let mut left: EdgeContext = [false; 9];
+        for col in 0..mb_cols {
+            let d = &decided[row * mb_cols + col];
+            let has_y2 = d.info.luma_mode.has_y2();
+            if d.info.skip_coeff {
+                tokens::skip_macroblock(has_y2, &mut above_ctx[col], &mut left);
+            } else {
+                counts.add_macroblock(&d.levels, has_y2, &mut above_ctx[col], &mut left);
+            }
+        }
+    }
+    let coefficient_probs = choose_coefficient_probs(&start.coefficients, &counts);
+
+    // Reference and mode statistics (interframes).
+    let (mut n_intra, mut n_last, mut n_golden, mut n_altref) = (0usize, 0usize, 0usize, 0usize);
+    let mut y_leaves = [0u32; 5];
+    let mut uv_leaves = [0u32; 4];
+    let mut mv_counts = MvCounts::default();
+    for row in 0..mb_rows {
+        for col in 0..mb_cols {
+            let info = map.get(row, col);
+            match info.ref_frame {
+                RefFrame::Intra => {
+                    n_intra += 1;
+                    y_leaves[info.luma_mode.intra_leaf() as usize] += 1;
+                    uv_leaves[info.chroma_mode as usize] += 1;
+                }
+                RefFrame::Last => n_last += 1,
+                RefFrame::Golden => n_golden += 1,
+                RefFrame::AltRef => n_altref += 1,
+            }
+            if info.luma_mode == LumaMode::New {
+                let near = modes::find_near_mvs(map, row, col, info.ref_frame, &[false; 4]);
+                mv_counts.add(MotionVector {
+                    row: info.mv.row.wrapping_sub(near.best.row),
+                    col: info.mv.col.wrapping_sub(near.best.col),
+                });
+            }
+        }
+    }
+    let (y_mode_probs, uv_mode_probs, mv_probs) = if key_frame {
+        (None, None, start.motion_vectors)
+    } else {
+        (
+            choose_mode_probs(&start.y_mode, &tables::YMODE_TREE, &y_leaves),
+            choose_mode_probs(&start.uv_mode, &tables::UV_MODE_TREE, &uv_leaves),
+            choose_mv_probs(&start.motion_vectors, &mv_counts),
+        )
+    };
+
+    let refs = params.references;
+    let mut header = FrameHeader {
+        tag: FrameTag {
+            key_frame,
+            version: VERSION,
+            show_frame: params.show || key_frame,
+            first_partition_size: 0,
+            keyframe_size: key_frame.then_some(KeyframeSize {
+                width: width as u16,
+                horizontal_scale: 0,
+                height: height as u16,
+                vertical_scale: 0,
+            }),
+        },
+        color_space: 0,
+        clamping_type: 0,
+        segmentation: SegmentationHeader {
+            tree_probs: [255; 3],
+            ..Default::default()
+        },
+        filter_simple: false,
+        loop_filter_level: 0,
+        sharpness: params.sharpness,
+        loop_filter_deltas: LoopFilterDeltaUpdate::default(),
+        partition_count: 1 << params.token_partitions_log2,
+        quant: QuantIndices {
+            y_ac: params.quantizer,
+            ..Default::default()
+        },
+        refresh_golden: key_frame || refs.golden,
+        refresh_altref: key_frame || refs.altref,
+        copy_to_golden: BufferCopy::None,
+        copy_to_altref: if !key_frame && refs.golden_to_altref && !refs.altref {
+            BufferCopy::FromOther
+        } else {
+            BufferCopy::None
+        },
+        sign_bias_golden: false,
+        sign_bias_altref: false,
+        refresh_entropy_probs: true,
+        refresh_last: key_frame || refs.last,
+        coefficient_probs,
+        skip_prob,
+        prob_intra: probability(n_intra, n_last + n_golden + n_altref),
+        prob_last: probability(n_last, n_golden + n_altref),
+        prob_golden: probability(n_golden, n_altref),
+        y_mode_probs,
+        uv_mode_probs,
+        mv_probs,
+    };
+    let skip_inner: Vec<bool> = decided
+        .iter()
+        .zip(&empty)
+        .map(|(d, &e)| d.info.luma_mode.has_y2() && e)
+        .collect();
+    header.loop_filter_level = match params.loop_filter_level {
+        Some(level) => level,
+        None => choose_filter_level(&header, source, recon, &skip_inner, params.speed),
+    };
+    header
+}
+
+/// Probability of a zero, from counts of zeros and ones (1..=255; 128 without data).
+fn probability(zeros: usize, ones: usize) -> u8 {
+    let total = zeros + ones;
+    if total == 0 {
+        return 128;
+    }
+    ((zeros * 256 + total / 2) / total).clamp(1, 255) as u8
+}
+
+/// The loop-filter level minimising the luma error of the filtered reconstruction.
+fn choose_filter_level(
+    header: &FrameHeader,
+    source: &Picture,
+    recon: &Picture,
+    skip_inner: &[bool],
+    speed: u8,
+) -> u8 {
+    let q = header.quant.y_ac as i32;
+    let guess = ((q * 5) / 16).clamp(0, 63) as u8;
+    if speed >= 7 {
+        return guess;
+    }
+    let mbs = recon.mb_cols() * recon.mb_rows();
+    let mut cache: [Option<u64>; 64] = [None; 64];
+    let mut error_at = |level: u8| -> u64 {
+        *cache[level as usize].get_or_insert_with(|| {
+            if level == 0 {
+                return plane_sse(
+                    &source.y,
+                    &recon.y,
+                    source.display_width,
+                    source.display_height,
+                );
+            }
+            let mut filtered = recon.clone();
+            let mut h = header.clone();
+            h.loop_filter_level = level;
+            loop_filter::filter_frame(&mut filtered, &h, &vec![level; mbs], skip_inner);
+            plane_sse(
+                &source.y,
+                &filtered.y,
+                source.display_width,
+                source.display_height,
+            )
+        })
+    };
+    // Coarse-to-fine descent from the guess.
+    let mut best = guess;
+    let mut best_error = error_at(best);
+    let mut step = 8i32;
+    while step > 0 {
+        let mut improved = false;
+        for candidate in [best as i32 - step, best as i32 + step] {
+            if (0..=63).contains(&candidate) {
+                let e = error_at(candidate as u8);
+                if e < best_error {
+                    best_error = e;
+                    best = candidate as u8;
+                    improved = true;
+                }
+            }
+        }
+        if !improved {
+            step /= 2;
+        }
+    }
+    best
+}
+
+fn plane_sse(a: &Plane, b: &Plane, width: usize, height: usize) -> u64 {
+    let mut total = 0u64;
+    for y in 0..height {
+        let ra = &a.data[y * a.stride..y * a.stride + width];
+        let rb = &b.data[y * b.stride..y * b.stride + width];
+        total += ra
+            .iter()
+            .zip(rb)
+            .map(|(&x, &y)| {
+                let d = x as i32 - y as i32;
+                (d * d) as u64
+            })
+            .sum::<u64>();
+    }
+    total
+}
+
+fn picture_sse(a: &Picture, b: &Picture) -> [u64; 3] {
+    let (cw, ch) = a.chroma_display_size();
+    [
+        plane_sse(&a.y, &b.y, a.display_width, a.display_height),
+        plane_sse(&a.u, &b.u, cw, ch),
+        plane_sse(&a.v, &b.v, cw, ch),
+    ]
+}
+
+/// Writes header, modes and tokens, and assembles the frame.
+fn write_bitstream(
+    header: &FrameHeader,
+    start: &EntropyProbabilities,
+    decided: &[Decided],
+    mb_cols: usize,
+    mb_rows: usize,
+) -> Result<Vec<u8>, EncodeError> {
+    let y_mode_probs = header.y_mode_probs.unwrap_or(start.y_mode);
+    let uv_mode_probs = header.uv_mode_probs.unwrap_or(start.uv_mode);
+    let mut first = BoolEncoder::new();
+    write_header(&mut first, header, start);
+    let mut map = ModeMap::new(mb_cols, mb_rows);
+    for row in 0..mb_rows {
+        map.start_row();
+        for col in 0..mb_cols {
+            let info = &decided[row * mb_cols + col].info;
+            write_macroblock_modes(
+                &mut first,
+                header,
+                &map,
+                row,
+                col,
+                info,
+                &y_mode_probs,
+                &uv_mode_probs,
+            );
+            map.push(info.clone());
+        }
+    }
+    let mut partitions: Vec<BoolEncoder> = (0..header.partition_count)
+        .map(|_| BoolEncoder::new())
+        .collect();
+    let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
+    for row in 0..mb_rows {
+        let w = &mut partitions[row % header.partition_count];
+        let mut left: EdgeContext = [false; 9];
+        for col in 0..mb_cols {
+            let d = &decided[row * mb_cols + col];
+            let has_y2 = d.info.luma_mode.has_y2();
+            if d.info.skip_coeff {
+                tokens::skip_macroblock(has_y2, &mut above_ctx[col], &mut left);
+            } else {
+                write_macroblock_tokens(
+                    w,
+                    &header.coefficient_probs,
+                    &d.levels,
+                    has_y2,
+                    &mut above_ctx[col],
+                    &mut left,
+                );
+            }
+        }
+    }
+    let partitions: Vec<Vec<u8>> = partitions.into_iter().map(BoolEncoder::finish).collect();
+    write_frame(&header.tag, &first.finish(), &partitions)
+}

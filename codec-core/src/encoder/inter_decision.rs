@@ -1,0 +1,248 @@
+//! Inter mode decision: for each distinct reference picture, the neighbours' vectors
+//! (NEAREST, NEAR, ZERO) and a searched NEWMV, each predicted exactly as the decoder will,
+//! coded, and priced by rate-distortion cost (RFC 6386 §16, §18).
+
+use alloc::sync::Arc;
+
+use crate::encoder::bool_encoder::{BitCounter, EntropyWriter};
+use crate::encoder::macroblock::{self, RdWeight, ResidualCoding, SourceBlock};
+use crate::encoder::mode_writer::MvCostTable;
+use crate::encoder::motion_search::{self, SearchBounds, SearchConfig, VectorCost};
+use crate::encoder::quantize::MacroblockQuantizer;
+use crate::encoder::token_writer::TokenCostTable;
+use crate::modes::{self, LumaMode, MacroblockInfo, ModeMap, MotionVector, MvBounds, RefFrame};
+use crate::picture::Picture;
+use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace};
+use crate::tables;
+use crate::tokens::EdgeContext;
+
+/// Probabilities assumed for the reference-frame flags while deciding; the real ones are
+/// measured from the decisions afterwards.
+pub struct ReferenceCosts {
+    pub intra: u32,
+    pub last: u32,
+    pub golden: u32,
+    pub altref: u32,
+}
+
+impl ReferenceCosts {
+    pub fn estimate(prob_intra: u8, prob_last: u8, prob_golden: u8) -> Self {
+        let bit = |b, p| crate::encoder::bool_encoder::bit_cost(b, p);
+        ReferenceCosts {
+            intra: bit(false, prob_intra),
+            last: bit(true, prob_intra) + bit(false, prob_last),
+            golden: bit(true, prob_intra) + bit(true, prob_last) + bit(false, prob_golden),
+            altref: bit(true, prob_intra) + bit(true, prob_last) + bit(true, prob_golden),
+        }
+    }
+
+    pub fn of(&self, reference: RefFrame) -> u32 {
+        match reference {
+            RefFrame::Intra => self.intra,
+            RefFrame::Last => self.last,
+            RefFrame::Golden => self.golden,
+            RefFrame::AltRef => self.altref,
+        }
+    }
+}
+
+/// What the frame encoder provides for inter decisions.
+pub struct InterContext<'a> {
+    pub source: &'a Picture,
+    /// The distinct reference pictures this frame may use.
+    pub references: &'a [(RefFrame, Arc<Picture>)],
+    pub quant: &'a MacroblockQuantizer,
+    pub costs: &'a TokenCostTable,
+    pub mv_costs: &'a MvCostTable,
+    pub rd: RdWeight,
+    pub reference_costs: &'a ReferenceCosts,
+    pub sign_bias: [bool; 4],
+    pub interp: InterpolationMode,
+    pub search: SearchConfig,
+}
+
+/// The best inter coding found for one macroblock.
+pub struct InterChoice {
+    pub info: MacroblockInfo,
+    pub luma: ResidualCoding,
+    pub u: ResidualCoding,
+    pub v: ResidualCoding,
+    pub cost: u64,
+    pub above: EdgeContext,
+    pub left: EdgeContext,
+}
+
+struct NewMvCost<'a> {
+    table: &'a MvCostTable,
+    best: MotionVector,
+}
+
+impl VectorCost for NewMvCost<'_> {
+    fn cost(&self, mv: MotionVector) -> u32 {
+        self.table.cost(MotionVector {
+            row: mv.row.wrapping_sub(self.best.row),
+            col: mv.col.wrapping_sub(self.best.col),
+        })
+    }
+}
+
+fn mode_cost(near: &modes::NearMvs, mode: LumaMode) -> u32 {
+    let mut c = BitCounter::default();
+    c.put_tree(&tables::MV_REF_TREE, &near.mode_probs, mode.inter_leaf());
+    c.cost
+}
+
+/// Codes the macroblock predicted with `info` (a non-split inter mode) and returns the
+/// luma and chroma codings with their total cost, excluding mode bits.
+#[allow(clippy::too_many_arguments)]
+fn code_prediction(
+    ctx: &InterContext<'_>,
+    reference: &Picture,
+    ws: &mut MacroblockWorkspace,
+    info: &MacroblockInfo,
+    row: usize,
+    col: usize,
+    above: &EdgeContext,
+    left: &EdgeContext,
+) -> (
+    ResidualCoding,
+    ResidualCoding,
+    ResidualCoding,
+    u64,
+    EdgeContext,
+    EdgeContext,
+) {
+    reconstruct::predict_inter(reference, ws, info, row, col, ctx.interp);
+    let src = ctx.source;
+    let y = SourceBlock {
+        data: &src.y.data,
+        pos: row * 16 * src.y.stride + col * 16,
+        stride: src.y.stride,
+    };
+    let u = SourceBlock {
+        data: &src.u.data,
+        pos: row * 8 * src.u.stride + col * 8,
+        stride: src.u.stride,
+    };
+    let v = SourceBlock {
+        data: &src.v.data,
+        pos: row * 8 * src.v.stride + col * 8,
+        stride: src.v.stride,
+    };
+    let (mut a, mut l) = (*above, *left);
+    let luma =
+        macroblock::code_luma_with_y2(&y, &mut ws.luma, ctx.quant, ctx.costs, &mut a, &mut l);
+    let cu = macroblock::code_chroma(&u, &mut ws.u, 0, ctx.quant, ctx.costs, &mut a, &mut l);
+    let cv = macroblock::code_chroma(&v, &mut ws.v, 1, ctx.quant, ctx.costs, &mut a, &mut l);
+    let cost = ctx
+        .rd
+        .cost(luma.sse + cu.sse + cv.sse, luma.rate + cu.rate + cv.rate);
+    (luma, cu, cv, cost, a, l)
+}
+
+/// Best inter coding of macroblock (row, col), or `None` if no reference exists.
+#[allow(clippy::too_many_arguments)]
+pub fn decide(
+    ctx: &InterContext<'_>,
+    ws: &mut MacroblockWorkspace,
+    map: &ModeMap,
+    row: usize,
+    col: usize,
+    above: &EdgeContext,
+    left: &EdgeContext,
+) -> Option<InterChoice> {
+    let mut best: Option<InterChoice> = None;
+    let bounds = MvBounds::new(map, row, col);
+    for (reference, picture) in ctx.references {
+        let near = modes::find_near_mvs(map, row, col, *reference, &ctx.sign_bias);
+        let ref_cost = ctx.reference_costs.of(*reference);
+
+        // NEWMV: search around the predicted vectors.
+        let limit = |center: i16, lo: i32, hi: i32| {
+            (
+                (center as i32 - 1023).max(lo),
+                (center as i32 + 1023).min(hi),
+            )
+        };
+        let (min_row, max_row) = limit(near.best.row, bounds.to_top, bounds.to_bottom);
+        let (min_col, max_col) = limit(near.best.col, bounds.to_left, bounds.to_right);
+        let search_bounds = SearchBounds {
+            min_row,
+            max_row,
+            min_col,
+            max_col,
+        };
+        let starts = [near.best, near.nearest, near.near, MotionVector::ZERO];
+        let found = motion_search::search(
+            &ctx.source.y,
+            &picture.y,
+            col * 16,
+            row * 16,
+            16,
+            16,
+            &starts,
+            &search_bounds,
+            &NewMvCost {
+                table: ctx.mv_costs,
+                best: near.best,
+            },
+            ctx.rd.lambda as u32,
+            &ctx.search,
+        );
+
+        // Each distinct vector is coded once; the modes that name it differ only in rate.
+        let mut candidates: [(LumaMode, MotionVector); 4] = [
+            (LumaMode::Zero, MotionVector::ZERO),
+            (LumaMode::Nearest, near.nearest),
+            (LumaMode::Near, near.near),
+            (LumaMode::New, found.mv),
+        ];
+        candidates.sort_by_key(|c| (c.1.row, c.1.col));
+        let mut i = 0;
+        while i < candidates.len() {
+            let mv = candidates[i].1;
+            let info = MacroblockInfo {
+                luma_mode: LumaMode::Zero,
+                ref_frame: *reference,
+                mv,
+                mvs: [mv; 16],
+                ..Default::default()
+            };
+            let (luma, u, v, cost, a, l) =
+                code_prediction(ctx, picture, ws, &info, row, col, above, left);
+            while i < candidates.len() && candidates[i].1 == mv {
+                let mode = candidates[i].0;
+                i += 1;
+                // NEWMV naming a vector another mode gives for free is never worth it.
+                if mode == LumaMode::New
+                    && [MotionVector::ZERO, near.nearest, near.near].contains(&mv)
+                {
+                    continue;
+                }
+                let mut rate = mode_cost(&near, mode) + ref_cost;
+                if mode == LumaMode::New {
+                    rate += ctx.mv_costs.cost(MotionVector {
+                        row: mv.row.wrapping_sub(near.best.row),
+                        col: mv.col.wrapping_sub(near.best.col),
+                    });
+                }
+                let total = cost + ctx.rd.lambda * rate as u64;
+                if best.as_ref().is_none_or(|b| total < b.cost) {
+                    best = Some(InterChoice {
+                        info: MacroblockInfo {
+                            luma_mode: mode,
+                            ..info.clone()
+                        },
+                        luma: luma.clone(),
+                        u: u.clone(),
+                        v: v.clone(),
+                        cost: total,
+                        above: a,
+                        left: l,
+                    });
+                }
+            }
+        }
+    }
+    best
+}

@@ -1,0 +1,674 @@
+//! The stateful driver around the pure [`encode`]: which frames are keyframes, which refresh
+//! the golden reference, and which quantizer each frame gets.
+//!
+//! Because `encode` is pure, trying a frame costs only time: the driver encodes a picture as
+//! an interframe and, if most macroblocks chose intra prediction, takes that as a scene cut
+//! and encodes it again as a keyframe; in SSIM mode it tries several quantizers and keeps
+//! only the state of the encode it chose.
+
+use crate::encoder::rate_control::{FrameKind, RateController, RateMode, cq_level_to_quantizer};
+use crate::encoder::{EncodeError, EncodeParams, EncodedFrame, ReferenceUpdate, encode};
+use crate::metrics;
+use crate::picture::{Picture, Plane};
+use crate::state::DecoderState;
+
+/// How a sequence is encoded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SequenceConfig {
+    pub rate: RateMode,
+    /// Frames per second as (numerator, denominator), for the bitrate budget.
+    pub frame_rate: (u32, u32),
+    /// At most this many frames from one keyframe to the next; 0 = only the first frame and
+    /// scene cuts.
+    pub keyframe_interval: u32,
+    /// Search effort passed to every encode: 0 (slowest, best) ..= 8 (fastest).
+    pub speed: u8,
+    /// log2 of the number of token partitions, 0 ..= 3.
+    pub token_partitions_log2: u8,
+    /// Refresh the golden reference every this many frames; 0 = only at keyframes.
+    pub golden_interval: u32,
+    /// Quantizer-index reduction for keyframes and golden frames in the constant-quality and
+    /// SSIM modes: frames predicted from for a long time are worth coding better. (The
+    /// bitrate mode gives them larger budgets instead.)
+    pub golden_boost: u8,
+}
+
+impl Default for SequenceConfig {
+    fn default() -> Self {
+        SequenceConfig {
+            // Quantizer index 43: a middle quality, about what vpxenc reaches at ~1 bit per
+            // 20 pixels on ordinary video.
+            rate: RateMode::ConstantQuality { cq_level: 32 },
+            frame_rate: (30, 1),
+            keyframe_interval: 120,
+            speed: EncodeParams::default().speed,
+            token_partitions_log2: 0,
+            golden_interval: 16,
+            golden_boost: 10,
+        }
+    }
+}
+
+/// Share of intra macroblocks in an interframe above which the picture is taken as a scene
+/// cut and coded as a keyframe (which also resets the golden and altref references).
+const SCENE_CUT_INTRA_PERCENT: usize = 70;
+
+/// At most this many encodes per frame when searching a quantizer for an SSIM target
+/// (not counting a scene cut's discarded interframe or a golden frame's boosted encode).
+const MAX_SSIM_ENCODES: u32 = 5;
+
+/// First quantizer step of the SSIM search; it doubles while the search has not yet found
+/// a quantizer on each side of the target.
+const SSIM_FIRST_STEP: u8 = 8;
+
+/// Encodes a sequence of pictures, one call per picture, carrying the decoder state and the
+/// rate-control memory from frame to frame.
+#[derive(Clone, Debug)]
+pub struct SequenceEncoder {
+    config: SequenceConfig,
+    state: DecoderState,
+    frames_encoded: u64,
+    /// Frames coded since the last keyframe, and since the last golden refresh (or keyframe).
+    since_key: u64,
+    since_golden: u64,
+    rate: Option<RateController>,
+    /// The quantizer the last SSIM search settled on (before any golden boost): where the
+    /// next search starts, since neighbouring frames need similar quantizers.
+    last_ssim_quantizer: Option<u8>,
+}
+
+impl SequenceEncoder {
+    /// A sequence that starts from nothing: its first frame is a keyframe.
+    pub fn new(config: SequenceConfig) -> Self {
+        SequenceEncoder::from_state(DecoderState::new(), config)
+    }
+
+    /// A sequence that continues after someone else's frames: its first frame is an
+    /// interframe predicted from `state` when the picture size matches the state's.
+    pub fn from_state(state: DecoderState, config: SequenceConfig) -> Self {
+        let rate = match config.rate {
+            RateMode::TargetBitrate { kbps } => Some(RateController::new(kbps, config.frame_rate)),
+            _ => None,
+        };
+        SequenceEncoder {
+            config,
+            state,
+            frames_encoded: 0,
+            since_key: 0,
+            since_golden: 0,
+            rate,
+            last_ssim_quantizer: None,
+        }
+    }
+
+    /// The decoder state after the frames encoded so far.
+    pub fn state(&self) -> &DecoderState {
+        &self.state
+    }
+
+    pub fn frames_encoded(&self) -> u64 {
+        self.frames_encoded
+    }
+
+    pub fn config(&self) -> &SequenceConfig {
+        &self.config
+    }
+
+    /// Encodes the next picture of the sequence and moves the sequence's state past it.
+    ///
+    /// # Errors
+    ///
+    /// An SSIM target outside 0 < S <= 1, and whatever [`encode`] reports (an invalid
+    /// picture size or parameter); the sequence's state is unchanged on error.
+    pub fn encode_next(&mut self, picture: &Picture) -> Result<EncodedFrame, EncodeError> {
+        let kind = self.planned_kind(picture);
+        let (frame, kind) = match self.config.rate {
+            RateMode::ConstantQuality { cq_level } => {
+                self.encode_constant_quality(picture, kind, cq_level_to_quantizer(cq_level))?
+            }
+            RateMode::TargetSsim { ssim } => {
+                if !(ssim > 0.0 && ssim <= 1.0) {
+                    return Err(EncodeError::InvalidParameter(alloc::format!(
+                        "SSIM target {ssim} is outside 0 < S <= 1"
+                    )));
+                }
+                self.encode_target_ssim(picture, kind, ssim)?
+            }
+            RateMode::TargetBitrate { .. } => self.encode_target_bitrate(picture, kind)?,
+        };
+        self.state = frame.state.clone();
+        self.frames_encoded += 1;
+        match kind {
+            FrameKind::Key => {
+                self.since_key = 0;
+                self.since_golden = 0;
+            }
+            FrameKind::Golden => {
+                self.since_key += 1;
+                self.since_golden = 0;
+            }
+            FrameKind::Inter => {
+                self.since_key += 1;
+                self.since_golden += 1;
+            }
+        }
+        Ok(frame)
+    }
+
+    /// What the schedule makes of the next picture, before any scene-cut check.
+    fn planned_kind(&self, picture: &Picture) -> FrameKind {
+        let size_matches = self.state.size().is_some_and(|size| {
+            (usize::from(size.width), usize::from(size.height))
+                == (picture.display_width, picture.display_height)
+        });
+        let key_interval = u64::from(self.config.keyframe_interval);
+        let golden_interval = u64::from(self.config.golden_interval);
+        if !size_matches || (key_interval > 0 && self.since_key + 1 >= key_interval) {
+            FrameKind::Key
+        } else if golden_interval > 0 && self.since_golden + 1 >= golden_interval {
+            FrameKind::Golden
+        } else {
+            FrameKind::Inter
+        }
+    }
+
+    fn params(&self, quantizer: u8, kind: FrameKind) -> EncodeParams {
+        let references = match kind {
+            // The old golden moves to altref, so the encoder can predict from the newest
+            // picture, a recent sharp one, and an older sharp one.
+            FrameKind::Golden => ReferenceUpdate {
+                last: true,
+                golden: true,
+                altref: false,
+                golden_to_altref: true,
+            },
+            FrameKind::Key | FrameKind::Inter => ReferenceUpdate::default(),
+        };
+        EncodeParams {
+            quantizer: quantizer.min(127),
+            keyframe: kind == FrameKind::Key,
+            speed: self.config.speed,
+            token_partitions_log2: self.config.token_partitions_log2,
+            references,
+            ..EncodeParams::default()
+        }
+    }
+
+    fn encode_as(
+        &self,
+        picture: &Picture,
+        quantizer: u8,
+        kind: FrameKind,
+    ) -> Result<EncodedFrame, EncodeError> {
+        encode(&self.state, picture, &self.params(quantizer, kind))
+    }
+
+    /// The boosted quantizer of frames that are predicted from for long.
+    fn boosted(&self, quantizer: u8, kind: FrameKind) -> u8 {
+        match kind {
+            FrameKind::Key | FrameKind::Golden => {
+                quantizer.saturating_sub(self.config.golden_boost)
+            }
+            FrameKind::Inter => quantizer,
+        }
+    }
+
+    fn encode_constant_quality(
+        &self,
+        picture: &Picture,
+        kind: FrameKind,
+        quantizer: u8,
+    ) -> Result<(EncodedFrame, FrameKind), EncodeError> {
+        let frame = self.encode_as(picture, self.boosted(quantizer, kind), kind)?;
+        if kind != FrameKind::Key && is_scene_cut(&frame) {
+            let key = self.encode_as(
+                picture,
+                self.boosted(quantizer, FrameKind::Key),
+                FrameKind::Key,
+            )?;
+            return Ok((key, FrameKind::Key));
+        }
+        Ok((frame, kind))
+    }
+
+    fn encode_target_bitrate(
+        &mut self,
+        picture: &Picture,
+        kind: FrameKind,
+    ) -> Result<(EncodedFrame, FrameKind), EncodeError> {
+        let Some(mut rate) = self.rate.take() else {
+            return Err(EncodeError::InvalidParameter(
+                "bitrate mode without a rate controller".into(),
+            ));
+        };
+        let result = self.encode_with_controller(picture, kind, &mut rate);
+        self.rate = Some(rate);
+        result
+    }
+
+    fn encode_with_controller(
+        &self,
+        picture: &Picture,
+        mut kind: FrameKind,
+        rate: &mut RateController,
+    ) -> Result<(EncodedFrame, FrameKind), EncodeError> {
+        let mut hint = self.complexity(picture, kind);
+        let mut quantizer = rate.quantizer_for(kind, hint);
+        let mut frame = self.encode_as(picture, quantizer, kind)?;
+        if kind != FrameKind::Key && is_scene_cut(&frame) {
+            kind = FrameKind::Key;
+            hint = self.complexity(picture, kind);
+            quantizer = rate.quantizer_for(kind, hint);
+            frame = self.encode_as(picture, quantizer, kind)?;
+        }
+        // The first keyframe's quantizer is a guess: learn from it and, when the guess was
+        // far off, encode again at the quantizer the model now predicts.
+        if kind == FrameKind::Key && !rate.is_calibrated(FrameKind::Key) {
+            rate.calibrate_with_complexity(kind, quantizer, frame.data.len(), hint);
+            let better = rate.quantizer_for(kind, hint);
+            if better.abs_diff(quantizer) > 2 {
+                quantizer = better;
+                frame = self.encode_as(picture, quantizer, kind)?;
+            }
+        }
+        rate.update_with_complexity(kind, quantizer, frame.data.len(), hint);
+        Ok((frame, kind))
+    }
+
+    /// A measure of how many bits the picture will need as `kind`, for the rate model:
+    /// the luma difference from the last reference for interframes, the luma gradients for
+    /// keyframes.
+    fn complexity(&self, picture: &Picture, kind: FrameKind) -> Option<u64> {
+        let (w, h) = (picture.display_width, picture.display_height);
+        match (kind, self.state.references()) {
+            (FrameKind::Key, _) => Some(spatial_activity(&picture.y, w, h)),
+            (_, Some(references)) => {
+                Some(temporal_difference(&picture.y, &references.last.y, w, h))
+            }
+            (_, None) => None,
+        }
+    }
+
+    fn encode_target_ssim(
+        &mut self,
+        picture: &Picture,
+        kind: FrameKind,
+        target: f64,
+    ) -> Result<(EncodedFrame, FrameKind), EncodeError> {
+        let start = self
+            .last_ssim_quantizer
+            .unwrap_or_else(|| cq_level_to_quantizer(32));
+        let (frame, kind, found) = self.search_ssim(picture, kind, target, start)?;
+        self.last_ssim_quantizer = Some(found);
+        let boosted = self.boosted(found, kind);
+        if boosted != found {
+            let better = self.encode_as(picture, boosted, kind)?;
+            return Ok((better, kind));
+        }
+        Ok((frame, kind))
+    }
+
+    /// The coarsest quantizer whose reconstruction keeps `target` SSIM, within
+    /// [`MAX_SSIM_ENCODES`] encodes: from `start`, step away (doubling) until the target is
+    /// bracketed, then bisect. Returns the chosen encode, its kind (a scene cut turns an
+    /// interframe into a keyframe) and its quantizer. When no quantizer reaches the target,
+    /// the encode at quantizer 0.
+    fn search_ssim(
+        &self,
+        picture: &Picture,
+        mut kind: FrameKind,
+        target: f64,
+        start: u8,
+    ) -> Result<(EncodedFrame, FrameKind, u8), EncodeError> {
+        let mut passing: Option<(u8, EncodedFrame)> = None;
+        let mut lowest_failing: Option<u8> = None;
+        let mut lowest_tried: Option<(u8, EncodedFrame)> = None;
+        let mut quantizer = start.min(127);
+        let mut step = SSIM_FIRST_STEP;
+        for attempt in 0..MAX_SSIM_ENCODES {
+            let mut frame = self.encode_as(picture, quantizer, kind)?;
+            if attempt == 0 && kind != FrameKind::Key && is_scene_cut(&frame) {
+                kind = FrameKind::Key;
+                frame = self.encode_as(picture, quantizer, kind)?;
+            }
+            if metrics::ssim(picture, &frame.picture) >= target {
+                if passing.as_ref().is_none_or(|(q, _)| quantizer > *q) {
+                    passing = Some((quantizer, frame));
+                }
+            } else {
+                lowest_failing = Some(lowest_failing.map_or(quantizer, |q| q.min(quantizer)));
+                if lowest_tried.as_ref().is_none_or(|(q, _)| quantizer < *q) {
+                    lowest_tried = Some((quantizer, frame));
+                }
+            }
+            let last_attempt_next = attempt + 2 == MAX_SSIM_ENCODES;
+            quantizer = match (passing.as_ref().map(|(q, _)| *q), lowest_failing) {
+                (Some(pass), Some(fail)) => {
+                    if fail <= pass + 1 {
+                        break;
+                    }
+                    pass + (fail - pass) / 2
+                }
+                (Some(pass), None) => {
+                    if pass == 127 {
+                        break;
+                    }
+                    pass.saturating_add(step).min(127)
+                }
+                (None, Some(fail)) => {
+                    if fail == 0 {
+                        break;
+                    }
+                    // With one encode left and nothing passing yet, the finest quantizer
+                    // is the only one that can still meet the target.
+                    if last_attempt_next {
+                        0
+                    } else {
+                        fail.saturating_sub(step)
+                    }
+                }
+                (None, None) => break,
+            };
+            step = step.saturating_mul(2);
+        }
+        if let Some((q, frame)) = passing {
+            return Ok((frame, kind, q));
+        }
+        match lowest_tried {
+            Some((0, frame)) => Ok((frame, kind, 0)),
+            _ => Ok((self.encode_as(picture, 0, kind)?, kind, 0)),
+        }
+    }
+}
+
+/// Whether an interframe coded most macroblocks with intra prediction: the picture has
+/// little to do with the references, so a keyframe costs about the same and gives the
+/// frames after it a clean start.
+fn is_scene_cut(frame: &EncodedFrame) -> bool {
+    let stats = &frame.stats;
+    !stats.key_frame
+        && stats.macroblocks > 0
+        && stats.intra_macroblocks * 100 > stats.macroblocks * SCENE_CUT_INTRA_PERCENT
+}
+
+/// Sum of absolute luma differences between two pictures over the displayed area.
+fn temporal_difference(a: &Plane, b: &Plane, width: usize, height: usize) -> u64 {
+    let width = width.min(a.width).min(b.width);
+    let height = height.min(a.height).min(b.height);
+    (0..height)
+        .map(|y| {
+            let (row_a, row_b) = (
+                &a.data[y * a.stride..][..width],
+                &b.data[y * b.stride..][..width],
+            );
+            row_a
+                .iter()
+                .zip(row_b)
+                .map(|(&p, &q)| u64::from(p.abs_diff(q)))
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// Sum of absolute horizontal and vertical luma gradients over the displayed area.
+fn spatial_activity(plane: &Plane, width: usize, height: usize) -> u64 {
+    let width = width.min(plane.width);
+    let height = height.min(plane.height);
+    let mut total = 0u64;
+    for y in 0..height {
+        let row = &plane.data[y * plane.stride..][..width];
+        total += row
+            .windows(2)
+            .map(|pair| u64::from(pair[0].abs_diff(pair[1])))
+            .sum::<u64>();
+        if y > 0 {
+            let above = &plane.data[(y - 1) * plane.stride..][..width];
+            total += row
+                .iter()
+                .zip(above)
+                .map(|(&p, &q)| u64::from(p.abs_diff(q)))
+                .sum::<u64>();
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode;
+    use crate::test_rng::TestRng;
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+
+    const WIDTH: usize = 64;
+    const HEIGHT: usize = 48;
+
+    /// Frame `t` of a textured gradient moving right and down by (2, 1) samples per frame.
+    fn moving_gradient(t: usize) -> Picture {
+        let (cw, ch) = (WIDTH.div_ceil(2), HEIGHT.div_ceil(2));
+        // A fixed texture, so that motion (not just a flat ramp) has something to find.
+        let mut rng = TestRng(0x5eed);
+        let texture: Vec<u8> = (0..256 * 256).map(|_| rng.below(24) as u8).collect();
+        let luma = |x: usize, y: usize| {
+            let (sx, sy) = (x + 256 - 2 * t % 256, y + 256 - t % 256);
+            ((sx * 2 + sy * 3) % 200) as u8 + texture[(sy % 256) * 256 + sx % 256]
+        };
+        let y: Vec<u8> = (0..WIDTH * HEIGHT)
+            .map(|i| luma(i % WIDTH, i / WIDTH))
+            .collect();
+        let u: Vec<u8> = (0..cw * ch)
+            .map(|i| (96 + (i % cw + t) % 64) as u8)
+            .collect();
+        let v: Vec<u8> = (0..cw * ch)
+            .map(|i| (160 - (i / cw + t) % 48) as u8)
+            .collect();
+        Picture::from_i420(WIDTH, HEIGHT, &y, &u, &v)
+    }
+
+    /// A different scene: vertical stripes, which intra prediction codes far better than
+    /// anything predicted from the gradient.
+    fn stripes() -> Picture {
+        let (cw, ch) = (WIDTH.div_ceil(2), HEIGHT.div_ceil(2));
+        let y: Vec<u8> = (0..WIDTH * HEIGHT)
+            .map(|i| {
+                if ((i % WIDTH) / 3).is_multiple_of(2) {
+                    20
+                } else {
+                    235
+                }
+            })
+            .collect();
+        let u = alloc::vec![40; cw * ch];
+        let v = alloc::vec![220; cw * ch];
+        Picture::from_i420(WIDTH, HEIGHT, &y, &u, &v)
+    }
+
+    fn config(rate: RateMode) -> SequenceConfig {
+        SequenceConfig {
+            rate,
+            keyframe_interval: 100,
+            golden_interval: 0,
+            speed: 8,
+            ..SequenceConfig::default()
+        }
+    }
+
+    fn encode_all(encoder: &mut SequenceEncoder, pictures: &[Picture]) -> Vec<EncodedFrame> {
+        pictures
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                encoder
+                    .encode_next(p)
+                    .unwrap_or_else(|e| panic!("frame {i}: {e}"))
+            })
+            .collect()
+    }
+
+    /// Decodes the frames from `start` and checks that every frame's state and picture are
+    /// what a decoder gets: the encoder kept the state of the encode it chose.
+    fn check_decodes(start: &DecoderState, frames: &[EncodedFrame]) {
+        let mut state = start.clone();
+        for (i, frame) in frames.iter().enumerate() {
+            let (next, picture) = decode(&state, &frame.data).unwrap();
+            assert_eq!(next, frame.state, "frame {i}: state");
+            assert_eq!(
+                picture.as_deref(),
+                Some(&*frame.picture),
+                "frame {i}: picture"
+            );
+            state = next;
+        }
+    }
+
+    #[test]
+    fn keyframes_at_the_interval() {
+        let mut cfg = config(RateMode::ConstantQuality { cq_level: 20 });
+        cfg.keyframe_interval = 4;
+        let mut encoder = SequenceEncoder::new(cfg);
+        let pictures: Vec<Picture> = (0..10).map(moving_gradient).collect();
+        let frames = encode_all(&mut encoder, &pictures);
+        let keys: Vec<usize> = (0..10).filter(|&i| frames[i].stats.key_frame).collect();
+        assert_eq!(keys, [0, 4, 8]);
+        assert_eq!(encoder.frames_encoded(), 10);
+        assert_eq!(encoder.state(), &frames[9].state);
+        check_decodes(&DecoderState::new(), &frames);
+    }
+
+    #[test]
+    fn golden_refresh_at_its_interval_keeps_the_old_golden_as_altref() {
+        let mut cfg = config(RateMode::ConstantQuality { cq_level: 20 });
+        cfg.golden_interval = 3;
+        cfg.golden_boost = 6;
+        let inter_q = cq_level_to_quantizer(20);
+        let mut encoder = SequenceEncoder::new(cfg);
+        let pictures: Vec<Picture> = (0..10).map(moving_gradient).collect();
+        let frames = encode_all(&mut encoder, &pictures);
+        check_decodes(&DecoderState::new(), &frames);
+        for (i, frame) in frames.iter().enumerate() {
+            let golden_frame = i > 0 && i.is_multiple_of(3);
+            let refs = frame.state.references().unwrap();
+            let before = i
+                .checked_sub(1)
+                .map(|j| frames[j].state.references().unwrap());
+            assert!(Arc::ptr_eq(&refs.last, &frame.picture) || *refs.last == *frame.picture);
+            let q = frame.stats.quantizer;
+            if i == 0 {
+                assert!(frame.stats.key_frame);
+                assert_eq!(q, inter_q - 6, "keyframes are boosted");
+            } else if golden_frame {
+                let before = before.unwrap();
+                assert_eq!(*refs.golden, *frame.picture, "frame {i}: golden refreshed");
+                assert_eq!(*refs.altref, *before.golden, "frame {i}: old golden kept");
+                assert_eq!(q, inter_q - 6, "frame {i}: golden frames are boosted");
+            } else {
+                let before = before.unwrap();
+                assert_eq!(*refs.golden, *before.golden, "frame {i}: golden kept");
+                assert_eq!(*refs.altref, *before.altref, "frame {i}: altref kept");
+                assert_eq!(q, inter_q, "frame {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_scene_cut_becomes_a_keyframe() {
+        let mut encoder = SequenceEncoder::new(config(RateMode::ConstantQuality { cq_level: 16 }));
+        let mut pictures: Vec<Picture> = (0..4).map(moving_gradient).collect();
+        pictures.push(stripes());
+        pictures.push(stripes());
+        let frames = encode_all(&mut encoder, &pictures);
+        let keys: Vec<usize> = (0..6).filter(|&i| frames[i].stats.key_frame).collect();
+        assert_eq!(keys, [0, 4]);
+        check_decodes(&DecoderState::new(), &frames);
+    }
+
+    #[test]
+    fn ssim_target_is_met_on_every_frame() {
+        for target in [0.9, 0.98] {
+            let mut cfg = config(RateMode::TargetSsim { ssim: target });
+            cfg.golden_interval = 4;
+            let mut encoder = SequenceEncoder::new(cfg);
+            let pictures: Vec<Picture> = (0..10).map(moving_gradient).collect();
+            let frames = encode_all(&mut encoder, &pictures);
+            for (i, (picture, frame)) in pictures.iter().zip(&frames).enumerate() {
+                let ssim = metrics::ssim(picture, &frame.picture);
+                assert!(
+                    ssim >= target || frame.stats.quantizer == 0,
+                    "target {target}, frame {i}: SSIM {ssim} at q {}",
+                    frame.stats.quantizer
+                );
+            }
+            check_decodes(&DecoderState::new(), &frames);
+        }
+        // A looser target must not cost more bits than a tighter one.
+        let sizes = [0.85, 0.97].map(|target| {
+            let mut encoder = SequenceEncoder::new(config(RateMode::TargetSsim { ssim: target }));
+            let pictures: Vec<Picture> = (0..6).map(moving_gradient).collect();
+            encode_all(&mut encoder, &pictures)
+                .iter()
+                .map(|f| f.data.len())
+                .sum::<usize>()
+        });
+        assert!(sizes[0] < sizes[1], "{sizes:?}");
+    }
+
+    #[test]
+    fn bitrate_mode_lands_near_the_target() {
+        let fps = (30, 1);
+        for kbps in [60, 200] {
+            let mut cfg = config(RateMode::TargetBitrate { kbps });
+            cfg.frame_rate = fps;
+            cfg.golden_interval = 16;
+            let mut encoder = SequenceEncoder::new(cfg);
+            let pictures: Vec<Picture> = (0..90).map(moving_gradient).collect();
+            let frames = encode_all(&mut encoder, &pictures);
+            let bytes: usize = frames.iter().map(|f| f.data.len()).sum();
+            let actual = bytes as f64 * 8.0 / (frames.len() as f64 / 30.0) / 1000.0;
+            let error = (actual - f64::from(kbps)).abs() / f64::from(kbps);
+            assert!(error < 0.25, "target {kbps} kb/s, got {actual:.1} kb/s");
+        }
+    }
+
+    #[test]
+    fn continuing_from_a_state_starts_with_an_interframe() {
+        let cfg = config(RateMode::ConstantQuality { cq_level: 24 });
+        let pictures: Vec<Picture> = (0..6).map(moving_gradient).collect();
+        let mut first = SequenceEncoder::new(cfg.clone());
+        let head = encode_all(&mut first, &pictures[..3]);
+        let mut second = SequenceEncoder::from_state(first.state().clone(), cfg.clone());
+        let tail = encode_all(&mut second, &pictures[3..]);
+        assert!(!tail[0].stats.key_frame);
+        check_decodes(&DecoderState::new(), &[head, tail].concat());
+
+        // A state of another size cannot predict the picture: the first frame is a keyframe.
+        let mut other = SequenceEncoder::new(cfg.clone());
+        let small = Picture::from_i420(16, 16, &[128; 256], &[128; 64], &[128; 64]);
+        other.encode_next(&small).unwrap();
+        let mut resized = SequenceEncoder::from_state(other.state().clone(), cfg);
+        assert!(resized.encode_next(&pictures[0]).unwrap().stats.key_frame);
+    }
+
+    #[test]
+    fn invalid_ssim_targets_are_errors() {
+        for ssim in [0.0, -1.0, 1.5, f64::NAN] {
+            let mut encoder = SequenceEncoder::new(config(RateMode::TargetSsim { ssim }));
+            let result = encoder.encode_next(&moving_gradient(0));
+            assert!(
+                matches!(result, Err(EncodeError::InvalidParameter(_))),
+                "{ssim}"
+            );
+            assert_eq!(encoder.frames_encoded(), 0);
+        }
+    }
+
+    #[test]
+    fn complexity_measures() {
+        let a = moving_gradient(0);
+        assert_eq!(temporal_difference(&a.y, &a.y, WIDTH, HEIGHT), 0);
+        assert!(temporal_difference(&a.y, &moving_gradient(1).y, WIDTH, HEIGHT) > 0);
+        let flat = Picture::from_i420(16, 16, &[9; 256], &[128; 64], &[128; 64]);
+        assert_eq!(spatial_activity(&flat.y, 16, 16), 0);
+        assert!(spatial_activity(&stripes().y, WIDTH, HEIGHT) > spatial_activity(&a.y, 8, 8));
+    }
+}
