@@ -475,6 +475,7 @@ fn read_split_mvs(
 ) {
     let partitioning =
         bd.read_tree(&tables::MV_PARTITION_TREE, &tables::MV_PARTITION_PROBS) as usize;
+    info.partitioning = partitioning as u8;
     let layout = &tables::MV_PARTITIONS[partitioning];
     for part in 0..tables::MV_PARTITION_COUNTS[partitioning] {
         let first = layout.iter().position(|&p| p as usize == part).unwrap_or(0);

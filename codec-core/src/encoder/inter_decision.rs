@@ -3,6 +3,7 @@
 //! coded, and priced by rate-distortion cost (RFC 6386 §16, §18).
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
 use crate::encoder::bool_encoder::{BitCounter, EntropyWriter};
 use crate::encoder::macroblock::{self, RdWeight, ResidualCoding, SourceBlock};
@@ -59,6 +60,8 @@ pub struct InterContext<'a> {
     pub sign_bias: [bool; 4],
     pub interp: InterpolationMode,
     pub search: SearchConfig,
+    /// How many candidate predictions, ranked by prediction error, are fully coded.
+    pub full_tries: usize,
 }
 
 /// The best inter coding found for one macroblock.
@@ -132,12 +135,48 @@ fn code_prediction(
     let (mut a, mut l) = (*above, *left);
     let luma =
         macroblock::code_luma_with_y2(&y, &mut ws.luma, ctx.quant, ctx.costs, &mut a, &mut l);
-    let cu = macroblock::code_chroma(&u, &mut ws.u, 0, ctx.quant, ctx.costs, &mut a, &mut l);
-    let cv = macroblock::code_chroma(&v, &mut ws.v, 1, ctx.quant, ctx.costs, &mut a, &mut l);
+    let cu = macroblock::code_chroma(
+        &u, &mut ws.u, 0, ctx.quant, ctx.costs, ctx.rd, &mut a, &mut l,
+    );
+    let cv = macroblock::code_chroma(
+        &v, &mut ws.v, 1, ctx.quant, ctx.costs, ctx.rd, &mut a, &mut l,
+    );
     let cost = ctx
         .rd
         .cost(luma.sse + cu.sse + cv.sse, luma.rate + cu.rate + cv.rate);
     (luma, cu, cv, cost, a, l)
+}
+
+fn inter_info(reference: RefFrame, mode: LumaMode, mv: MotionVector) -> MacroblockInfo {
+    MacroblockInfo {
+        luma_mode: mode,
+        ref_frame: reference,
+        mv,
+        mvs: [mv; 16],
+        ..Default::default()
+    }
+}
+
+/// Luma plus chroma error of the prediction in the workspace.
+fn prediction_sse(source: &Picture, ws: &MacroblockWorkspace, row: usize, col: usize) -> u64 {
+    let y = SourceBlock {
+        data: &source.y.data,
+        pos: row * 16 * source.y.stride + col * 16,
+        stride: source.y.stride,
+    };
+    let u = SourceBlock {
+        data: &source.u.data,
+        pos: row * 8 * source.u.stride + col * 8,
+        stride: source.u.stride,
+    };
+    let v = SourceBlock {
+        data: &source.v.data,
+        pos: row * 8 * source.v.stride + col * 8,
+        stride: source.v.stride,
+    };
+    macroblock::prediction_sse(&y, &ws.luma, 16)
+        + macroblock::prediction_sse(&u, &ws.u, 8)
+        + macroblock::prediction_sse(&v, &ws.v, 8)
 }
 
 /// Best inter coding of macroblock (row, col), or `None` if no reference exists.
@@ -190,57 +229,57 @@ pub fn decide(
             &ctx.search,
         );
 
-        // Each distinct vector is coded once; the modes that name it differ only in rate.
-        let mut candidates: [(LumaMode, MotionVector); 4] = [
+        // Rank every (mode, vector) by prediction error plus its rate; each distinct vector's
+        // prediction is made once.
+        let candidates: [(LumaMode, MotionVector); 4] = [
             (LumaMode::Zero, MotionVector::ZERO),
             (LumaMode::Nearest, near.nearest),
             (LumaMode::Near, near.near),
             (LumaMode::New, found.mv),
         ];
-        candidates.sort_by_key(|c| (c.1.row, c.1.col));
-        let mut i = 0;
-        while i < candidates.len() {
-            let mv = candidates[i].1;
-            let info = MacroblockInfo {
-                luma_mode: LumaMode::Zero,
-                ref_frame: *reference,
-                mv,
-                mvs: [mv; 16],
-                ..Default::default()
+        let mut ranked: Vec<(u64, LumaMode, MotionVector, u32)> = Vec::with_capacity(4);
+        let mut predicted: Vec<(MotionVector, u64)> = Vec::with_capacity(4);
+        for (mode, mv) in candidates {
+            // NEWMV naming a vector another mode gives for free is never worth it.
+            if mode == LumaMode::New && [MotionVector::ZERO, near.nearest, near.near].contains(&mv)
+            {
+                continue;
+            }
+            let mut rate = mode_cost(&near, mode) + ref_cost;
+            if mode == LumaMode::New {
+                rate += ctx.mv_costs.cost(MotionVector {
+                    row: mv.row.wrapping_sub(near.best.row),
+                    col: mv.col.wrapping_sub(near.best.col),
+                });
+            }
+            let sse = match predicted.iter().find(|(v, _)| *v == mv) {
+                Some(&(_, sse)) => sse,
+                None => {
+                    let info = inter_info(*reference, LumaMode::Zero, mv);
+                    reconstruct::predict_inter(picture, ws, &info, row, col, ctx.interp);
+                    let sse = prediction_sse(ctx.source, ws, row, col);
+                    predicted.push((mv, sse));
+                    sse
+                }
             };
+            ranked.push((ctx.rd.cost(sse, rate), mode, mv, rate));
+        }
+        ranked.sort_by_key(|r| r.0);
+        for &(_, mode, mv, rate) in ranked.iter().take(ctx.full_tries) {
+            let info = inter_info(*reference, mode, mv);
             let (luma, u, v, cost, a, l) =
                 code_prediction(ctx, picture, ws, &info, row, col, above, left);
-            while i < candidates.len() && candidates[i].1 == mv {
-                let mode = candidates[i].0;
-                i += 1;
-                // NEWMV naming a vector another mode gives for free is never worth it.
-                if mode == LumaMode::New
-                    && [MotionVector::ZERO, near.nearest, near.near].contains(&mv)
-                {
-                    continue;
-                }
-                let mut rate = mode_cost(&near, mode) + ref_cost;
-                if mode == LumaMode::New {
-                    rate += ctx.mv_costs.cost(MotionVector {
-                        row: mv.row.wrapping_sub(near.best.row),
-                        col: mv.col.wrapping_sub(near.best.col),
-                    });
-                }
-                let total = cost + ctx.rd.lambda * rate as u64;
-                if best.as_ref().is_none_or(|b| total < b.cost) {
-                    best = Some(InterChoice {
-                        info: MacroblockInfo {
-                            luma_mode: mode,
-                            ..info.clone()
-                        },
-                        luma: luma.clone(),
-                        u: u.clone(),
-                        v: v.clone(),
-                        cost: total,
-                        above: a,
-                        left: l,
-                    });
-                }
+            let total = cost + ctx.rd.lambda * rate as u64;
+            if best.as_ref().is_none_or(|b| total < b.cost) {
+                best = Some(InterChoice {
+                    info,
+                    luma,
+                    u,
+                    v,
+                    cost: total,
+                    above: a,
+                    left: l,
+                });
             }
         }
     }

@@ -15,54 +15,55 @@ use crate::reconstruct::load_edges;
 use crate::tables;
 use crate::tokens::EdgeContext;
 
-/// Where the mode probabilities come from: keyframes use fixed tables and B_PRED contexts,
-/// interframes the frame's probabilities.
-#[derive(Clone, Copy)]
-pub enum ModeCosts<'a> {
-    Keyframe,
-    Interframe {
-        y_mode: &'a [u8; 4],
-        uv_mode: &'a [u8; 3],
-    },
+/// Costs of intra modes for one frame, in 1/256 bit: keyframes use fixed tables and B_PRED
+/// contexts, interframes the frame's probabilities.
+pub struct ModeCosts {
+    luma: [u32; 5],
+    chroma: [u32; 4],
+    /// `[above][left][mode]`; interframes have no context, so every row is the same.
+    subblock: [[[u32; 10]; 10]; 10],
 }
 
-impl ModeCosts<'_> {
-    fn luma(&self, mode: LumaMode) -> u32 {
+fn tree_costs<const N: usize>(tree: &[i8], probs: &[u8]) -> [u32; N] {
+    core::array::from_fn(|leaf| {
         let mut c = BitCounter::default();
-        match self {
-            ModeCosts::Keyframe => c.put_tree(
-                &tables::KF_YMODE_TREE,
-                &tables::KF_YMODE_PROBS,
-                mode.intra_leaf(),
-            ),
-            ModeCosts::Interframe { y_mode, .. } => {
-                c.put_tree(&tables::YMODE_TREE, *y_mode, mode.intra_leaf())
-            }
-        }
+        c.put_tree(tree, probs, leaf as u8);
         c.cost
+    })
+}
+
+impl ModeCosts {
+    pub fn keyframe() -> Self {
+        ModeCosts {
+            luma: tree_costs(&tables::KF_YMODE_TREE, &tables::KF_YMODE_PROBS),
+            chroma: tree_costs(&tables::UV_MODE_TREE, &tables::KF_UV_MODE_PROBS),
+            subblock: core::array::from_fn(|a| {
+                core::array::from_fn(|l| {
+                    tree_costs(&tables::BMODE_TREE, &tables::KF_BMODE_PROBS[a][l])
+                })
+            }),
+        }
+    }
+
+    pub fn interframe(y_mode: &[u8; 4], uv_mode: &[u8; 3]) -> Self {
+        let subblock = tree_costs(&tables::BMODE_TREE, &tables::BMODE_PROBS);
+        ModeCosts {
+            luma: tree_costs(&tables::YMODE_TREE, y_mode),
+            chroma: tree_costs(&tables::UV_MODE_TREE, uv_mode),
+            subblock: [[subblock; 10]; 10],
+        }
+    }
+
+    fn luma(&self, mode: LumaMode) -> u32 {
+        self.luma[mode.intra_leaf() as usize]
     }
 
     fn chroma(&self, mode: u8) -> u32 {
-        let mut c = BitCounter::default();
-        match self {
-            ModeCosts::Keyframe => {
-                c.put_tree(&tables::UV_MODE_TREE, &tables::KF_UV_MODE_PROBS, mode)
-            }
-            ModeCosts::Interframe { uv_mode, .. } => {
-                c.put_tree(&tables::UV_MODE_TREE, *uv_mode, mode)
-            }
-        }
-        c.cost
+        self.chroma[mode as usize]
     }
 
     fn subblock(&self, above: u8, left: u8, mode: u8) -> u32 {
-        let probs = match self {
-            ModeCosts::Keyframe => &tables::KF_BMODE_PROBS[above as usize][left as usize],
-            ModeCosts::Interframe { .. } => &tables::BMODE_PROBS,
-        };
-        let mut c = BitCounter::default();
-        c.put_tree(&tables::BMODE_TREE, probs, mode);
-        c.cost
+        self.subblock[above as usize][left as usize][mode as usize]
     }
 }
 
@@ -72,7 +73,7 @@ pub struct IntraContext<'a> {
     pub quant: &'a MacroblockQuantizer,
     pub costs: &'a TokenCostTable,
     pub rd: RdWeight,
-    pub mode_costs: ModeCosts<'a>,
+    pub mode_costs: ModeCosts,
     /// Try every mode fully (slow speeds) or only the best few by prediction error.
     pub exhaustive: bool,
 }
@@ -237,6 +238,7 @@ fn decide_bpred(
                 ctx.costs,
                 TYPE_Y_WITH_DC,
                 token_ctx,
+                ctx.rd,
                 &mut levels,
             );
             let sse = block_sse(src, bx * 4, by * 4, &trial, pos);
@@ -326,8 +328,12 @@ pub fn decide_chroma(
         intra::predict_block(&mut wu, 8, luma_mode, row > 0, col > 0);
         intra::predict_block(&mut wv, 8, luma_mode, row > 0, col > 0);
         let (mut a, mut l) = (*above, *left);
-        let u = macroblock::code_chroma(&src_u, &mut wu, 0, ctx.quant, ctx.costs, &mut a, &mut l);
-        let v = macroblock::code_chroma(&src_v, &mut wv, 1, ctx.quant, ctx.costs, &mut a, &mut l);
+        let u = macroblock::code_chroma(
+            &src_u, &mut wu, 0, ctx.quant, ctx.costs, ctx.rd, &mut a, &mut l,
+        );
+        let v = macroblock::code_chroma(
+            &src_v, &mut wv, 1, ctx.quant, ctx.costs, ctx.rd, &mut a, &mut l,
+        );
         let cost = ctx
             .rd
             .cost(u.sse + v.sse, u.rate + v.rate + ctx.mode_costs.chroma(mode));

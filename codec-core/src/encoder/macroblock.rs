@@ -163,6 +163,7 @@ pub fn code_block(
     costs: &TokenCostTable,
     block_type: usize,
     ctx: usize,
+    rd: RdWeight,
     levels: &mut [i16; 16],
 ) -> (u32, bool) {
     let r = quantize::residual(
@@ -176,11 +177,26 @@ pub fn code_block(
     let coeffs = quantize::forward(&r);
     let mut deq = [0i16; 16];
     let nonzero = quant.quantize(&coeffs, 0, levels, &mut deq);
-    if nonzero {
-        add_residual(ws, pos, &deq, deq[1..].iter().any(|&v| v != 0));
+    let (empty_rate, _) = costs.block_cost(block_type, ctx, &[0; 16], 0);
+    if !nonzero {
+        return (empty_rate, false);
     }
+    // Keep the residual only if it pays for its bits (a one-step trellis).
+    let predicted_sse = block_sse(src, src_x, src_y, ws, pos);
+    let mut coded = *ws;
+    add_residual(&mut coded, pos, &deq, deq[1..].iter().any(|&v| v != 0));
+    let coded_sse = block_sse(src, src_x, src_y, &coded, pos);
     let (rate, nz) = costs.block_cost(block_type, ctx, levels, 0);
-    (rate, nz)
+    if rd.cost(coded_sse, rate) < rd.cost(predicted_sse, empty_rate) {
+        for y in 0..4 {
+            let row = pos + y * WS_STRIDE;
+            ws[row..row + 4].copy_from_slice(&coded[row..row + 4]);
+        }
+        (rate, nz)
+    } else {
+        *levels = [0; 16];
+        (empty_rate, false)
+    }
 }
 
 /// SSE of one 4x4 block of the workspace against the source.
@@ -208,6 +224,7 @@ pub fn code_luma_without_y2(
     ws: &mut Workspace,
     q: &MacroblockQuantizer,
     costs: &TokenCostTable,
+    rd: RdWeight,
     above: &mut EdgeContext,
     left: &mut EdgeContext,
 ) -> ResidualCoding {
@@ -232,6 +249,7 @@ pub fn code_luma_without_y2(
             costs,
             TYPE_Y_WITH_DC,
             ctx,
+            rd,
             &mut out.levels[b],
         );
         above[x] = nz;
@@ -250,6 +268,7 @@ pub fn code_chroma(
     plane: usize,
     q: &MacroblockQuantizer,
     costs: &TokenCostTable,
+    rd: RdWeight,
     above: &mut EdgeContext,
     left: &mut EdgeContext,
 ) -> ResidualCoding {
@@ -275,6 +294,7 @@ pub fn code_chroma(
             costs,
             TYPE_CHROMA,
             ctx,
+            rd,
             &mut out.levels[i],
         );
         above[ax] = nz;

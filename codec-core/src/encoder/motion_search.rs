@@ -273,21 +273,26 @@ fn sad_rows<const W: usize>((a, a_pos, a_stride, b, b_pos, b_stride): BlockPair,
     total
 }
 
-/// SSE of rows `W` samples wide, in 16-bit differences and 32-bit products (`pmaddwd`).
-/// A 16-row block sums to at most 16 * 16 * 255², well inside `u32`; taller blocks
-/// saturate.
+/// SSE of rows `W` samples wide, with one 32-bit accumulator per column so that the sum
+/// stays in vector registers (`pmaddwd`) until the end. 16 rows sum to at most
+/// 16 * 255² per column, well inside `i32`; taller blocks saturate.
 #[inline(always)]
 fn sse_rows<const W: usize>((a, a_pos, a_stride, b, b_pos, b_stride): BlockPair, h: usize) -> u32 {
     let mut total = 0u32;
-    for r in 0..h {
-        let ra = &a[a_pos + r * a_stride..][..W];
-        let rb = &b[b_pos + r * b_stride..][..W];
-        let mut row = 0i32;
-        for i in 0..W {
-            let d = i16::from(ra[i]) - i16::from(rb[i]);
-            row += i32::from(d) * i32::from(d);
+    let mut r = 0;
+    while r < h {
+        let rows = (h - r).min(MAX_SIZE);
+        let mut acc = [0i32; W];
+        for k in r..r + rows {
+            let ra = &a[a_pos + k * a_stride..][..W];
+            let rb = &b[b_pos + k * b_stride..][..W];
+            for i in 0..W {
+                let d = i32::from(ra[i]) - i32::from(rb[i]);
+                acc[i] += d * d;
+            }
         }
-        total = total.saturating_add(row as u32);
+        total = total.saturating_add(acc.iter().sum::<i32>() as u32);
+        r += rows;
     }
     total
 }
@@ -324,30 +329,52 @@ const MAX_SIZE: usize = 16;
 const FETCH_STRIDE: usize = MAX_SIZE + 5;
 const FETCH_LEN: usize = FETCH_STRIDE * FETCH_STRIDE;
 
-/// Copies the `w`x`h` samples at (x0, y0) of `plane`, edge-extended (RFC 6386 §18.1) where
-/// they fall outside it, to `out` with row stride `out_stride`.
-fn fetch_extended(
-    plane: &Plane,
-    (x0, y0, w, h): (isize, isize, usize, usize),
-    out: &mut [u8],
-    out_stride: usize,
-) {
-    let width = plane.width as isize;
+/// Copies the [`FETCH_STRIDE`] x `h` samples at (x0, y0) of `plane`, edge-extended
+/// (RFC 6386 §18.1) where they fall outside it, to `out` (row stride [`FETCH_STRIDE`]).
+/// Rows are always whole, so every copy has a fixed size; the caller reads the part it
+/// needs.
+fn fetch_extended(plane: &Plane, (x0, y0): (isize, isize), h: usize, out: &mut [u8; FETCH_LEN]) {
     let max_y = plane.height as isize - 1;
-    // Columns [0, left) repeat the first sample, [left, right) are copied, the rest repeat
-    // the last.
-    let left = (-x0).clamp(0, w as isize) as usize;
-    let right = (width - x0).clamp(left as isize, w as isize) as usize;
-    for r in 0..h {
+    let mut previous_y = usize::MAX;
+    let mut samples = [0u8; FETCH_STRIDE];
+    for (r, dst) in out.chunks_exact_mut(FETCH_STRIDE).take(h).enumerate() {
         let sy = (y0 + r as isize).clamp(0, max_y) as usize;
-        let row = &plane.data[sy * plane.stride..][..plane.width];
-        let dst = &mut out[r * out_stride..][..w];
-        dst[..left].fill(row[0]);
-        if right > left {
-            let start = (x0 + left as isize) as usize;
-            dst[left..right].copy_from_slice(&row[start..start + (right - left)]);
+        // Rows above or below the picture repeat the edge row.
+        if sy != previous_y {
+            extended_row(
+                &plane.data[sy * plane.stride..][..plane.width],
+                x0,
+                &mut samples,
+            );
+            previous_y = sy;
         }
-        dst[right..].fill(row[plane.width - 1]);
+        dst.copy_from_slice(&samples);
+    }
+}
+
+/// The [`FETCH_STRIDE`] samples of `row` from column `x0` on, clamped into the row. Beside
+/// the picture, the row's end is laid next to a run of its edge sample in a fixed-size
+/// buffer, and the window is copied from there: no per-sample clamping.
+#[inline(always)]
+fn extended_row(row: &[u8], x0: isize, out: &mut [u8; FETCH_STRIDE]) {
+    const PAD: usize = 32;
+    let width = row.len() as isize;
+    if x0 >= 0 && x0 + FETCH_STRIDE as isize <= width {
+        out.copy_from_slice(&row[x0 as usize..][..FETCH_STRIDE]);
+    } else if row.len() >= PAD && x0 < 0 {
+        let mut extended = [row[0]; 2 * PAD];
+        extended[PAD..].copy_from_slice(&row[..PAD]);
+        let start = (PAD as isize + x0).max(0) as usize;
+        out.copy_from_slice(&extended[start..][..FETCH_STRIDE]);
+    } else if row.len() >= PAD {
+        let mut extended = [row[row.len() - 1]; 2 * PAD];
+        extended[..PAD].copy_from_slice(&row[row.len() - PAD..]);
+        let start = (x0 - (width - PAD as isize)).min(PAD as isize) as usize;
+        out.copy_from_slice(&extended[start..][..FETCH_STRIDE]);
+    } else {
+        for (c, d) in out.iter_mut().enumerate() {
+            *d = row[(x0 + c as isize).clamp(0, width - 1) as usize];
+        }
     }
 }
 
@@ -379,7 +406,7 @@ fn predict_displaced(
             plane.stride,
         )
     } else {
-        fetch_extended(plane, (bx - 2, by - 2, w + 5, h + 5), fetch, FETCH_STRIDE);
+        fetch_extended(plane, (bx - 2, by - 2), h + 5, fetch);
         (&fetch[..], 2 * FETCH_STRIDE + 2, FETCH_STRIDE)
     };
     if bilinear {
@@ -839,7 +866,7 @@ impl<'a> Searcher<'a> {
             );
             sad_bounded(blocks, w, h, sad_limit)
         } else {
-            fetch_extended(plane, (bx, by, w, h), &mut self.fetch, FETCH_STRIDE);
+            fetch_extended(plane, (bx, by), h, &mut self.fetch);
             let blocks = (
                 &self.source[..],
                 0,
@@ -1592,5 +1619,65 @@ mod tests {
             let per_block = start.elapsed().as_secs_f64() * 1e6 / 300.0;
             std::println!("speed {speed}: {per_block:.2} us per 16x16 search, sse {total_sse}");
         }
+    }
+}
+#[cfg(test)]
+mod tmp_bench {
+    extern crate std;
+    use super::*;
+    #[test]
+    fn tmp_kernel_bench() {
+        let plane = tests_plane();
+        let mut out = [0u8; 256];
+        let mut acc = 0u32;
+        for (mx, my) in [(0usize, 0usize), (4, 0), (0, 4), (4, 4), (2, 6)] {
+            let t = std::time::Instant::now();
+            for i in 0..100_000 {
+                let pos = 40 * 128 + 30 + (i & 15);
+                sixtap_predict(&plane.data, pos, 128, &mut out, 0, 16, 16, 16, mx, my);
+                acc = acc.wrapping_add(u32::from(out[i & 255]));
+            }
+            std::println!(
+                "sixtap {mx},{my}: {:.1} ns",
+                t.elapsed().as_secs_f64() * 1e4
+            );
+            let t = std::time::Instant::now();
+            for i in 0..100_000 {
+                let pos = 40 * 128 + 30 + (i & 15);
+                bilinear_predict(&plane.data, pos, 128, &mut out, 0, 16, 16, 16, mx, my);
+                acc = acc.wrapping_add(u32::from(out[i & 255]));
+            }
+            std::println!(
+                "bilinear {mx},{my}: {:.1} ns",
+                t.elapsed().as_secs_f64() * 1e4
+            );
+        }
+        let t = std::time::Instant::now();
+        for i in 0..100_000 {
+            let pos = 40 * 128 + 30 + (i & 15);
+            acc = acc.wrapping_add(sad(&plane.data, pos, 128, &out, 0, 16, 16, 16));
+        }
+        std::println!("sad: {:.1} ns", t.elapsed().as_secs_f64() * 1e4);
+        let t = std::time::Instant::now();
+        for i in 0..100_000 {
+            let pos = 40 * 128 + 30 + (i & 15);
+            acc = acc.wrapping_add(sse(&plane.data, pos, 128, &out, 0, 16, 16, 16));
+        }
+        std::println!("sse: {:.1} ns", t.elapsed().as_secs_f64() * 1e4);
+        let t = std::time::Instant::now();
+        let mut f = [0u8; FETCH_LEN];
+        for i in 0..100_000 {
+            fetch_extended(&plane, (-3 - (i & 7) as isize, 5), 21, &mut f);
+            acc = acc.wrapping_add(u32::from(f[i % 400]));
+        }
+        std::println!("fetch: {:.1} ns", t.elapsed().as_secs_f64() * 1e4);
+        std::println!("{acc}");
+    }
+    fn tests_plane() -> Plane {
+        let mut p = Plane::new(128, 96);
+        for (i, v) in p.data.iter_mut().enumerate() {
+            *v = (i * 7 % 251) as u8;
+        }
+        p
     }
 }

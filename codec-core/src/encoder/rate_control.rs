@@ -69,8 +69,12 @@ impl FrameKind {
 
 /// Quantizer used before anything is known about the video.
 const FIRST_QUANTIZER: u8 = 40;
-/// Largest change of an interframe's quantizer from the previous one of its kind.
-const MAX_QUANTIZER_STEP: u8 = 8;
+/// Largest change of an interframe's quantizer from the previous one: wider while the model
+/// is young, narrower once it has seen enough frames that a jump means noise, not news.
+const MAX_QUANTIZER_STEP_EARLY: u8 = 8;
+const MAX_QUANTIZER_STEP: u8 = 4;
+/// Interframes seen before the narrower step applies.
+const EARLY_FRAMES: u32 = 8;
 /// Until a kind has been observed, its `k` is the keyframe's divided by this (inter frames
 /// typically cost a fifth to a tenth of a keyframe at the same quantizer).
 const INTER_TO_KEY_GUESS: f64 = 6.0;
@@ -201,19 +205,21 @@ impl RateController {
             .unwrap_or(hi);
 
         let inter_last = self.last_quantizer[FrameKind::Inter.index()];
+        let step = if self.observed[FrameKind::Inter.index()] < EARLY_FRAMES {
+            MAX_QUANTIZER_STEP_EARLY
+        } else {
+            MAX_QUANTIZER_STEP
+        };
         match kind {
             FrameKind::Inter => {
                 if let Some(last) = inter_last {
-                    q = q.clamp(
-                        last.saturating_sub(MAX_QUANTIZER_STEP),
-                        last.saturating_add(MAX_QUANTIZER_STEP),
-                    );
+                    q = q.clamp(last.saturating_sub(step), last.saturating_add(step));
                 }
             }
-            // Frames that others predict from are never coarser than the ordinary ones.
+            // Frames that others predict from are never much coarser than the ordinary ones.
             FrameKind::Golden | FrameKind::Key => {
                 if let Some(last) = inter_last {
-                    q = q.min(last.saturating_add(MAX_QUANTIZER_STEP / 2));
+                    q = q.min(last.saturating_add(MAX_QUANTIZER_STEP));
                 }
             }
         }
@@ -387,7 +393,12 @@ mod tests {
                 continue; // golden and key frames, and the frame right after one
             }
             let step = pair[0].abs_diff(pair[1]);
-            assert!(step <= MAX_QUANTIZER_STEP, "frame {frame}: {pair:?}");
+            let limit = if frame < 12 {
+                MAX_QUANTIZER_STEP_EARLY
+            } else {
+                MAX_QUANTIZER_STEP
+            };
+            assert!(step <= limit, "frame {frame}: {pair:?}");
         }
     }
 
@@ -401,10 +412,7 @@ mod tests {
         }
         let inter = rc.quantizer_for(FrameKind::Inter, None);
         let golden = rc.quantizer_for(FrameKind::Golden, None);
-        assert!(
-            golden <= inter + MAX_QUANTIZER_STEP / 2,
-            "{golden} vs {inter}"
-        );
+        assert!(golden <= inter + MAX_QUANTIZER_STEP, "{golden} vs {inter}");
         assert!(rc.frame_budget(FrameKind::Golden) > rc.frame_budget(FrameKind::Inter));
         assert!(rc.frame_budget(FrameKind::Key) > rc.frame_budget(FrameKind::Golden));
     }

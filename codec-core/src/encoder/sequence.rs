@@ -11,6 +11,7 @@ use crate::encoder::{EncodeError, EncodeParams, EncodedFrame, ReferenceUpdate, e
 use crate::metrics;
 use crate::picture::{Picture, Plane};
 use crate::state::DecoderState;
+use alloc::vec::Vec;
 
 /// How a sequence is encoded.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,13 +54,17 @@ impl Default for SequenceConfig {
 /// cut and coded as a keyframe (which also resets the golden and altref references).
 const SCENE_CUT_INTRA_PERCENT: usize = 70;
 
-/// At most this many encodes per frame when searching a quantizer for an SSIM target
-/// (not counting a scene cut's discarded interframe or a golden frame's boosted encode).
+/// At most this many encodes per frame when searching a quantizer for an SSIM target (not
+/// counting a scene cut's discarded interframe, a golden frame's boosted encode, or the
+/// encode at quantizer 0 when no try reached the target).
 const MAX_SSIM_ENCODES: u32 = 5;
 
-/// First quantizer step of the SSIM search; it doubles while the search has not yet found
-/// a quantizer on each side of the target.
-const SSIM_FIRST_STEP: u8 = 8;
+/// SSIM in dB lost per quantizer step, assumed before the SSIM search has measured it.
+const SSIM_DEFAULT_SLOPE: f64 = -0.1;
+
+/// The SSIM search stops once a passing and a failing quantizer are this close: the last
+/// step would save well under 1% of the bits and cost another encode.
+const SSIM_TOLERANCE: u8 = 2;
 
 /// Encodes a sequence of pictures, one call per picture, carrying the decoder state and the
 /// rate-control memory from frame to frame.
@@ -75,6 +80,8 @@ pub struct SequenceEncoder {
     /// The quantizer the last SSIM search settled on (before any golden boost): where the
     /// next search starts, since neighbouring frames need similar quantizers.
     last_ssim_quantizer: Option<u8>,
+    /// SSIM dB per quantizer step that recent SSIM searches measured.
+    ssim_slope: f64,
 }
 
 impl SequenceEncoder {
@@ -98,6 +105,7 @@ impl SequenceEncoder {
             since_golden: 0,
             rate,
             last_ssim_quantizer: None,
+            ssim_slope: SSIM_DEFAULT_SLOPE,
         }
     }
 
@@ -298,86 +306,188 @@ impl SequenceEncoder {
         let start = self
             .last_ssim_quantizer
             .unwrap_or_else(|| cq_level_to_quantizer(32));
-        let (frame, kind, found) = self.search_ssim(picture, kind, target, start)?;
+        let mut search = SsimSearch::new(target, self.ssim_slope);
+        let (frame, kind, found) = self.search_ssim(picture, kind, &mut search, start)?;
         self.last_ssim_quantizer = Some(found);
+        if let Some(slope) = search.local_slope() {
+            self.ssim_slope += 0.5 * (slope - self.ssim_slope);
+        }
         let boosted = self.boosted(found, kind);
         if boosted != found {
             let better = self.encode_as(picture, boosted, kind)?;
-            return Ok((better, kind));
+            // A finer quantizer nearly always keeps the target, but not by construction.
+            if metrics::ssim(picture, &better.picture) >= target {
+                return Ok((better, kind));
+            }
         }
         Ok((frame, kind))
     }
 
-    /// The coarsest quantizer whose reconstruction keeps `target` SSIM, within
-    /// [`MAX_SSIM_ENCODES`] encodes: from `start`, step away (doubling) until the target is
-    /// bracketed, then bisect. Returns the chosen encode, its kind (a scene cut turns an
-    /// interframe into a keyframe) and its quantizer. When no quantizer reaches the target,
-    /// the encode at quantizer 0.
+    /// Runs `search` from `start`: returns the chosen encode, its kind (a scene cut turns an
+    /// interframe into a keyframe) and its quantizer. When no quantizer tried reaches the
+    /// target, the encode at quantizer 0.
     fn search_ssim(
         &self,
         picture: &Picture,
         mut kind: FrameKind,
-        target: f64,
+        search: &mut SsimSearch,
         start: u8,
     ) -> Result<(EncodedFrame, FrameKind, u8), EncodeError> {
         let mut passing: Option<(u8, EncodedFrame)> = None;
-        let mut lowest_failing: Option<u8> = None;
-        let mut lowest_tried: Option<(u8, EncodedFrame)> = None;
-        let mut quantizer = start.min(127);
-        let mut step = SSIM_FIRST_STEP;
-        for attempt in 0..MAX_SSIM_ENCODES {
+        let mut at_zero: Option<EncodedFrame> = None;
+        let mut next = Some(start.min(127));
+        let mut attempts = 0;
+        while let Some(quantizer) = next {
             let mut frame = self.encode_as(picture, quantizer, kind)?;
-            if attempt == 0 && kind != FrameKind::Key && is_scene_cut(&frame) {
+            if attempts == 0 && kind != FrameKind::Key && is_scene_cut(&frame) {
                 kind = FrameKind::Key;
                 frame = self.encode_as(picture, quantizer, kind)?;
             }
-            if metrics::ssim(picture, &frame.picture) >= target {
+            attempts += 1;
+            let ssim = metrics::ssim(picture, &frame.picture);
+            search.record(quantizer, ssim);
+            if ssim >= search.target {
                 if passing.as_ref().is_none_or(|(q, _)| quantizer > *q) {
                     passing = Some((quantizer, frame));
                 }
-            } else {
-                lowest_failing = Some(lowest_failing.map_or(quantizer, |q| q.min(quantizer)));
-                if lowest_tried.as_ref().is_none_or(|(q, _)| quantizer < *q) {
-                    lowest_tried = Some((quantizer, frame));
-                }
+            } else if quantizer == 0 {
+                at_zero = Some(frame);
             }
-            let last_attempt_next = attempt + 2 == MAX_SSIM_ENCODES;
-            quantizer = match (passing.as_ref().map(|(q, _)| *q), lowest_failing) {
-                (Some(pass), Some(fail)) => {
-                    if fail <= pass + 1 {
-                        break;
-                    }
-                    pass + (fail - pass) / 2
-                }
-                (Some(pass), None) => {
-                    if pass == 127 {
-                        break;
-                    }
-                    pass.saturating_add(step).min(127)
-                }
-                (None, Some(fail)) => {
-                    if fail == 0 {
-                        break;
-                    }
-                    // With one encode left and nothing passing yet, the finest quantizer
-                    // is the only one that can still meet the target.
-                    if last_attempt_next {
-                        0
-                    } else {
-                        fail.saturating_sub(step)
-                    }
-                }
-                (None, None) => break,
-            };
-            step = step.saturating_mul(2);
+            next = search.next(MAX_SSIM_ENCODES.saturating_sub(attempts));
         }
         if let Some((q, frame)) = passing {
             return Ok((frame, kind, q));
         }
-        match lowest_tried {
-            Some((0, frame)) => Ok((frame, kind, 0)),
-            _ => Ok((self.encode_as(picture, 0, kind)?, kind, 0)),
+        match at_zero {
+            Some(frame) => Ok((frame, kind, 0)),
+            None => Ok((self.encode_as(picture, 0, kind)?, kind, 0)),
         }
+    }
+}
+
+/// The quantizer search of the SSIM mode, apart from encoding: the quantizers tried and the
+/// SSIM each gave, and where to look next.
+///
+/// It works on SSIM in dB (`-10 log10(1 - ssim)`), which falls roughly linearly with the
+/// quantizer index, and aims each next try by the secant through the tries that bracket
+/// the target (or, before there is a bracket, by the slope seen on earlier frames). Aiming
+/// matters because quality drifts: an interframe that must raise a worn-down reference back
+/// over the target needs a far finer quantizer than the previous frame did.
+#[derive(Clone, Debug)]
+struct SsimSearch {
+    target: f64,
+    target_db: f64,
+    /// dB per quantizer step (negative), assumed until this frame's tries measure it.
+    prior_slope: f64,
+    /// (quantizer, SSIM in dB, SSIM reached the target), in the order tried.
+    tried: Vec<(u8, f64, bool)>,
+}
+
+/// How far (in quantizer steps) one try may jump from the bracket.
+const SSIM_MAX_JUMP: i32 = 48;
+
+impl SsimSearch {
+    fn new(target: f64, prior_slope: f64) -> Self {
+        SsimSearch {
+            target,
+            target_db: metrics::ssim_db(target),
+            prior_slope,
+            tried: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, quantizer: u8, ssim: f64) {
+        let passes = ssim >= self.target;
+        self.tried.push((quantizer, metrics::ssim_db(ssim), passes));
+    }
+
+    /// The coarsest passing try, and the finest failing try above it (any failing try when
+    /// none passed).
+    fn bracket(&self) -> (Option<(u8, f64)>, Option<(u8, f64)>) {
+        let pass = self
+            .tried
+            .iter()
+            .filter(|t| t.2)
+            .max_by_key(|t| t.0)
+            .map(|t| (t.0, t.1));
+        let fail = self
+            .tried
+            .iter()
+            .filter(|t| !t.2 && pass.is_none_or(|p| t.0 > p.0))
+            .min_by_key(|t| t.0)
+            .map(|t| (t.0, t.1));
+        (pass, fail)
+    }
+
+    /// dB per quantizer step measured on this frame: between the bracket's ends, else
+    /// between the last two tries; `None` when flat, rising or not yet measured.
+    fn local_slope(&self) -> Option<f64> {
+        let points = match self.bracket() {
+            (Some(p), Some(f)) => Some((p, f)),
+            _ => match self.tried.as_slice() {
+                [.., a, b] => Some(((a.0, a.1), (b.0, b.1))),
+                _ => None,
+            },
+        };
+        let ((q1, d1), (q2, d2)) = points?;
+        if q1 == q2 {
+            return None;
+        }
+        let slope = (d2 - d1) / (f64::from(q2) - f64::from(q1));
+        (slope < -0.005).then_some(slope.max(-2.0))
+    }
+
+    /// The next quantizer to try, or `None` when the search is done: the target is
+    /// bracketed to within [`SSIM_TOLERANCE`], the coarsest quantizer passes, the finest
+    /// fails, or no tries are left (`attempts_left == 0`).
+    fn next(&self, attempts_left: u32) -> Option<u8> {
+        let (pass, fail) = self.bracket();
+        match (pass, fail) {
+            (Some((127, _)), _) | (None, Some((0, _))) => return None,
+            (Some((p, _)), Some((f, _))) if f <= p.saturating_add(SSIM_TOLERANCE) => return None,
+            (None, None) => return None,
+            _ if attempts_left == 0 => return None,
+            _ => {}
+        }
+        // Aim a little above the target so the try tends to pass; with one try left and
+        // nothing passing yet, aim well above it.
+        let margin = if attempts_left <= 1 && pass.is_none() {
+            0.5
+        } else {
+            0.05
+        };
+        let slope = self.local_slope().unwrap_or(self.prior_slope).min(-0.005);
+        let (anchor_q, anchor_db) = match (pass, fail) {
+            (Some(p), Some(f)) => {
+                if (p.1 - self.target_db).abs() < (f.1 - self.target_db).abs() {
+                    p
+                } else {
+                    f
+                }
+            }
+            (Some(p), None) => p,
+            (None, Some(f)) => f,
+            (None, None) => return None,
+        };
+        let aim = f64::from(anchor_q) + (self.target_db + margin - anchor_db) / slope;
+        let (lo, hi) = match (pass, fail) {
+            (Some((p, _)), Some((f, _))) => (i32::from(p) + 1, i32::from(f) - 1),
+            (Some((p, _)), None) => (i32::from(p) + 1, (i32::from(p) + SSIM_MAX_JUMP).min(127)),
+            (None, Some((f, _))) => ((i32::from(f) - SSIM_MAX_JUMP).max(0), i32::from(f) - 1),
+            (None, None) => return None,
+        };
+        // Inside a bracket, stay off its ends so that every try narrows it.
+        let (lo, hi) = if pass.is_some() && fail.is_some() && hi - lo >= 2 {
+            (lo + 1, hi - 1)
+        } else {
+            (lo, hi)
+        };
+        let aim = if aim.is_finite() {
+            aim.round() as i32
+        } else {
+            lo
+        };
+        u8::try_from(aim.clamp(lo, hi)).ok()
     }
 }
 
