@@ -62,6 +62,8 @@ pub struct InterContext<'a> {
     pub search: SearchConfig,
     /// How many candidate predictions, ranked by prediction error, are fully coded.
     pub full_tries: usize,
+    /// SPLITMV partitionings tried (`tables::MV_TOP_BOTTOM` ..= `tables::MV_4X4`).
+    pub split_partitionings: &'a [u8],
 }
 
 /// The best inter coding found for one macroblock.
@@ -283,5 +285,195 @@ pub fn decide(
             }
         }
     }
+    // SPLITMV on the reference the whole-block search liked best.
+    if let Some(whole) = best
+        .as_ref()
+        .filter(|_| !ctx.split_partitionings.is_empty())
+    {
+        let reference = whole.info.ref_frame;
+        let whole_mv = whole.info.mv;
+        let picture = &ctx.references.iter().find(|(k, _)| *k == reference)?.1;
+        for &partitioning in ctx.split_partitionings {
+            let split = decide_split(
+                ctx,
+                ws,
+                map,
+                row,
+                col,
+                above,
+                left,
+                reference,
+                picture,
+                partitioning,
+                whole_mv,
+            );
+            if let Some(split) = split.filter(|s| best.as_ref().is_none_or(|b| s.cost < b.cost)) {
+                best = Some(split);
+            }
+        }
+    }
     best
+}
+
+/// Sizes (width, height) of each partitioning's pieces.
+const PIECE_SIZE: [(usize, usize); 4] = [(16, 8), (8, 16), (8, 8), (4, 4)];
+
+/// SPLITMV with one partitioning: a vector searched per piece, each labelled as the writer
+/// will label it (left, above, zero or new), priced and coded (RFC 6386 §16.4).
+#[allow(clippy::too_many_arguments)]
+fn decide_split(
+    ctx: &InterContext<'_>,
+    ws: &mut MacroblockWorkspace,
+    map: &ModeMap,
+    row: usize,
+    col: usize,
+    above: &EdgeContext,
+    left: &EdgeContext,
+    reference: RefFrame,
+    picture: &Picture,
+    partitioning: u8,
+    whole_mv: MotionVector,
+) -> Option<InterChoice> {
+    let near = modes::find_near_mvs(map, row, col, reference, &ctx.sign_bias);
+    let above_mb = map.get(row.wrapping_sub(1), col);
+    let left_mb = map.get(row, col.wrapping_sub(1));
+    let layout = &tables::MV_PARTITIONS[partitioning as usize];
+    let (w, h) = PIECE_SIZE[partitioning as usize];
+    let bounds = MvBounds::new(map, row, col);
+    let limit = |center: i16, lo: i32, hi: i32| {
+        (
+            (center as i32 - 1023).max(lo),
+            (center as i32 + 1023).min(hi),
+        )
+    };
+    let (min_row, max_row) = limit(near.best.row, bounds.to_top, bounds.to_bottom);
+    let (min_col, max_col) = limit(near.best.col, bounds.to_left, bounds.to_right);
+    let search_bounds = SearchBounds {
+        min_row,
+        max_row,
+        min_col,
+        max_col,
+    };
+    let search = SearchConfig {
+        range: ctx.search.range.min(8),
+        ..ctx.search
+    };
+
+    let mut mvs = [MotionVector::ZERO; 16];
+    let mut counter = BitCounter::default();
+    counter.put_tree(
+        &tables::MV_REF_TREE,
+        &near.mode_probs,
+        LumaMode::Split.inter_leaf(),
+    );
+    counter.put_tree(
+        &tables::MV_PARTITION_TREE,
+        &tables::MV_PARTITION_PROBS,
+        partitioning,
+    );
+    let mut rate = counter.cost + ctx.reference_costs.of(reference);
+    for piece in 0..tables::MV_PARTITION_COUNTS[partitioning as usize] {
+        let first = layout.iter().position(|&p| p as usize == piece)?;
+        let (px, py) = ((first & 3) * 4, (first >> 2) * 4);
+        let (left_mv, above_mv) = modes::split_neighbours(above_mb, left_mb, &mvs, first);
+        let found = motion_search::search(
+            &ctx.source.y,
+            &picture.y,
+            col * 16 + px,
+            row * 16 + py,
+            w,
+            h,
+            &[whole_mv, left_mv, above_mv, near.best],
+            &search_bounds,
+            &NewMvCost {
+                table: ctx.mv_costs,
+                best: near.best,
+            },
+            ctx.rd.lambda as u32,
+            &search,
+        );
+        // The label the writer will give this vector, and its price.
+        let mv = found.mv;
+        let label = if mv == left_mv {
+            tables::LEFT4X4
+        } else if mv == above_mv {
+            tables::ABOVE4X4
+        } else if mv.is_zero() {
+            tables::ZERO4X4
+        } else {
+            tables::NEW4X4
+        };
+        let mut c = BitCounter::default();
+        let context = modes::split_context(left_mv, above_mv);
+        c.put_tree(
+            &tables::SUB_MV_REF_TREE,
+            &tables::SUB_MV_REF_PROBS[context],
+            label,
+        );
+        rate += c.cost;
+        if label == tables::NEW4X4 {
+            rate += ctx.mv_costs.cost(MotionVector {
+                row: mv.row.wrapping_sub(near.best.row),
+                col: mv.col.wrapping_sub(near.best.col),
+            });
+        }
+        for (b, &p) in layout.iter().enumerate() {
+            if p as usize == piece {
+                mvs[b] = mv;
+            }
+        }
+    }
+    let info = MacroblockInfo {
+        luma_mode: LumaMode::Split,
+        ref_frame: reference,
+        mv: mvs[15],
+        mvs,
+        partitioning,
+        ..Default::default()
+    };
+    reconstruct::predict_inter(picture, ws, &info, row, col, ctx.interp);
+    let (y, u, v) = source_blocks(ctx.source, row, col);
+    let (mut a, mut l) = (*above, *left);
+    let (q, costs, rd) = (ctx.quant, ctx.costs, ctx.rd);
+    let luma = macroblock::code_luma_without_y2(&y, &mut ws.luma, q, costs, rd, &mut a, &mut l);
+    let cu = macroblock::code_chroma(&u, &mut ws.u, 0, q, costs, rd, &mut a, &mut l);
+    let cv = macroblock::code_chroma(&v, &mut ws.v, 1, q, costs, rd, &mut a, &mut l);
+    let cost = rd.cost(
+        luma.sse + cu.sse + cv.sse,
+        luma.rate + cu.rate + cv.rate + rate,
+    );
+    Some(InterChoice {
+        info,
+        luma,
+        u: cu,
+        v: cv,
+        cost,
+        above: a,
+        left: l,
+    })
+}
+
+/// The macroblock's luma, U and V blocks in the source.
+fn source_blocks(
+    source: &Picture,
+    row: usize,
+    col: usize,
+) -> (SourceBlock<'_>, SourceBlock<'_>, SourceBlock<'_>) {
+    fn block(
+        plane: &crate::picture::Plane,
+        row: usize,
+        col: usize,
+        size: usize,
+    ) -> SourceBlock<'_> {
+        SourceBlock {
+            data: &plane.data,
+            pos: row * size * plane.stride + col * size,
+            stride: plane.stride,
+        }
+    }
+    (
+        block(&source.y, row, col, 16),
+        block(&source.u, row, col, 8),
+        block(&source.v, row, col, 8),
+    )
 }

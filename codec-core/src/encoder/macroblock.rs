@@ -262,6 +262,7 @@ pub fn code_luma_without_y2(
 }
 
 /// Codes an 8x8 chroma prediction of one plane (`plane` 0 = U, 1 = V): four blocks.
+#[allow(clippy::too_many_arguments)]
 pub fn code_chroma(
     src: &SourceBlock<'_>,
     ws: &mut Workspace,

@@ -329,15 +329,19 @@ const MAX_SIZE: usize = 16;
 const FETCH_STRIDE: usize = MAX_SIZE + 5;
 const FETCH_LEN: usize = FETCH_STRIDE * FETCH_STRIDE;
 
-/// Copies the [`FETCH_STRIDE`] x `h` samples at (x0, y0) of `plane`, edge-extended
-/// (RFC 6386 §18.1) where they fall outside it, to `out` (row stride [`FETCH_STRIDE`]).
-/// Rows are always whole, so every copy has a fixed size; the caller reads the part it
-/// needs.
-fn fetch_extended(plane: &Plane, (x0, y0): (isize, isize), h: usize, out: &mut [u8; FETCH_LEN]) {
+/// Copies the `N` x `h` samples at (x0, y0) of `plane`, edge-extended (RFC 6386 §18.1)
+/// where they fall outside it, to `out` (row stride `N`). Rows are always whole, so every
+/// copy has a fixed size; the caller reads the part it needs.
+fn fetch_extended<const N: usize>(
+    plane: &Plane,
+    (x0, y0): (isize, isize),
+    h: usize,
+    out: &mut [u8],
+) {
     let max_y = plane.height as isize - 1;
     let mut previous_y = usize::MAX;
-    let mut samples = [0u8; FETCH_STRIDE];
-    for (r, dst) in out.chunks_exact_mut(FETCH_STRIDE).take(h).enumerate() {
+    let mut samples = [0u8; N];
+    for (r, dst) in out.chunks_exact_mut(N).take(h).enumerate() {
         let sy = (y0 + r as isize).clamp(0, max_y) as usize;
         // Rows above or below the picture repeat the edge row.
         if sy != previous_y {
@@ -352,25 +356,25 @@ fn fetch_extended(plane: &Plane, (x0, y0): (isize, isize), h: usize, out: &mut [
     }
 }
 
-/// The [`FETCH_STRIDE`] samples of `row` from column `x0` on, clamped into the row. Beside
+/// The `N` (at most 32) samples of `row` from column `x0` on, clamped into the row. Beside
 /// the picture, the row's end is laid next to a run of its edge sample in a fixed-size
 /// buffer, and the window is copied from there: no per-sample clamping.
 #[inline(always)]
-fn extended_row(row: &[u8], x0: isize, out: &mut [u8; FETCH_STRIDE]) {
+fn extended_row<const N: usize>(row: &[u8], x0: isize, out: &mut [u8; N]) {
     const PAD: usize = 32;
     let width = row.len() as isize;
-    if x0 >= 0 && x0 + FETCH_STRIDE as isize <= width {
-        out.copy_from_slice(&row[x0 as usize..][..FETCH_STRIDE]);
+    if x0 >= 0 && x0 + N as isize <= width {
+        out.copy_from_slice(&row[x0 as usize..][..N]);
     } else if row.len() >= PAD && x0 < 0 {
         let mut extended = [row[0]; 2 * PAD];
         extended[PAD..].copy_from_slice(&row[..PAD]);
         let start = (PAD as isize + x0).max(0) as usize;
-        out.copy_from_slice(&extended[start..][..FETCH_STRIDE]);
+        out.copy_from_slice(&extended[start..][..N]);
     } else if row.len() >= PAD {
         let mut extended = [row[row.len() - 1]; 2 * PAD];
         extended[..PAD].copy_from_slice(&row[row.len() - PAD..]);
-        let start = (x0 - (width - PAD as isize)).min(PAD as isize) as usize;
-        out.copy_from_slice(&extended[start..][..FETCH_STRIDE]);
+        let start = (x0 - (width - PAD as isize)).min((2 * PAD - N) as isize) as usize;
+        out.copy_from_slice(&extended[start..][..N]);
     } else {
         for (c, d) in out.iter_mut().enumerate() {
             *d = row[(x0 + c as isize).clamp(0, width - 1) as usize];
@@ -406,13 +410,193 @@ fn predict_displaced(
             plane.stride,
         )
     } else {
-        fetch_extended(plane, (bx - 2, by - 2), h + 5, fetch);
+        fetch_extended::<FETCH_STRIDE>(plane, (bx - 2, by - 2), h + 5, fetch);
         (&fetch[..], 2 * FETCH_STRIDE + 2, FETCH_STRIDE)
     };
     if bilinear {
         bilinear_predict(src, src_pos, src_stride, out, 0, out_stride, w, h, mx, my);
     } else {
         sixtap_predict(src, src_pos, src_stride, out, 0, out_stride, w, h, mx, my);
+    }
+}
+
+/// Interpolated planes around one whole-sample anchor, shared by the sub-sample candidates
+/// near it. The decoder's prediction is the horizontal pass and then the vertical one, each
+/// rounded to 8 bits, and a pass with fraction 0 is the identity (see predict_inter.rs);
+/// so every candidate whose whole-sample part lies 0 or 1 sample above/left of the anchor
+/// is a window of one of these planes: the reference itself, a horizontal pass per column
+/// fraction, or a vertical pass of either per fraction pair. Each plane is computed once,
+/// when first needed, one column and row larger than the block; the eight half-sample
+/// neighbours then cost three passes instead of eight two-pass predictions.
+struct SubpelCache {
+    /// Block origin in the reference at the anchor vector, and the anchor in quarter samples.
+    origin: Option<(isize, isize)>,
+    anchor: (i32, i32),
+    /// Width of the planes: the block plus one column, rounded up to a width the kernels
+    /// have a fast path for.
+    width: usize,
+    /// The reference around the anchor, (origin.y - 5, origin.x - 3) first, when it is not
+    /// wholly inside the plane (edge-extended copy); `None` means read the plane.
+    area_fetched: bool,
+    area: [u8; AREA_LEN],
+    /// Horizontal passes (fractions 2, 4, 6 eighths) of rows origin.y - 3 .. + h + 3 and
+    /// columns origin.x - 1 .., stored from column 2 of each row.
+    horizontal: [[u8; HORIZONTAL_LEN]; 3],
+    horizontal_ready: [bool; 3],
+    /// Vertical passes (fractions 2, 4, 6) over the reference or a horizontal pass
+    /// (fractions 0, 2, 4, 6), rows origin.y - 1 .. + h and columns origin.x - 1 ...
+    vertical: [[u8; VERTICAL_LEN]; 12],
+    vertical_ready: [bool; 12],
+}
+
+const AREA_STRIDE: usize = MAX_SIZE + 8;
+const AREA_ROWS: usize = MAX_SIZE + 11;
+const AREA_LEN: usize = AREA_STRIDE * AREA_ROWS;
+const HORIZONTAL_STRIDE: usize = MAX_SIZE + 6;
+const HORIZONTAL_LEN: usize = HORIZONTAL_STRIDE * (MAX_SIZE + 6);
+const VERTICAL_STRIDE: usize = MAX_SIZE + 1;
+const VERTICAL_LEN: usize = VERTICAL_STRIDE * (MAX_SIZE + 1);
+
+impl SubpelCache {
+    fn new() -> Self {
+        SubpelCache {
+            origin: None,
+            anchor: (0, 0),
+            width: 0,
+            area_fetched: false,
+            area: [0; AREA_LEN],
+            horizontal: [[0; HORIZONTAL_LEN]; 3],
+            horizontal_ready: [false; 3],
+            vertical: [[0; VERTICAL_LEN]; 12],
+            vertical_ready: [false; 12],
+        }
+    }
+
+    /// Anchors the cache at the whole-sample vector `anchor` (quarter samples, a multiple
+    /// of 4) for the `w`x`h` block at (x, y).
+    fn anchor(
+        &mut self,
+        plane: &Plane,
+        (x, y, w, h): (isize, isize, usize, usize),
+        anchor: (i32, i32),
+    ) {
+        let (bx, by) = (x + (anchor.1 >> 2) as isize, y + (anchor.0 >> 2) as isize);
+        self.origin = Some((bx, by));
+        self.anchor = anchor;
+        self.width = match w + 1 {
+            ..=4 => 4,
+            5..=8 => 8,
+            9..=16 => 16,
+            n => n,
+        };
+        let inside = bx >= 3
+            && by >= 5
+            && bx - 3 + self.width as isize + 5 <= plane.width as isize
+            && by - 5 + h as isize + 11 <= plane.height as isize;
+        self.area_fetched = !inside;
+        if !inside {
+            fetch_extended::<AREA_STRIDE>(plane, (bx - 3, by - 5), h + 11, &mut self.area);
+        }
+        self.horizontal_ready = [false; 3];
+        self.vertical_ready = [false; 12];
+    }
+
+    /// The offsets of `mv` from the anchor, when the cache covers it.
+    fn covers(&self, mv: MotionVector) -> Option<(i32, i32)> {
+        self.origin?;
+        let dr = i32::from(mv.row) - self.anchor.0;
+        let dc = i32::from(mv.col) - self.anchor.1;
+        ((-4..4).contains(&dr) && (-4..4).contains(&dc)).then_some((dr, dc))
+    }
+
+    /// The prediction for the vector `(dr, dc)` quarter samples from the anchor (as
+    /// [`Self::covers`] returned): a buffer, the block's top-left in it and its stride.
+    fn window<'p>(
+        &'p mut self,
+        plane: &'p Plane,
+        (dr, dc): (i32, i32),
+        h: usize,
+        bilinear: bool,
+    ) -> (&'p [u8], usize, usize) {
+        let (kr, fr) = ((dr >> 2) as isize, (2 * (dr & 3)) as usize);
+        let (kc, fc) = ((dc >> 2) as isize, (2 * (dc & 3)) as usize);
+        let (bx, by) = self.origin.unwrap_or((0, 0));
+        let width = self.width;
+        // The reference from (by - 5, bx - 3) on.
+        let (area, area_pos, area_stride): (&[u8], usize, usize) = if self.area_fetched {
+            (&self.area, 0, AREA_STRIDE)
+        } else {
+            let pos = (by - 5) as usize * plane.stride + (bx - 3) as usize;
+            (&plane.data, pos, plane.stride)
+        };
+        let filter = if bilinear {
+            bilinear_predict
+        } else {
+            sixtap_predict
+        };
+        if fc != 0 && !self.horizontal_ready[fc / 2 - 1] {
+            let out = &mut self.horizontal[fc / 2 - 1];
+            let src_pos = area_pos + 2 * area_stride + 2;
+            filter(
+                area,
+                src_pos,
+                area_stride,
+                out,
+                2,
+                HORIZONTAL_STRIDE,
+                width,
+                h + 6,
+                fc,
+                0,
+            );
+            self.horizontal_ready[fc / 2 - 1] = true;
+        }
+        if fr == 0 {
+            return if fc == 0 {
+                let pos = area_pos + (5 + kr) as usize * area_stride + (3 + kc) as usize;
+                (area, pos, area_stride)
+            } else {
+                let pos = (3 + kr) as usize * HORIZONTAL_STRIDE + (3 + kc) as usize;
+                (&self.horizontal[fc / 2 - 1], pos, HORIZONTAL_STRIDE)
+            };
+        }
+        let index = (fc / 2) * 3 + fr / 2 - 1;
+        if !self.vertical_ready[index] {
+            let out = &mut self.vertical[index];
+            if fc == 0 {
+                let src_pos = area_pos + 4 * area_stride + 2;
+                filter(
+                    area,
+                    src_pos,
+                    area_stride,
+                    out,
+                    0,
+                    VERTICAL_STRIDE,
+                    width,
+                    h + 1,
+                    0,
+                    fr,
+                );
+            } else {
+                let src = &self.horizontal[fc / 2 - 1];
+                let src_pos = 2 * HORIZONTAL_STRIDE + 2;
+                filter(
+                    src,
+                    src_pos,
+                    HORIZONTAL_STRIDE,
+                    out,
+                    0,
+                    VERTICAL_STRIDE,
+                    width,
+                    h + 1,
+                    0,
+                    fr,
+                );
+            }
+            self.vertical_ready[index] = true;
+        }
+        let pos = (1 + kr) as usize * VERTICAL_STRIDE + (1 + kc) as usize;
+        (&self.vertical[index], pos, VERTICAL_STRIDE)
     }
 }
 
@@ -663,6 +847,7 @@ struct Searcher<'a> {
     memo: Memo,
     fetch: [u8; FETCH_LEN],
     prediction: [u8; MAX_SIZE * MAX_SIZE],
+    subpel: SubpelCache,
     /// The best and second-best exactly evaluated whole-sample positions.
     top_whole: [Whole; 2],
 }
@@ -705,6 +890,7 @@ impl<'a> Searcher<'a> {
             },
             fetch: [0; FETCH_LEN],
             prediction: [0; MAX_SIZE * MAX_SIZE],
+            subpel: SubpelCache::new(),
             top_whole: [unset; 2],
         }
     }
@@ -752,6 +938,9 @@ impl<'a> Searcher<'a> {
         }
 
         if subpel {
+            let anchor = (i32::from(best.mv.row) & !3, i32::from(best.mv.col) & !3);
+            self.subpel
+                .anchor(self.reference, (self.x, self.y, self.w, self.h), anchor);
             best = self.refine(best, 2, effort.half);
             if let Some(pattern) = effort.quarter {
                 for _ in 0..effort.quarter_rounds {
@@ -846,6 +1035,8 @@ impl<'a> Searcher<'a> {
         if rate >= limit {
             return rate;
         }
+        #[cfg(test)]
+        COUNT_SAD.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let sad_limit = (limit - rate).div_ceil(SAD_SCALE).min(u64::from(u32::MAX)) as u32;
         let (bx, by) = (self.x + col as isize, self.y + row as isize);
         let (w, h) = (self.w, self.h);
@@ -866,7 +1057,7 @@ impl<'a> Searcher<'a> {
             );
             sad_bounded(blocks, w, h, sad_limit)
         } else {
-            fetch_extended(plane, (bx, by), h, &mut self.fetch);
+            fetch_extended::<FETCH_STRIDE>(plane, (bx, by), h, &mut self.fetch);
             let blocks = (
                 &self.source[..],
                 0,
@@ -998,29 +1189,27 @@ impl<'a> Searcher<'a> {
         if rate >= limit {
             return (rate, u32::MAX);
         }
-        predict_displaced(
-            self.reference,
-            (self.x, self.y, self.w, self.h),
-            mv,
-            self.bilinear,
-            &mut self.fetch,
-            &mut self.prediction,
-            MAX_SIZE,
-        );
-        let blocks = (
-            &self.source[..],
-            0,
-            MAX_SIZE,
-            &self.prediction[..],
-            0,
-            MAX_SIZE,
-        );
-        let sse = match self.w {
-            16 => sse_rows::<16>(blocks, self.h),
-            8 => sse_rows::<8>(blocks, self.h),
-            4 => sse_rows::<4>(blocks, self.h),
-            w => sse(blocks.0, 0, MAX_SIZE, blocks.3, 0, MAX_SIZE, w, self.h),
+        #[cfg(test)]
+        COUNT_TRUE.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let (w, h) = (self.w, self.h);
+        let (prediction, pos, stride) = match self.subpel.covers(mv) {
+            Some(offsets) => self
+                .subpel
+                .window(self.reference, offsets, h, self.bilinear),
+            None => {
+                predict_displaced(
+                    self.reference,
+                    (self.x, self.y, w, h),
+                    mv,
+                    self.bilinear,
+                    &mut self.fetch,
+                    &mut self.prediction,
+                    MAX_SIZE,
+                );
+                (&self.prediction[..], 0, MAX_SIZE)
+            }
         };
+        let sse = sse(&self.source, 0, MAX_SIZE, prediction, pos, stride, w, h);
         let cost = (u64::from(sse) * 256).saturating_add(rate);
         self.memo.put(key, (cost, sse));
         (cost, sse)
@@ -1616,11 +1805,18 @@ mod tests {
                     total_sse += u64::from(found.sse);
                 }
             }
+            let t = COUNT_TRUE.swap(0, core::sync::atomic::Ordering::Relaxed) as f64 / 300.0;
+            let sads = COUNT_SAD.swap(0, core::sync::atomic::Ordering::Relaxed) as f64 / 300.0;
+            std::println!("  true evals {t:.1} sads {sads:.1}");
             let per_block = start.elapsed().as_secs_f64() * 1e6 / 300.0;
             std::println!("speed {speed}: {per_block:.2} us per 16x16 search, sse {total_sse}");
         }
     }
 }
+#[cfg(test)]
+static COUNT_TRUE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+#[cfg(test)]
+static COUNT_SAD: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 #[cfg(test)]
 mod tmp_bench {
     extern crate std;
@@ -1667,7 +1863,7 @@ mod tmp_bench {
         let t = std::time::Instant::now();
         let mut f = [0u8; FETCH_LEN];
         for i in 0..100_000 {
-            fetch_extended(&plane, (-3 - (i & 7) as isize, 5), 21, &mut f);
+            fetch_extended::<FETCH_STRIDE>(&plane, (-3 - (i & 7) as isize, 5), 21, &mut f);
             acc = acc.wrapping_add(u32::from(f[i % 400]));
         }
         std::println!("fetch: {:.1} ns", t.elapsed().as_secs_f64() * 1e4);

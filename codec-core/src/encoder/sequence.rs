@@ -383,6 +383,9 @@ struct SsimSearch {
     tried: Vec<(u8, f64, bool)>,
 }
 
+/// A quantizer tried and the SSIM (in dB) it gave.
+type Try = (u8, f64);
+
 /// How far (in quantizer steps) one try may jump from the bracket.
 const SSIM_MAX_JUMP: i32 = 48;
 
@@ -403,7 +406,7 @@ impl SsimSearch {
 
     /// The coarsest passing try, and the finest failing try above it (any failing try when
     /// none passed).
-    fn bracket(&self) -> (Option<(u8, f64)>, Option<(u8, f64)>) {
+    fn bracket(&self) -> (Option<Try>, Option<Try>) {
         let pass = self
             .tried
             .iter()
@@ -449,12 +452,12 @@ impl SsimSearch {
             _ if attempts_left == 0 => return None,
             _ => {}
         }
-        // Aim a little above the target so the try tends to pass; with one try left and
-        // nothing passing yet, aim well above it.
-        let margin = if attempts_left <= 1 && pass.is_none() {
-            0.5
-        } else {
-            0.05
+        // Aim a little above the target so the try tends to pass, the more so on the last
+        // try, which is wasted unless it passes.
+        let margin = match (attempts_left, pass) {
+            (0..=1, None) => 0.5,
+            (0..=1, Some(_)) => 0.25,
+            _ => 0.05,
         };
         let slope = self.local_slope().unwrap_or(self.prior_slope).min(-0.005);
         let (anchor_q, anchor_db) = match (pass, fail) {
@@ -470,20 +473,32 @@ impl SsimSearch {
             (None, None) => return None,
         };
         let aim = f64::from(anchor_q) + (self.target_db + margin - anchor_db) / slope;
+        // Before there is a bracket, jump at least 4, 8, 16... steps: where the SSIM hardly
+        // moves with the quantizer (frames of mostly skipped macroblocks), the secant would
+        // creep, and a frame that must lift a worn-down reference needs a big jump.
+        let min_jump = (4i32 << self.tried.len().saturating_sub(1).min(4)).min(SSIM_MAX_JUMP);
         let (lo, hi) = match (pass, fail) {
             (Some((p, _)), Some((f, _))) => (i32::from(p) + 1, i32::from(f) - 1),
-            (Some((p, _)), None) => (i32::from(p) + 1, (i32::from(p) + SSIM_MAX_JUMP).min(127)),
-            (None, Some((f, _))) => ((i32::from(f) - SSIM_MAX_JUMP).max(0), i32::from(f) - 1),
+            (Some((p, _)), None) => {
+                let p = i32::from(p);
+                ((p + min_jump).min(127), (p + SSIM_MAX_JUMP).min(127))
+            }
+            (None, Some((f, _))) => {
+                let f = i32::from(f);
+                ((f - SSIM_MAX_JUMP).max(0), (f - min_jump).max(0))
+            }
             (None, None) => return None,
         };
-        // Inside a bracket, stay off its ends so that every try narrows it.
-        let (lo, hi) = if pass.is_some() && fail.is_some() && hi - lo >= 2 {
-            (lo + 1, hi - 1)
+        // Inside a bracket, keep to its middle half, so that every try shrinks it by a
+        // quarter at least even where the secant is a poor guide.
+        let (lo, hi) = if pass.is_some() && fail.is_some() {
+            let quarter = (hi - lo + 2) / 4;
+            (lo + quarter, hi - quarter)
         } else {
             (lo, hi)
         };
         let aim = if aim.is_finite() {
-            aim.round() as i32
+            libm::round(aim) as i32
         } else {
             lo
         };
@@ -548,6 +563,7 @@ mod tests {
     use super::*;
     use crate::decode;
     use crate::test_rng::TestRng;
+    use alloc::boxed::Box;
     use alloc::sync::Arc;
     use alloc::vec::Vec;
 
@@ -770,6 +786,77 @@ mod tests {
             );
             assert_eq!(encoder.frames_encoded(), 0);
         }
+    }
+
+    /// The search loop of `search_ssim` over a made-up SSIM-per-quantizer curve: the
+    /// quantizer it settles on and how many tries it took.
+    fn search_curve(curve: impl Fn(u8) -> f64, target: f64, start: u8) -> (u8, u32) {
+        let mut search = SsimSearch::new(target, SSIM_DEFAULT_SLOPE);
+        let (mut next, mut attempts, mut best) = (Some(start), 0, None);
+        while let Some(q) = next {
+            attempts += 1;
+            search.record(q, curve(q));
+            if curve(q) >= target && best.is_none_or(|b| q > b) {
+                best = Some(q);
+            }
+            next = search.next(MAX_SSIM_ENCODES - attempts);
+        }
+        (best.unwrap_or(0), attempts)
+    }
+
+    #[test]
+    fn ssim_search_finds_the_coarsest_passing_quantizer() {
+        // SSIM curves falling with the quantizer at different rates, as dB-linear lines and
+        // as a curve that steepens.
+        let line = |at0: f64, per_q: f64| {
+            move |q: u8| 1.0 - libm::pow(10.0, -(at0 - per_q * f64::from(q)) / 10.0)
+        };
+        type Curve = Box<dyn Fn(u8) -> f64>;
+        let curves: [(&str, Curve); 4] = [
+            ("gentle", Box::new(line(25.0, 0.12))),
+            ("steep", Box::new(line(40.0, 0.4))),
+            ("flat-ish", Box::new(line(17.0, 0.03))),
+            (
+                "steepening",
+                Box::new(|q: u8| 0.999 - 1e-5 * f64::from(q) * f64::from(q)),
+            ),
+        ];
+        for (name, curve) in &curves {
+            for target in [0.9, 0.95, 0.98] {
+                let best = (0..=127u8).rev().find(|&q| curve(q) >= target);
+                for start in [0, 20, 43, 90, 127] {
+                    let (found, attempts) = search_curve(curve, target, start);
+                    assert!(attempts <= MAX_SSIM_ENCODES, "{name} {target} from {start}");
+                    match best {
+                        Some(best) => {
+                            assert!(
+                                curve(found) >= target,
+                                "{name} {target} from {start}: {found}"
+                            );
+                            // Within the tolerance (a step more where the curve bends)
+                            // from a nearby start, as neighbouring frames give; a far
+                            // start can run out of tries a few steps short.
+                            let allowed = if start.abs_diff(best) <= 32 {
+                                SSIM_TOLERANCE + 1
+                            } else {
+                                10
+                            };
+                            assert!(
+                                best - found <= allowed,
+                                "{name} {target} from {start}: {found}, best {best}"
+                            );
+                        }
+                        None => assert_eq!(found, 0, "{name} {target}: nothing passes"),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ssim_search_stops_at_the_ends() {
+        assert_eq!(search_curve(|_| 0.99, 0.95, 40).0, 127);
+        assert_eq!(search_curve(|_| 0.5, 0.95, 40).0, 0);
     }
 
     #[test]
