@@ -342,6 +342,113 @@ pub fn vpxdec_md5_lines(ivf: &Path, name: &str) -> Vec<String> {
         .collect()
 }
 
+// ---- Helpers for the encoder's tests (tests/interop_encode.rs, orchestrator/tests/cli_encode.rs).
+
+/// The header and pictures of a Y4M file, read with codec-core's container reader.
+pub fn read_y4m(path: &Path) -> (codec_core::container::Y4mHeader, Vec<Picture>) {
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let (header, frames) = codec_core::container::parse_y4m(&bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let pictures = frames
+        .map(|f| {
+            let f = f.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            Picture::from_i420(header.width, header.height, f.y, f.u, f.v)
+        })
+        .collect();
+    (header, pictures)
+}
+
+/// Writes `pictures` as a Y4M file of `frame_rate` (their display size).
+pub fn write_y4m(path: &Path, frame_rate: (u32, u32), pictures: &[&Picture]) {
+    use codec_core::container::y4m::{Y4mHeader, write_y4m_frame, write_y4m_header};
+    let first = pictures.first().expect("at least one picture");
+    let mut out = Vec::new();
+    write_y4m_header(
+        &mut out,
+        &Y4mHeader::new(first.display_width, first.display_height, frame_rate),
+    );
+    for picture in pictures {
+        let i420 = picture.to_i420();
+        let luma = picture.display_width * picture.display_height;
+        let (cw, ch) = picture.chroma_display_size();
+        let (y, chroma) = i420.split_at(luma);
+        let (u, v) = chroma.split_at(cw * ch);
+        write_y4m_frame(&mut out, y, u, v);
+    }
+    std::fs::write(path, out).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// Writes `frames` as a VP8 IVF file (timestamps 0, 1, 2, ... in a 1/30 s timebase).
+pub fn write_ivf(path: &Path, width: usize, height: usize, frames: &[Vec<u8>]) {
+    use codec_core::container::ivf::{IvfHeader, VP8_FOURCC, write_ivf_frame, write_ivf_header};
+    let mut out = Vec::new();
+    write_ivf_header(
+        &mut out,
+        &IvfHeader {
+            fourcc: VP8_FOURCC,
+            width: u16::try_from(width).expect("width fits IVF"),
+            height: u16::try_from(height).expect("height fits IVF"),
+            timebase_denominator: 30,
+            timebase_numerator: 1,
+            frame_count: u32::try_from(frames.len()).expect("frame count fits IVF"),
+        },
+    );
+    for (timestamp, frame) in frames.iter().enumerate() {
+        write_ivf_frame(&mut out, timestamp as u64, frame);
+    }
+    std::fs::write(path, out).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// The MD5 part of an MD5 line.
+pub fn line_md5(line: &str) -> &str {
+    line.split_whitespace()
+        .next()
+        .unwrap_or_else(|| panic!("not an MD5 line: {line:?}"))
+}
+
+/// The MD5 of every picture ffmpeg's own VP8 decoder (not libvpx) shows for `ivf`, its
+/// pictures being `width` x `height`. Panics when ffmpeg says anything on stderr at
+/// `-v error`: a valid stream decodes without a complaint.
+pub fn ffmpeg_frame_md5s(ivf: &Path, width: usize, height: usize) -> Vec<String> {
+    let output = run_tool(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-v",
+                "error",
+                "-c:v",
+                "vp8",
+                "-i",
+            ])
+            .arg(ivf)
+            .args([
+                "-fps_mode",
+                "passthrough",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "yuv420p",
+                "-",
+            ]),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.trim().is_empty(),
+        "ffmpeg complained while decoding {}:\n{stderr}",
+        ivf.display()
+    );
+    let frame_len = width * height + 2 * width.div_ceil(2) * height.div_ceil(2);
+    assert!(
+        output.stdout.len().is_multiple_of(frame_len),
+        "ffmpeg wrote {} bytes for {}, not a whole number of {width}x{height} frames",
+        output.stdout.len(),
+        ivf.display()
+    );
+    output.stdout.chunks(frame_len).map(md5_hex).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,12 @@
 //! `flick`: the command line of the flick VP8 codec.
 //!
-//! For now it decodes IVF streams (to Y4M, raw I420 or per-frame MD5s), lists frame headers,
-//! and writes the decoder state after any frame so that decoding can resume from it.
+//! It encodes Y4M video to VP8 (from scratch, or continuing a stream from a saved state),
+//! decodes IVF streams (to Y4M, raw I420 or per-frame MD5s), lists frame headers, and writes
+//! the decoder state after any frame so that decoding or encoding can resume from it.
 #![forbid(unsafe_code)]
 
 mod decode;
+mod encode;
 mod info;
 mod output;
 mod state_cmd;
@@ -14,7 +16,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,6 +27,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   Every decode step is `decode(state, frame) -> (state', picture)`, so a decode can \
                   start mid-stream from a state saved with `flick dump-state`.",
     after_help = "Examples:\n  \
+                  flick encode clip.y4m -o clip.ivf --cq-level 20\n  \
                   flick decode clip.ivf -o clip.y4m\n  \
                   flick decode clip.ivf --frame-md5\n  \
                   flick dump-state clip.ivf --after 9 -o after9.state\n  \
@@ -38,12 +41,103 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Encode a Y4M video (8-bit 4:2:0) to a VP8 IVF stream, optionally continuing from a state.
+    Encode(EncodeArgs),
     /// Decode a VP8 IVF stream to Y4M or raw I420, or print each shown frame's MD5.
     Decode(DecodeArgs),
     /// Decode frames 0..=N and write the decoder state after frame N to a file.
     DumpState(DumpStateArgs),
     /// Print one line per frame: type, visibility, size, quantizer, loop filter, references.
     Info(InfoArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    group(ArgGroup::new("rate").args(["cq_level", "target_ssim", "target_bitrate"])),
+    after_help = "Rate control: one of --cq-level (by default, --cq-level 32), --target-ssim \
+                  or --target-bitrate.\n\n\
+                  Continuing a stream: `flick dump-state IN.ivf --after N -o S` (or \
+                  `flick encode ... --save-state S`) saves the decoder state after a frame; \
+                  `flick encode MORE.y4m --state S -o TAIL.ivf` then codes its first frame as an \
+                  interframe predicted from that state, so TAIL.ivf is not playable alone: \
+                  concatenate its frames after the frames the state was dumped from (frames 0..=N \
+                  of IN.ivf) and the result is one valid VP8 stream. The pictures must have the \
+                  state's size.\n\n\
+                  The output is written as OUT.partial and renamed to OUT only once complete; on \
+                  an error it is removed, so an OUT that exists is always a whole stream."
+)]
+struct EncodeArgs {
+    /// The input video: YUV4MPEG2 (Y4M), 8-bit 4:2:0 ("-" for standard input).
+    input: PathBuf,
+
+    /// Where to write the VP8 stream (IVF, fourcc VP80, timebase from the Y4M frame rate); a
+    /// file, since its frame count is written last.
+    #[arg(short, long, value_name = "OUT")]
+    output: PathBuf,
+
+    /// Constant quality: 0 (best) ..= 63 (smallest), as vpxenc's --cq-level.
+    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(0..=63))]
+    cq_level: Option<u8>,
+
+    /// Choose each frame's quantizer to reach this SSIM (0 < S <= 1, e.g. 0.95), as
+    /// `ffmpeg -lavfi ssim` measures it.
+    #[arg(long, value_name = "S", value_parser = parse_ssim)]
+    target_ssim: Option<f64>,
+
+    /// Average bitrate to aim for, in kilobits per second.
+    #[arg(long, value_name = "KBPS", value_parser = clap::value_parser!(u32).range(1..))]
+    target_bitrate: Option<u32>,
+
+    /// A keyframe at least every N frames (default 120); 0: only the first frame and scene
+    /// cuts.
+    #[arg(long, value_name = "N")]
+    keyframe_interval: Option<u32>,
+
+    /// Search effort: 0 (slowest, smallest) ..= 8 (fastest); default 4.
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u8).range(0..=8))]
+    speed: Option<u8>,
+
+    /// log2 of the number of token partitions: 0 ..= 3 for 1, 2, 4 or 8 (as vpxenc's
+    /// --token-parts); default 0.
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u8).range(0..=3))]
+    token_partitions: Option<u8>,
+
+    /// Refresh the golden reference every N frames (default 16); 0: only at keyframes.
+    #[arg(long, value_name = "N")]
+    golden_interval: Option<u32>,
+
+    /// Print one line per frame, `<md5>  <name>-<W>x<H>-<NNNN>.i420`, for the reconstructed
+    /// picture, exactly as `flick decode OUT --frame-md5` (and vpxdec --md5) print it; <name>
+    /// is OUT's file stem, NNNN counts frames of OUT from 1.
+    #[arg(long)]
+    recon_md5: bool,
+
+    /// Continue the stream a decoder state came from (written by `flick dump-state` or
+    /// --save-state): the first frame is an interframe predicted from it, so OUT's frames are
+    /// meant to follow the frames the state was dumped from (see below).
+    #[arg(long, value_name = "STATE")]
+    state: Option<PathBuf>,
+
+    /// After the last frame, write the decoder state here (as `flick dump-state` would after
+    /// decoding OUT).
+    #[arg(long, value_name = "STATE")]
+    save_state: Option<PathBuf>,
+
+    /// Encode at most this many frames.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
+}
+
+/// An SSIM target: 0 < S <= 1.
+fn parse_ssim(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number"))?;
+    if value > 0.0 && value <= 1.0 {
+        Ok(value)
+    } else {
+        Err(format!("{value} is not in 0 < S <= 1"))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -120,6 +214,7 @@ struct InfoArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Encode(args) => encode::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::DumpState(args) => state_cmd::run(&args),
         Command::Info(args) => info::run(&args),

@@ -1511,6 +1511,46 @@ mod tests {
     }
 
     #[test]
+    fn motion_search_subpel_cache_matches_predict_luma() {
+        let mut rng = Rng(0xcafe);
+        let reference = textured(48, 32, 12);
+        let sizes = [(16, 16), (8, 8), (4, 4), (16, 8), (8, 16), (4, 8), (3, 5)];
+        let mut cache = SubpelCache::new();
+        for round in 0..400 {
+            let (w, h) = sizes[round % sizes.len()];
+            let x = rng.below((48 - w + 1) as u32) as usize;
+            let y = rng.below((32 - h + 1) as u32) as usize;
+            let reach = if round % 4 == 0 { 100 } else { 8 };
+            let anchor = (4 * rng.range(-reach, reach), 4 * rng.range(-reach, reach));
+            let bilinear = round % 2 == 1;
+            let block = (x as isize, y as isize, w, h);
+            cache.anchor(&reference, block, anchor);
+            // Every covered vector, in an order that fills the planes in different ways.
+            let mut offsets: Vec<(i32, i32)> =
+                (-4..4).flat_map(|r| (-4..4).map(move |c| (r, c))).collect();
+            for i in (1..offsets.len()).rev() {
+                offsets.swap(i, rng.below(i as u32 + 1) as usize);
+            }
+            for (dr, dc) in offsets {
+                let v = mv((anchor.0 + dr) as i16, (anchor.1 + dc) as i16);
+                assert_eq!(cache.covers(v), Some((dr, dc)));
+                let mut want = [0u8; 256];
+                predict_luma(&reference, x, y, w, h, v, bilinear, &mut want, 16);
+                let (buf, pos, stride) = cache.window(&reference, (dr, dc), h, bilinear);
+                for r in 0..h {
+                    assert_eq!(
+                        buf[pos + r * stride..][..w],
+                        want[r * 16..][..w],
+                        "{w}x{h} at ({x}, {y}) anchor {anchor:?} {v:?} bilinear {bilinear}"
+                    );
+                }
+            }
+            let outside = mv((anchor.0 + 4) as i16, anchor.1 as i16);
+            assert_eq!(cache.covers(outside), None);
+        }
+    }
+
+    #[test]
     fn motion_search_whole_sample_cost_sees_the_edge_extension() {
         let mut rng = Rng(99);
         let reference = textured(32, 32, 8);
@@ -1536,10 +1576,15 @@ mod tests {
     #[test]
     fn motion_search_finds_a_whole_sample_shift() {
         let reference = textured(128, 96, 1);
-        // Small enough for every speed's descent; large only for the n-step speeds.
-        for ((dy, dx), speeds) in [((3isize, -5isize), 0..=8u8), ((-9, 13), 0..=4)] {
+        // A shift near the zero start, and a larger one with a predictor a few samples off.
+        let near_start = [MotionVector::ZERO];
+        let predicted_start = [MotionVector::ZERO, mv(-7 * 4 + 1, 11 * 4 - 2)];
+        for ((dy, dx), starts) in [
+            ((3isize, -5isize), &near_start[..]),
+            ((-9, 13), &predicted_start),
+        ] {
             let source = shifted(&reference, dx, dy);
-            for speed in speeds {
+            for speed in 0..=8 {
                 for bilinear in [false, true] {
                     for (x, y) in [(32, 32), (48, 32), (64, 48), (80, 32)] {
                         let found = search(
@@ -1549,7 +1594,7 @@ mod tests {
                             y,
                             16,
                             16,
-                            &[MotionVector::ZERO],
+                            starts,
                             &WIDE,
                             &ZeroCost,
                             0,
