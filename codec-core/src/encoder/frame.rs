@@ -124,6 +124,11 @@ pub(crate) fn encode_frame(
             ModeCosts::interframe(&start_probs.y_mode, &start_probs.uv_mode)
         },
         exhaustive: params.speed <= 2,
+        whole_block_tries: match (key_frame, params.speed) {
+            (_, 0..=1) => 4,
+            (true, _) | (false, 2..=3) => 2,
+            _ => 1,
+        },
     };
     let inter_ctx = InterContext {
         source,
@@ -136,6 +141,7 @@ pub(crate) fn encode_frame(
         sign_bias: [false; 4],
         interp,
         search: search_config(params.speed),
+        search_all_references: params.speed < 4,
         split_partitionings: match params.speed {
             0..=1 => &[
                 tables::MV_TOP_BOTTOM,
@@ -524,7 +530,10 @@ fn probability(zeros: usize, ones: usize) -> u8 {
     ((zeros * 256 + total / 2) / total).clamp(1, 255) as u8
 }
 
-/// The loop-filter level minimising the luma error of the filtered reconstruction.
+/// The loop-filter level minimising the luma error of the filtered reconstruction,
+/// measured on a sample of the frame to keep the search cheap: pairs of adjacent
+/// macroblock rows, stacked, where only the second row of each pair (below a real edge,
+/// above the next pair's artificial one) is measured.
 fn choose_filter_level(
     header: &FrameHeader,
     source: &Picture,
@@ -537,34 +546,34 @@ fn choose_filter_level(
     if speed >= 7 {
         return guess;
     }
+    let (source, recon, skip_inner, measured_rows) = sample_rows(source, recon, skip_inner);
     let mbs = recon.mb_cols() * recon.mb_rows();
     let mut cache: [Option<u64>; 64] = [None; 64];
     let mut error_at = |level: u8| -> u64 {
         *cache[level as usize].get_or_insert_with(|| {
+            let measured = |picture: &Picture| -> u64 {
+                measured_rows
+                    .iter()
+                    .map(|&(y0, y1)| {
+                        let width = source.display_width;
+                        plane_sse_rows(&source.y, &picture.y, width, y0, y1)
+                    })
+                    .sum()
+            };
             if level == 0 {
-                return plane_sse(
-                    &source.y,
-                    &recon.y,
-                    source.display_width,
-                    source.display_height,
-                );
+                return measured(&recon);
             }
             let mut filtered = recon.clone();
-            let mut h = header.clone();
-            h.loop_filter_level = level;
-            loop_filter::filter_frame(&mut filtered, &h, &vec![level; mbs], skip_inner);
-            plane_sse(
-                &source.y,
-                &filtered.y,
-                source.display_width,
-                source.display_height,
-            )
+            let mut header = header.clone();
+            header.loop_filter_level = level;
+            loop_filter::filter_frame(&mut filtered, &header, &vec![level; mbs], &skip_inner);
+            measured(&filtered)
         })
     };
     // Coarse-to-fine descent from the guess.
     let mut best = guess;
     let mut best_error = error_at(best);
-    let mut step = 8i32;
+    let mut step = if speed >= 4 { 4i32 } else { 8 };
     while step > 0 {
         let mut improved = false;
         for candidate in [best as i32 - step, best as i32 + step] {
@@ -582,6 +591,76 @@ fn choose_filter_level(
         }
     }
     best
+}
+
+/// Pairs of adjacent macroblock rows (every fourth pair start) of source and
+/// reconstruction, stacked into smaller pictures, with their inner-edge flags and the
+/// sample rows to measure. Small frames are used whole.
+#[allow(clippy::type_complexity)]
+fn sample_rows(
+    source: &Picture,
+    recon: &Picture,
+    skip_inner: &[bool],
+) -> (Picture, Picture, Vec<bool>, Vec<(usize, usize)>) {
+    let (mb_cols, mb_rows) = (recon.mb_cols(), recon.mb_rows());
+    if mb_rows < 8 {
+        let rows = vec![(0, source.display_height)];
+        return (source.clone(), recon.clone(), skip_inner.to_vec(), rows);
+    }
+    let rows: Vec<usize> = (0..mb_rows - 1)
+        .step_by(4)
+        .flat_map(|r| [r, r + 1])
+        .collect();
+    let width = source.display_width;
+    let height = rows.len() * 16;
+    let mut sampled = [Picture::new(width, height), Picture::new(width, height)];
+    for (dst, src) in sampled.iter_mut().zip([source, recon]) {
+        for (i, &row) in rows.iter().enumerate() {
+            for (d, s, size) in [
+                (&mut dst.y, &src.y, 16),
+                (&mut dst.u, &src.u, 8),
+                (&mut dst.v, &src.v, 8),
+            ] {
+                let len = s.stride * size;
+                d.data[i * len..(i + 1) * len].copy_from_slice(&s.data[row * len..(row + 1) * len]);
+            }
+        }
+    }
+    let skip = rows
+        .iter()
+        .flat_map(|&row| {
+            skip_inner[row * mb_cols..(row + 1) * mb_cols]
+                .iter()
+                .copied()
+        })
+        .collect();
+    // The second row of each pair, less the three sample rows the next pair's artificial
+    // edge may change; the last real row of the frame may be partly outside the display.
+    let measured = (0..rows.len() / 2)
+        .map(|pair| {
+            let y0 = (2 * pair + 1) * 16;
+            (y0, y0 + 13)
+        })
+        .collect();
+    let [source, recon] = sampled;
+    (source, recon, skip, measured)
+}
+
+fn plane_sse_rows(a: &Plane, b: &Plane, width: usize, y0: usize, y1: usize) -> u64 {
+    let mut total = 0u64;
+    for y in y0..y1 {
+        let ra = &a.data[y * a.stride..y * a.stride + width];
+        let rb = &b.data[y * b.stride..y * b.stride + width];
+        total += ra
+            .iter()
+            .zip(rb)
+            .map(|(&x, &y)| {
+                let d = x as i32 - y as i32;
+                (d * d) as u64
+            })
+            .sum::<u64>();
+    }
+    total
 }
 
 fn plane_sse(a: &Plane, b: &Plane, width: usize, height: usize) -> u64 {

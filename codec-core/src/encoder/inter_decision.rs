@@ -64,6 +64,9 @@ pub struct InterContext<'a> {
     pub full_tries: usize,
     /// SPLITMV partitionings tried (`tables::MV_TOP_BOTTOM` ..= `tables::MV_4X4`).
     pub split_partitionings: &'a [u8],
+    /// Search for a new vector in every reference, or only in the last frame (faster;
+    /// golden and altref then offer their neighbours' vectors).
+    pub search_all_references: bool,
 }
 
 /// The best inter coding found for one macroblock.
@@ -214,22 +217,24 @@ pub fn decide(
             max_col,
         };
         let starts = [near.best, near.nearest, near.near, MotionVector::ZERO];
-        let found = motion_search::search(
-            &ctx.source.y,
-            &picture.y,
-            col * 16,
-            row * 16,
-            16,
-            16,
-            &starts,
-            &search_bounds,
-            &NewMvCost {
-                table: ctx.mv_costs,
-                best: near.best,
-            },
-            ctx.rd.lambda as u32,
-            &ctx.search,
-        );
+        let searched = (ctx.search_all_references || *reference == RefFrame::Last).then(|| {
+            motion_search::search(
+                &ctx.source.y,
+                &picture.y,
+                col * 16,
+                row * 16,
+                16,
+                16,
+                &starts,
+                &search_bounds,
+                &NewMvCost {
+                    table: ctx.mv_costs,
+                    best: near.best,
+                },
+                ctx.rd.lambda as u32,
+                &ctx.search,
+            )
+        });
 
         // Rank every (mode, vector) by prediction error plus its rate; each distinct vector's
         // prediction is made once.
@@ -237,13 +242,15 @@ pub fn decide(
             (LumaMode::Zero, MotionVector::ZERO),
             (LumaMode::Nearest, near.nearest),
             (LumaMode::Near, near.near),
-            (LumaMode::New, found.mv),
+            (LumaMode::New, searched.map_or(MotionVector::ZERO, |f| f.mv)),
         ];
         let mut ranked: Vec<(u64, LumaMode, MotionVector, u32)> = Vec::with_capacity(4);
         let mut predicted: Vec<(MotionVector, u64)> = Vec::with_capacity(4);
         for (mode, mv) in candidates {
             // NEWMV naming a vector another mode gives for free is never worth it.
-            if mode == LumaMode::New && [MotionVector::ZERO, near.nearest, near.near].contains(&mv)
+            if mode == LumaMode::New
+                && (searched.is_none()
+                    || [MotionVector::ZERO, near.nearest, near.near].contains(&mv))
             {
                 continue;
             }

@@ -74,8 +74,10 @@ pub struct IntraContext<'a> {
     pub costs: &'a TokenCostTable,
     pub rd: RdWeight,
     pub mode_costs: ModeCosts,
-    /// Try every mode fully (slow speeds) or only the best few by prediction error.
+    /// Try every subblock mode (slow speeds) or the six most useful ones.
     pub exhaustive: bool,
+    /// How many whole-block luma modes, ranked by prediction error, are fully coded.
+    pub whole_block_tries: usize,
 }
 
 /// The chosen luma coding of an intra macroblock.
@@ -135,7 +137,7 @@ pub fn decide_luma(
         )
     });
     ranked.sort_by_key(|r| r.0);
-    let tries = if ctx.exhaustive { 4 } else { 2 };
+    let tries = ctx.whole_block_tries;
     let mut best: Option<IntraLuma> = None;
     for &(_, mode) in &ranked[..tries] {
         let mut ws = edges;
