@@ -319,7 +319,7 @@ pub(crate) fn distribute_y2(coeffs: &mut MacroblockCoefficients) {
 }
 
 /// The loop-filter level of every macroblock (RFC 6386 §9.3, §9.6, §15.1).
-fn filter_levels(
+pub(crate) fn filter_levels(
     header: &FrameHeader,
     mode_map: &ModeMap,
     segmentation: &Segmentation,

@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::decoder::{decode_frame, distribute_y2};
+use crate::decoder::{decode_frame, distribute_y2, filter_levels};
 use crate::encoder::bool_encoder::BoolEncoder;
 use crate::encoder::header_writer::{write_frame, write_header};
 use crate::encoder::inter_decision::{self, InterContext, ReferenceCosts};
@@ -29,7 +29,7 @@ use crate::modes::{self, LumaMode, MacroblockInfo, ModeMap, MotionVector, RefFra
 use crate::picture::{Picture, Plane};
 use crate::quantizer::DequantFactors;
 use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace};
-use crate::state::{DecoderState, EntropyProbabilities};
+use crate::state::{DecoderState, EntropyProbabilities, LoopFilterDeltas, Segmentation};
 use crate::tables;
 use crate::tokens::{self, EdgeContext, MacroblockCoefficients};
 
@@ -482,7 +482,21 @@ fn build_header(
         filter_simple: false,
         loop_filter_level: 0,
         sharpness: params.sharpness,
-        loop_filter_deltas: LoopFilterDeltaUpdate::default(),
+        // Keyframes send libvpx's adjustments (stronger filtering for intra, B_PRED and
+        // SPLITMV, weaker for ZEROMV and the long-term references); later frames keep them.
+        loop_filter_deltas: LoopFilterDeltaUpdate {
+            enabled: true,
+            reference_frame: if key_frame {
+                DEFAULT_REF_LF_DELTAS.map(Some)
+            } else {
+                [None; 4]
+            },
+            mode: if key_frame {
+                DEFAULT_MODE_LF_DELTAS.map(Some)
+            } else {
+                [None; 4]
+            },
+        },
         partition_count: 1 << params.token_partitions_log2,
         quant: QuantIndices {
             y_ac: params.quantizer,
@@ -514,12 +528,33 @@ fn build_header(
         .zip(&empty)
         .map(|(d, &e)| d.info.luma_mode.has_y2() && e)
         .collect();
+    let deltas = if key_frame {
+        LoopFilterDeltas {
+            reference_frame: DEFAULT_REF_LF_DELTAS,
+            mode: DEFAULT_MODE_LF_DELTAS,
+        }
+    } else {
+        state.loop_filter_deltas
+    };
     header.loop_filter_level = match params.loop_filter_level {
         Some(level) => level,
-        None => choose_filter_level(&header, source, recon, &skip_inner, params.speed),
+        None => choose_filter_level(
+            &header,
+            map,
+            &deltas,
+            source,
+            recon,
+            &skip_inner,
+            params.speed,
+        ),
     };
     header
 }
+
+/// Loop-filter level adjustments by reference frame (intra, last, golden, altref) and by
+/// mode (B_PRED, ZEROMV, other vectors, SPLITMV), as libvpx's encoder sets them.
+const DEFAULT_REF_LF_DELTAS: [i8; 4] = [2, 0, -2, -2];
+const DEFAULT_MODE_LF_DELTAS: [i8; 4] = [4, -2, 2, 4];
 
 /// Probability of a zero, from counts of zeros and ones (1..=255; 128 without data).
 fn probability(zeros: usize, ones: usize) -> u8 {
@@ -534,8 +569,11 @@ fn probability(zeros: usize, ones: usize) -> u8 {
 /// measured on a sample of the frame to keep the search cheap: pairs of adjacent
 /// macroblock rows, stacked, where only the second row of each pair (below a real edge,
 /// above the next pair's artificial one) is measured.
+#[allow(clippy::too_many_arguments)]
 fn choose_filter_level(
     header: &FrameHeader,
+    map: &ModeMap,
+    deltas: &LoopFilterDeltas,
     source: &Picture,
     recon: &Picture,
     skip_inner: &[bool],
@@ -546,8 +584,9 @@ fn choose_filter_level(
     if speed >= 7 {
         return guess;
     }
-    let (source, recon, skip_inner, measured_rows) = sample_rows(source, recon, skip_inner);
-    let mbs = recon.mb_cols() * recon.mb_rows();
+    let mb_cols = recon.mb_cols();
+    let (source, recon, skip_inner, measured_rows, rows) = sample_rows(source, recon, skip_inner);
+    let no_segments = Segmentation::default();
     let mut cache: [Option<u64>; 64] = [None; 64];
     let mut error_at = |level: u8| -> u64 {
         *cache[level as usize].get_or_insert_with(|| {
@@ -566,7 +605,12 @@ fn choose_filter_level(
             let mut filtered = recon.clone();
             let mut header = header.clone();
             header.loop_filter_level = level;
-            loop_filter::filter_frame(&mut filtered, &header, &vec![level; mbs], &skip_inner);
+            let all = filter_levels(&header, map, &no_segments, deltas);
+            let levels: Vec<u8> = rows
+                .iter()
+                .flat_map(|&row| all[row * mb_cols..(row + 1) * mb_cols].iter().copied())
+                .collect();
+            loop_filter::filter_frame(&mut filtered, &header, &levels, &skip_inner);
             measured(&filtered)
         })
     };
@@ -601,11 +645,18 @@ fn sample_rows(
     source: &Picture,
     recon: &Picture,
     skip_inner: &[bool],
-) -> (Picture, Picture, Vec<bool>, Vec<(usize, usize)>) {
+) -> (Picture, Picture, Vec<bool>, Vec<(usize, usize)>, Vec<usize>) {
     let (mb_cols, mb_rows) = (recon.mb_cols(), recon.mb_rows());
     if mb_rows < 8 {
-        let rows = vec![(0, source.display_height)];
-        return (source.clone(), recon.clone(), skip_inner.to_vec(), rows);
+        let measured = vec![(0, source.display_height)];
+        let all = (0..mb_rows).collect();
+        return (
+            source.clone(),
+            recon.clone(),
+            skip_inner.to_vec(),
+            measured,
+            all,
+        );
     }
     let rows: Vec<usize> = (0..mb_rows - 1)
         .step_by(4)
@@ -643,7 +694,7 @@ fn sample_rows(
         })
         .collect();
     let [source, recon] = sampled;
-    (source, recon, skip, measured)
+    (source, recon, skip, measured, rows)
 }
 
 fn plane_sse_rows(a: &Plane, b: &Plane, width: usize, y0: usize, y1: usize) -> u64 {
