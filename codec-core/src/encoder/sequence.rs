@@ -6,12 +6,13 @@
 //! and encodes it again as a keyframe; in SSIM mode it tries several quantizers and keeps
 //! only the state of the encode it chose.
 
-use crate::encoder::rate_control::{FrameKind, RateController, RateMode, cq_level_to_quantizer};
+use crate::encoder::rate_control::{
+    FrameKind, RateController, RateMode, SSIM_DEFAULT_SLOPE, SsimSearch, cq_level_to_quantizer,
+};
 use crate::encoder::{EncodeError, EncodeParams, EncodedFrame, ReferenceUpdate, encode};
 use crate::metrics;
 use crate::picture::{Picture, Plane};
 use crate::state::DecoderState;
-use alloc::vec::Vec;
 
 /// How a sequence is encoded.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,13 +59,6 @@ const SCENE_CUT_INTRA_PERCENT: usize = 70;
 /// counting a scene cut's discarded interframe, a golden frame's boosted encode, or the
 /// encode at quantizer 0 when no try reached the target).
 const MAX_SSIM_ENCODES: u32 = 5;
-
-/// SSIM in dB lost per quantizer step, assumed before the SSIM search has measured it.
-const SSIM_DEFAULT_SLOPE: f64 = -0.1;
-
-/// The SSIM search stops once a passing and a failing quantizer are this close: the last
-/// step would save well under 1% of the bits and cost another encode.
-const SSIM_TOLERANCE: u8 = 2;
 
 /// Encodes a sequence of pictures, one call per picture, carrying the decoder state and the
 /// rate-control memory from frame to frame.
@@ -244,14 +238,15 @@ impl SequenceEncoder {
         picture: &Picture,
         kind: FrameKind,
     ) -> Result<(EncodedFrame, FrameKind), EncodeError> {
-        let Some(mut rate) = self.rate.take() else {
+        // Work on a copy, so that an error leaves the controller as it was.
+        let Some(mut rate) = self.rate.clone() else {
             return Err(EncodeError::InvalidParameter(
                 "bitrate mode without a rate controller".into(),
             ));
         };
-        let result = self.encode_with_controller(picture, kind, &mut rate);
+        let result = self.encode_with_controller(picture, kind, &mut rate)?;
         self.rate = Some(rate);
-        result
+        Ok(result)
     }
 
     fn encode_with_controller(
@@ -269,9 +264,9 @@ impl SequenceEncoder {
             quantizer = rate.quantizer_for(kind, hint);
             frame = self.encode_as(picture, quantizer, kind)?;
         }
-        // The first keyframe's quantizer is a guess: learn from it and, when the guess was
-        // far off, encode again at the quantizer the model now predicts.
-        if kind == FrameKind::Key && !rate.is_calibrated(FrameKind::Key) {
+        // The first keyframe's and golden frame's quantizers are guesses: learn from them
+        // and, when a guess was far off, encode again at the quantizer the model now gives.
+        if kind != FrameKind::Inter && !rate.is_calibrated(kind) {
             rate.calibrate_with_complexity(kind, quantizer, frame.data.len(), hint);
             let better = rate.quantizer_for(kind, hint);
             if better.abs_diff(quantizer) > 2 {
@@ -308,19 +303,20 @@ impl SequenceEncoder {
             .unwrap_or_else(|| cq_level_to_quantizer(32));
         let mut search = SsimSearch::new(target, self.ssim_slope);
         let (frame, kind, found) = self.search_ssim(picture, kind, &mut search, start)?;
-        self.last_ssim_quantizer = Some(found);
-        if let Some(slope) = search.local_slope() {
-            self.ssim_slope += 0.5 * (slope - self.ssim_slope);
-        }
         let boosted = self.boosted(found, kind);
+        let mut chosen = frame;
         if boosted != found {
             let better = self.encode_as(picture, boosted, kind)?;
             // A finer quantizer nearly always keeps the target, but not by construction.
             if metrics::ssim(picture, &better.picture) >= target {
-                return Ok((better, kind));
+                chosen = better;
             }
         }
-        Ok((frame, kind))
+        self.last_ssim_quantizer = Some(found);
+        if let Some(slope) = search.local_slope() {
+            self.ssim_slope += 0.5 * (slope - self.ssim_slope);
+        }
+        Ok((chosen, kind))
     }
 
     /// Runs `search` from `start`: returns the chosen encode, its kind (a scene cut turns an
@@ -346,7 +342,7 @@ impl SequenceEncoder {
             attempts += 1;
             let ssim = metrics::ssim(picture, &frame.picture);
             search.record(quantizer, ssim);
-            if ssim >= search.target {
+            if ssim >= search.target() {
                 if passing.as_ref().is_none_or(|(q, _)| quantizer > *q) {
                     passing = Some((quantizer, frame));
                 }
@@ -362,147 +358,6 @@ impl SequenceEncoder {
             Some(frame) => Ok((frame, kind, 0)),
             None => Ok((self.encode_as(picture, 0, kind)?, kind, 0)),
         }
-    }
-}
-
-/// The quantizer search of the SSIM mode, apart from encoding: the quantizers tried and the
-/// SSIM each gave, and where to look next.
-///
-/// It works on SSIM in dB (`-10 log10(1 - ssim)`), which falls roughly linearly with the
-/// quantizer index, and aims each next try by the secant through the tries that bracket
-/// the target (or, before there is a bracket, by the slope seen on earlier frames). Aiming
-/// matters because quality drifts: an interframe that must raise a worn-down reference back
-/// over the target needs a far finer quantizer than the previous frame did.
-#[derive(Clone, Debug)]
-struct SsimSearch {
-    target: f64,
-    target_db: f64,
-    /// dB per quantizer step (negative), assumed until this frame's tries measure it.
-    prior_slope: f64,
-    /// (quantizer, SSIM in dB, SSIM reached the target), in the order tried.
-    tried: Vec<(u8, f64, bool)>,
-}
-
-/// A quantizer tried and the SSIM (in dB) it gave.
-type Try = (u8, f64);
-
-/// How far (in quantizer steps) one try may jump from the bracket.
-const SSIM_MAX_JUMP: i32 = 48;
-
-impl SsimSearch {
-    fn new(target: f64, prior_slope: f64) -> Self {
-        SsimSearch {
-            target,
-            target_db: metrics::ssim_db(target),
-            prior_slope,
-            tried: Vec::new(),
-        }
-    }
-
-    fn record(&mut self, quantizer: u8, ssim: f64) {
-        let passes = ssim >= self.target;
-        self.tried.push((quantizer, metrics::ssim_db(ssim), passes));
-    }
-
-    /// The coarsest passing try, and the finest failing try above it (any failing try when
-    /// none passed).
-    fn bracket(&self) -> (Option<Try>, Option<Try>) {
-        let pass = self
-            .tried
-            .iter()
-            .filter(|t| t.2)
-            .max_by_key(|t| t.0)
-            .map(|t| (t.0, t.1));
-        let fail = self
-            .tried
-            .iter()
-            .filter(|t| !t.2 && pass.is_none_or(|p| t.0 > p.0))
-            .min_by_key(|t| t.0)
-            .map(|t| (t.0, t.1));
-        (pass, fail)
-    }
-
-    /// dB per quantizer step measured on this frame: between the bracket's ends, else
-    /// between the last two tries; `None` when flat, rising or not yet measured.
-    fn local_slope(&self) -> Option<f64> {
-        let points = match self.bracket() {
-            (Some(p), Some(f)) => Some((p, f)),
-            _ => match self.tried.as_slice() {
-                [.., a, b] => Some(((a.0, a.1), (b.0, b.1))),
-                _ => None,
-            },
-        };
-        let ((q1, d1), (q2, d2)) = points?;
-        if q1 == q2 {
-            return None;
-        }
-        let slope = (d2 - d1) / (f64::from(q2) - f64::from(q1));
-        (slope < -0.005).then_some(slope.max(-2.0))
-    }
-
-    /// The next quantizer to try, or `None` when the search is done: the target is
-    /// bracketed to within [`SSIM_TOLERANCE`], the coarsest quantizer passes, the finest
-    /// fails, or no tries are left (`attempts_left == 0`).
-    fn next(&self, attempts_left: u32) -> Option<u8> {
-        let (pass, fail) = self.bracket();
-        match (pass, fail) {
-            (Some((127, _)), _) | (None, Some((0, _))) => return None,
-            (Some((p, _)), Some((f, _))) if f <= p.saturating_add(SSIM_TOLERANCE) => return None,
-            (None, None) => return None,
-            _ if attempts_left == 0 => return None,
-            _ => {}
-        }
-        // Aim a little above the target so the try tends to pass, the more so on the last
-        // try, which is wasted unless it passes.
-        let margin = match (attempts_left, pass) {
-            (0..=1, None) => 0.5,
-            (0..=1, Some(_)) => 0.25,
-            _ => 0.05,
-        };
-        let slope = self.local_slope().unwrap_or(self.prior_slope).min(-0.005);
-        let (anchor_q, anchor_db) = match (pass, fail) {
-            (Some(p), Some(f)) => {
-                if (p.1 - self.target_db).abs() < (f.1 - self.target_db).abs() {
-                    p
-                } else {
-                    f
-                }
-            }
-            (Some(p), None) => p,
-            (None, Some(f)) => f,
-            (None, None) => return None,
-        };
-        let aim = f64::from(anchor_q) + (self.target_db + margin - anchor_db) / slope;
-        // Before there is a bracket, jump at least 4, 8, 16... steps: where the SSIM hardly
-        // moves with the quantizer (frames of mostly skipped macroblocks), the secant would
-        // creep, and a frame that must lift a worn-down reference needs a big jump.
-        let min_jump = (4i32 << self.tried.len().saturating_sub(1).min(4)).min(SSIM_MAX_JUMP);
-        let (lo, hi) = match (pass, fail) {
-            (Some((p, _)), Some((f, _))) => (i32::from(p) + 1, i32::from(f) - 1),
-            (Some((p, _)), None) => {
-                let p = i32::from(p);
-                ((p + min_jump).min(127), (p + SSIM_MAX_JUMP).min(127))
-            }
-            (None, Some((f, _))) => {
-                let f = i32::from(f);
-                ((f - SSIM_MAX_JUMP).max(0), (f - min_jump).max(0))
-            }
-            (None, None) => return None,
-        };
-        // Inside a bracket, keep to its middle half, so that every try shrinks it by a
-        // quarter at least even where the secant is a poor guide.
-        let (lo, hi) = if pass.is_some() && fail.is_some() {
-            let quarter = (hi - lo + 2) / 4;
-            (lo + quarter, hi - quarter)
-        } else {
-            (lo, hi)
-        };
-        let aim = if aim.is_finite() {
-            libm::round(aim) as i32
-        } else {
-            lo
-        };
-        u8::try_from(aim.clamp(lo, hi)).ok()
     }
 }
 
@@ -563,7 +418,6 @@ mod tests {
     use super::*;
     use crate::decode;
     use crate::test_rng::TestRng;
-    use alloc::boxed::Box;
     use alloc::sync::Arc;
     use alloc::vec::Vec;
 
@@ -786,77 +640,6 @@ mod tests {
             );
             assert_eq!(encoder.frames_encoded(), 0);
         }
-    }
-
-    /// The search loop of `search_ssim` over a made-up SSIM-per-quantizer curve: the
-    /// quantizer it settles on and how many tries it took.
-    fn search_curve(curve: impl Fn(u8) -> f64, target: f64, start: u8) -> (u8, u32) {
-        let mut search = SsimSearch::new(target, SSIM_DEFAULT_SLOPE);
-        let (mut next, mut attempts, mut best) = (Some(start), 0, None);
-        while let Some(q) = next {
-            attempts += 1;
-            search.record(q, curve(q));
-            if curve(q) >= target && best.is_none_or(|b| q > b) {
-                best = Some(q);
-            }
-            next = search.next(MAX_SSIM_ENCODES - attempts);
-        }
-        (best.unwrap_or(0), attempts)
-    }
-
-    #[test]
-    fn ssim_search_finds_the_coarsest_passing_quantizer() {
-        // SSIM curves falling with the quantizer at different rates, as dB-linear lines and
-        // as a curve that steepens.
-        let line = |at0: f64, per_q: f64| {
-            move |q: u8| 1.0 - libm::pow(10.0, -(at0 - per_q * f64::from(q)) / 10.0)
-        };
-        type Curve = Box<dyn Fn(u8) -> f64>;
-        let curves: [(&str, Curve); 4] = [
-            ("gentle", Box::new(line(25.0, 0.12))),
-            ("steep", Box::new(line(40.0, 0.4))),
-            ("flat-ish", Box::new(line(17.0, 0.03))),
-            (
-                "steepening",
-                Box::new(|q: u8| 0.999 - 1e-5 * f64::from(q) * f64::from(q)),
-            ),
-        ];
-        for (name, curve) in &curves {
-            for target in [0.9, 0.95, 0.98] {
-                let best = (0..=127u8).rev().find(|&q| curve(q) >= target);
-                for start in [0, 20, 43, 90, 127] {
-                    let (found, attempts) = search_curve(curve, target, start);
-                    assert!(attempts <= MAX_SSIM_ENCODES, "{name} {target} from {start}");
-                    match best {
-                        Some(best) => {
-                            assert!(
-                                curve(found) >= target,
-                                "{name} {target} from {start}: {found}"
-                            );
-                            // Within the tolerance (a step more where the curve bends)
-                            // from a nearby start, as neighbouring frames give; a far
-                            // start can run out of tries a few steps short.
-                            let allowed = if start.abs_diff(best) <= 32 {
-                                SSIM_TOLERANCE + 1
-                            } else {
-                                10
-                            };
-                            assert!(
-                                best - found <= allowed,
-                                "{name} {target} from {start}: {found}, best {best}"
-                            );
-                        }
-                        None => assert_eq!(found, 0, "{name} {target}: nothing passes"),
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn ssim_search_stops_at_the_ends() {
-        assert_eq!(search_curve(|_| 0.99, 0.95, 40).0, 127);
-        assert_eq!(search_curve(|_| 0.5, 0.95, 40).0, 0);
     }
 
     #[test]
