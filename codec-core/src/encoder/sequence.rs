@@ -33,6 +33,9 @@ pub struct SequenceConfig {
     /// SSIM modes: frames predicted from for a long time are worth coding better. (The
     /// bitrate mode gives them larger budgets instead.)
     pub golden_boost: u8,
+    /// Quantizer index reduction for keyframes: every frame until the next keyframe is
+    /// predicted from them, so their quality pays off many times.
+    pub keyframe_boost: u8,
 }
 
 impl Default for SequenceConfig {
@@ -47,6 +50,7 @@ impl Default for SequenceConfig {
             token_partitions_log2: 0,
             golden_interval: 16,
             golden_boost: 10,
+            keyframe_boost: 24,
         }
     }
 }
@@ -208,9 +212,8 @@ impl SequenceEncoder {
     /// The boosted quantizer of frames that are predicted from for long.
     fn boosted(&self, quantizer: u8, kind: FrameKind) -> u8 {
         match kind {
-            FrameKind::Key | FrameKind::Golden => {
-                quantizer.saturating_sub(self.config.golden_boost)
-            }
+            FrameKind::Key => quantizer.saturating_sub(self.config.keyframe_boost),
+            FrameKind::Golden => quantizer.saturating_sub(self.config.golden_boost),
             FrameKind::Inter => quantizer,
         }
     }
