@@ -524,6 +524,7 @@ mod tests {
         let mut cfg = config(RateMode::ConstantQuality { cq_level: 20 });
         cfg.golden_interval = 3;
         cfg.golden_boost = 6;
+        cfg.keyframe_boost = 9;
         let inter_q = cq_level_to_quantizer(20);
         let mut encoder = SequenceEncoder::new(cfg);
         let pictures: Vec<Picture> = (0..10).map(moving_gradient).collect();
@@ -539,7 +540,7 @@ mod tests {
             let q = frame.stats.quantizer;
             if i == 0 {
                 assert!(frame.stats.key_frame);
-                assert_eq!(q, inter_q - 6, "keyframes are boosted");
+                assert_eq!(q, inter_q - 9, "keyframes are boosted by their own amount");
             } else if golden_frame {
                 let before = before.unwrap();
                 assert_eq!(*refs.golden, *frame.picture, "frame {i}: golden refreshed");
