@@ -16,10 +16,16 @@ pub const PSNR_MAX: f64 = 100.0;
 ///
 /// The area is clipped to both planes, so a size larger than either plane never panics.
 pub fn plane_sse(a: &Plane, b: &Plane, width: usize, height: usize) -> u64 {
+    plane_sse_rows(a, b, width, 0..height)
+}
+
+/// Sum of squared differences over the first `width` samples of rows `rows`, clipped to
+/// both planes.
+pub fn plane_sse_rows(a: &Plane, b: &Plane, width: usize, rows: core::ops::Range<usize>) -> u64 {
     let width = width.min(a.width).min(b.width);
-    let height = height.min(a.height).min(b.height);
+    let end = rows.end.min(a.height).min(b.height);
     let mut sse = 0u64;
-    for y in 0..height {
+    for y in rows.start.min(end)..end {
         let row_a = &a.data[y * a.stride..][..width];
         let row_b = &b.data[y * b.stride..][..width];
         // A row's sum fits in u32 for any width VP8 codes (16383 * 255^2 < 2^32).

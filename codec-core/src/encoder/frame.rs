@@ -25,8 +25,9 @@ use crate::header::{
     SegmentationHeader,
 };
 use crate::loop_filter;
+use crate::metrics::{picture_sse, plane_sse_rows};
 use crate::modes::{self, LumaMode, MacroblockInfo, ModeMap, MotionVector, RefFrame};
-use crate::picture::{Picture, Plane};
+use crate::picture::Picture;
 use crate::quantizer::DequantFactors;
 use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace};
 use crate::state::{DecoderState, EntropyProbabilities, LoopFilterDeltas, Segmentation};
@@ -595,7 +596,7 @@ fn choose_filter_level(
                     .iter()
                     .map(|&(y0, y1)| {
                         let width = source.display_width;
-                        plane_sse_rows(&source.y, &picture.y, width, y0, y1)
+                        plane_sse_rows(&source.y, &picture.y, width, y0..y1)
                     })
                     .sum()
             };
@@ -695,49 +696,6 @@ fn sample_rows(
         .collect();
     let [source, recon] = sampled;
     (source, recon, skip, measured, rows)
-}
-
-fn plane_sse_rows(a: &Plane, b: &Plane, width: usize, y0: usize, y1: usize) -> u64 {
-    let mut total = 0u64;
-    for y in y0..y1 {
-        let ra = &a.data[y * a.stride..y * a.stride + width];
-        let rb = &b.data[y * b.stride..y * b.stride + width];
-        total += ra
-            .iter()
-            .zip(rb)
-            .map(|(&x, &y)| {
-                let d = x as i32 - y as i32;
-                (d * d) as u64
-            })
-            .sum::<u64>();
-    }
-    total
-}
-
-fn plane_sse(a: &Plane, b: &Plane, width: usize, height: usize) -> u64 {
-    let mut total = 0u64;
-    for y in 0..height {
-        let ra = &a.data[y * a.stride..y * a.stride + width];
-        let rb = &b.data[y * b.stride..y * b.stride + width];
-        total += ra
-            .iter()
-            .zip(rb)
-            .map(|(&x, &y)| {
-                let d = x as i32 - y as i32;
-                (d * d) as u64
-            })
-            .sum::<u64>();
-    }
-    total
-}
-
-fn picture_sse(a: &Picture, b: &Picture) -> [u64; 3] {
-    let (cw, ch) = a.chroma_display_size();
-    [
-        plane_sse(&a.y, &b.y, a.display_width, a.display_height),
-        plane_sse(&a.u, &b.u, cw, ch),
-        plane_sse(&a.v, &b.v, cw, ch),
-    ]
 }
 
 /// Writes header, modes and tokens, and assembles the frame.

@@ -202,20 +202,7 @@ pub fn decide(
         let ref_cost = ctx.reference_costs.of(*reference);
 
         // NEWMV: search around the predicted vectors.
-        let limit = |center: i16, lo: i32, hi: i32| {
-            (
-                (center as i32 - 1023).max(lo),
-                (center as i32 + 1023).min(hi),
-            )
-        };
-        let (min_row, max_row) = limit(near.best.row, bounds.to_top, bounds.to_bottom);
-        let (min_col, max_col) = limit(near.best.col, bounds.to_left, bounds.to_right);
-        let search_bounds = SearchBounds {
-            min_row,
-            max_row,
-            min_col,
-            max_col,
-        };
+        let search_bounds = new_vector_bounds(&bounds, near.best);
         let starts = [near.best, near.nearest, near.near, MotionVector::ZERO];
         let searched = (ctx.search_all_references || *reference == RefFrame::Last).then(|| {
             motion_search::search(
@@ -322,6 +309,26 @@ pub fn decide(
     best
 }
 
+/// Where a new vector may point: within one macroblock of the frame (the decoder's
+/// clamping zone, as libvpx's encoder keeps to) and within the largest delta from `best`
+/// that can be coded (1023 quarter samples, RFC 6386 §17.1).
+fn new_vector_bounds(bounds: &MvBounds, best: MotionVector) -> SearchBounds {
+    let limit = |center: i16, lo: i32, hi: i32| {
+        (
+            (center as i32 - 1023).max(lo),
+            (center as i32 + 1023).min(hi),
+        )
+    };
+    let (min_row, max_row) = limit(best.row, bounds.to_top, bounds.to_bottom);
+    let (min_col, max_col) = limit(best.col, bounds.to_left, bounds.to_right);
+    SearchBounds {
+        min_row,
+        max_row,
+        min_col,
+        max_col,
+    }
+}
+
 /// Sizes (width, height) of each partitioning's pieces.
 const PIECE_SIZE: [(usize, usize); 4] = [(16, 8), (8, 16), (8, 8), (4, 4)];
 
@@ -346,21 +353,7 @@ fn decide_split(
     let left_mb = map.get(row, col.wrapping_sub(1));
     let layout = &tables::MV_PARTITIONS[partitioning as usize];
     let (w, h) = PIECE_SIZE[partitioning as usize];
-    let bounds = MvBounds::new(map, row, col);
-    let limit = |center: i16, lo: i32, hi: i32| {
-        (
-            (center as i32 - 1023).max(lo),
-            (center as i32 + 1023).min(hi),
-        )
-    };
-    let (min_row, max_row) = limit(near.best.row, bounds.to_top, bounds.to_bottom);
-    let (min_col, max_col) = limit(near.best.col, bounds.to_left, bounds.to_right);
-    let search_bounds = SearchBounds {
-        min_row,
-        max_row,
-        min_col,
-        max_col,
-    };
+    let search_bounds = new_vector_bounds(&MvBounds::new(map, row, col), near.best);
     let search = SearchConfig {
         range: ctx.search.range.min(8),
         ..ctx.search
