@@ -408,19 +408,9 @@ fn build_header(
 
     // Token statistics, with contexts exactly as they will be written.
     let mut counts = TokenCounts::default();
-    let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
-    for row in 0..mb_rows {
-        let mut left: EdgeContext = [false; 9];
-        for col in 0..mb_cols {
-            let d = &decided[row * mb_cols + col];
-            let has_y2 = d.info.luma_mode.has_y2();
-            if d.info.skip_coeff {
-                tokens::skip_macroblock(has_y2, &mut above_ctx[col], &mut left);
-            } else {
-                counts.add_macroblock(&d.levels, has_y2, &mut above_ctx[col], &mut left);
-            }
-        }
-    }
+    walk_coded_macroblocks(decided, mb_cols, mb_rows, |_, d, above, left| {
+        counts.add_macroblock(&d.levels, d.info.luma_mode.has_y2(), above, left);
+    });
     let coefficient_probs = choose_coefficient_probs(&start.coefficients, &counts);
 
     // Reference and mode statistics (interframes).
@@ -698,6 +688,29 @@ fn sample_rows(
     (source, recon, skip, measured, rows)
 }
 
+/// Visits the macroblocks whose residual is coded, in raster order, with their token
+/// contexts; skipped ones only reset the contexts, as the decoder does. Counting and
+/// writing both walk this way, so their contexts cannot differ.
+fn walk_coded_macroblocks(
+    decided: &[Decided],
+    mb_cols: usize,
+    mb_rows: usize,
+    mut visit: impl FnMut(usize, &Decided, &mut EdgeContext, &mut EdgeContext),
+) {
+    let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
+    for row in 0..mb_rows {
+        let mut left: EdgeContext = [false; 9];
+        for (col, above) in above_ctx.iter_mut().enumerate() {
+            let d = &decided[row * mb_cols + col];
+            if d.info.skip_coeff {
+                tokens::skip_macroblock(d.info.luma_mode.has_y2(), above, &mut left);
+            } else {
+                visit(row, d, above, &mut left);
+            }
+        }
+    }
+}
+
 /// Writes header, modes and tokens, and assembles the frame.
 fn write_bitstream(
     header: &FrameHeader,
@@ -731,27 +744,12 @@ fn write_bitstream(
     let mut partitions: Vec<BoolEncoder> = (0..header.partition_count)
         .map(|_| BoolEncoder::new())
         .collect();
-    let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
-    for row in 0..mb_rows {
-        let w = &mut partitions[row % header.partition_count];
-        let mut left: EdgeContext = [false; 9];
-        for col in 0..mb_cols {
-            let d = &decided[row * mb_cols + col];
-            let has_y2 = d.info.luma_mode.has_y2();
-            if d.info.skip_coeff {
-                tokens::skip_macroblock(has_y2, &mut above_ctx[col], &mut left);
-            } else {
-                write_macroblock_tokens(
-                    w,
-                    &header.coefficient_probs,
-                    &d.levels,
-                    has_y2,
-                    &mut above_ctx[col],
-                    &mut left,
-                );
-            }
-        }
-    }
+    let count = header.partition_count;
+    walk_coded_macroblocks(decided, mb_cols, mb_rows, |row, d, above, left| {
+        let has_y2 = d.info.luma_mode.has_y2();
+        let w = &mut partitions[row % count];
+        write_macroblock_tokens(w, &header.coefficient_probs, &d.levels, has_y2, above, left);
+    });
     let partitions: Vec<Vec<u8>> = partitions.into_iter().map(BoolEncoder::finish).collect();
     write_frame(&header.tag, &first.finish(), &partitions)
 }

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use crate::encoder::bool_encoder::{BitCounter, EntropyWriter};
 use crate::encoder::macroblock::{self, RdWeight, ResidualCoding, SourceBlock};
-use crate::encoder::mode_writer::MvCostTable;
+use crate::encoder::mode_writer::{MvCostTable, sub_mv_label};
 use crate::encoder::motion_search::{self, SearchBounds, SearchConfig, VectorCost};
 use crate::encoder::quantize::MacroblockQuantizer;
 use crate::encoder::token_writer::TokenCostTable;
@@ -121,22 +121,7 @@ fn code_prediction(
     EdgeContext,
 ) {
     reconstruct::predict_inter(reference, ws, info, row, col, ctx.interp);
-    let src = ctx.source;
-    let y = SourceBlock {
-        data: &src.y.data,
-        pos: row * 16 * src.y.stride + col * 16,
-        stride: src.y.stride,
-    };
-    let u = SourceBlock {
-        data: &src.u.data,
-        pos: row * 8 * src.u.stride + col * 8,
-        stride: src.u.stride,
-    };
-    let v = SourceBlock {
-        data: &src.v.data,
-        pos: row * 8 * src.v.stride + col * 8,
-        stride: src.v.stride,
-    };
+    let (y, u, v) = source_blocks(ctx.source, row, col);
     let (mut a, mut l) = (*above, *left);
     let luma =
         macroblock::code_luma_with_y2(&y, &mut ws.luma, ctx.quant, ctx.costs, &mut a, &mut l);
@@ -164,21 +149,7 @@ fn inter_info(reference: RefFrame, mode: LumaMode, mv: MotionVector) -> Macroblo
 
 /// Luma plus chroma error of the prediction in the workspace.
 fn prediction_sse(source: &Picture, ws: &MacroblockWorkspace, row: usize, col: usize) -> u64 {
-    let y = SourceBlock {
-        data: &source.y.data,
-        pos: row * 16 * source.y.stride + col * 16,
-        stride: source.y.stride,
-    };
-    let u = SourceBlock {
-        data: &source.u.data,
-        pos: row * 8 * source.u.stride + col * 8,
-        stride: source.u.stride,
-    };
-    let v = SourceBlock {
-        data: &source.v.data,
-        pos: row * 8 * source.v.stride + col * 8,
-        stride: source.v.stride,
-    };
+    let (y, u, v) = source_blocks(source, row, col);
     macroblock::prediction_sse(&y, &ws.luma, 16)
         + macroblock::prediction_sse(&u, &ws.u, 8)
         + macroblock::prediction_sse(&v, &ws.v, 8)
@@ -394,15 +365,7 @@ fn decide_split(
         );
         // The label the writer will give this vector, and its price.
         let mv = found.mv;
-        let label = if mv == left_mv {
-            tables::LEFT4X4
-        } else if mv == above_mv {
-            tables::ABOVE4X4
-        } else if mv.is_zero() {
-            tables::ZERO4X4
-        } else {
-            tables::NEW4X4
-        };
+        let label = sub_mv_label(mv, left_mv, above_mv);
         let mut c = BitCounter::default();
         let context = modes::split_context(left_mv, above_mv);
         c.put_tree(

@@ -177,15 +177,7 @@ fn write_split_mvs<W: EntropyWriter>(
                 .all(|(&p, &v)| p as usize != part || v == mv),
             "SPLITMV partition {part} holds different vectors"
         );
-        let leaf = if mv == left_mv {
-            tables::LEFT4X4
-        } else if mv == above_mv {
-            tables::ABOVE4X4
-        } else if mv.is_zero() {
-            tables::ZERO4X4
-        } else {
-            tables::NEW4X4
-        };
+        let leaf = sub_mv_label(mv, left_mv, above_mv);
         w.put_tree(&tables::SUB_MV_REF_TREE, probs, leaf);
         if leaf == tables::NEW4X4 {
             write_mv(w, mv_sub(mv, best), &header.mv_probs);
@@ -320,6 +312,21 @@ impl MvCounts {
             a[0] += b[0];
             a[1] += b[1];
         }
+    }
+}
+
+/// The sub-vector mode that decodes to `mv` for a SPLITMV partition whose left and above
+/// neighbours carry `left` and `above`: the cheapest-to-signal of LEFT4X4, ABOVE4X4,
+/// ZERO4X4, then NEW4X4 (RFC 6386 §16.4). Decision and writer both use it, so they agree.
+pub fn sub_mv_label(mv: MotionVector, left: MotionVector, above: MotionVector) -> u8 {
+    if mv == left {
+        tables::LEFT4X4
+    } else if mv == above {
+        tables::ABOVE4X4
+    } else if mv.is_zero() {
+        tables::ZERO4X4
+    } else {
+        tables::NEW4X4
     }
 }
 
