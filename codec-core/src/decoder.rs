@@ -38,21 +38,86 @@ pub fn decode(
     Ok((next, shown.then_some(picture)))
 }
 
-/// Decodes a non-empty frame; returns the new state, the reconstructed picture (shown or
-/// not) and whether the frame is shown.
-pub(crate) fn decode_frame(
-    state: &DecoderState,
-    data: &[u8],
-) -> Result<(DecoderState, Arc<Picture>, bool), DecodeError> {
+/// A frame's first partition, parsed: its header and every macroblock's prediction record,
+/// with the probabilities, segmentation and loop-filter deltas in force for it.
+pub(crate) struct ParsedFrame<'a> {
+    pub size: FrameSize,
+    pub header: FrameHeader,
+    /// The probabilities the frame started from (defaults for a keyframe).
+    pub start_probs: EntropyProbabilities,
+    /// The probabilities after the header's updates, which its macroblocks are coded with.
+    pub probs: EntropyProbabilities,
+    /// Segmentation and loop-filter deltas after the header's updates; the map holds the
+    /// frame's segment ids.
+    pub segmentation: Segmentation,
+    pub loop_filter_deltas: LoopFilterDeltas,
+    pub modes: ModeMap,
+    /// The token partitions.
+    pub partitions: Vec<&'a [u8]>,
+}
+
+/// What a decoder needs from its state to parse a frame's header and modes: everything
+/// but the reference pictures. It is what [`rebase`](crate::rebase) needs to know about the
+/// state a frame was made against, and it is cheap to carry along a stream, since
+/// [`FrameContext::after`] parses a frame without reconstructing it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FrameContext {
+    pub(crate) size: Option<FrameSize>,
+    pub(crate) probabilities: EntropyProbabilities,
+    pub(crate) segmentation: Segmentation,
+    pub(crate) loop_filter_deltas: LoopFilterDeltas,
+}
+
+impl FrameContext {
+    /// The context of a decoder in `state`.
+    pub fn of(state: &DecoderState) -> FrameContext {
+        FrameContext {
+            size: state.frame.as_ref().map(|f| f.size),
+            probabilities: state.probabilities.clone(),
+            segmentation: state.segmentation.clone(),
+            loop_filter_deltas: state.loop_filter_deltas,
+        }
+    }
+
+    /// The context after `frame`: what [`FrameContext::of`] gives for the state that
+    /// decoding `frame` from this context's state leads to. A zero-length (dropped) frame
+    /// changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`], for the frame tag, header and modes (the residual is not read).
+    pub fn after(&self, frame: &[u8]) -> Result<FrameContext, DecodeError> {
+        if frame.is_empty() {
+            return Ok(self.clone());
+        }
+        let parsed = parse_frame(self, frame)?;
+        Ok(FrameContext {
+            size: Some(parsed.size),
+            probabilities: if parsed.header.refresh_entropy_probs {
+                parsed.probs
+            } else {
+                parsed.start_probs
+            },
+            segmentation: parsed.segmentation,
+            loop_filter_deltas: parsed.loop_filter_deltas,
+        })
+    }
+}
+
+/// Parses a non-empty frame's header and modes as a decoder with context `context` would.
+pub(crate) fn parse_frame<'a>(
+    context: &FrameContext,
+    data: &'a [u8],
+) -> Result<ParsedFrame<'a>, DecodeError> {
     let tag = header::parse_tag(data)?;
-    let size = match (tag.keyframe_size, &state.frame) {
+    let size = match (tag.keyframe_size, context.size) {
         (Some(k), _) => FrameSize {
             width: k.width,
             height: k.height,
             horizontal_scale: k.horizontal_scale,
             vertical_scale: k.vertical_scale,
         },
-        (None, Some(frame)) => frame.size,
+        (None, Some(size)) => size,
         (None, None) => return Err(DecodeError::NoKeyframe),
     };
 
@@ -72,16 +137,16 @@ pub(crate) fn decode_frame(
         (
             EntropyProbabilities::default(),
             Segmentation {
-                map: state.segmentation.map.clone(),
+                map: context.segmentation.map.clone(),
                 ..Default::default()
             },
             LoopFilterDeltas::default(),
         )
     } else {
         (
-            state.probabilities.clone(),
-            state.segmentation.clone(),
-            state.loop_filter_deltas,
+            context.probabilities.clone(),
+            context.segmentation.clone(),
+            context.loop_filter_deltas,
         )
     };
     let header = header::parse_header(tag, &mut bd, &start_probs)?;
@@ -144,6 +209,34 @@ pub(crate) fn decode_frame(
             available: tag.first_partition_size,
         });
     }
+    Ok(ParsedFrame {
+        size,
+        header,
+        start_probs,
+        probs,
+        segmentation,
+        loop_filter_deltas: lf_deltas,
+        modes: mode_map,
+        partitions,
+    })
+}
+
+/// Decodes a non-empty frame; returns the new state, the reconstructed picture (shown or
+/// not) and whether the frame is shown.
+pub(crate) fn decode_frame(
+    state: &DecoderState,
+    data: &[u8],
+) -> Result<(DecoderState, Arc<Picture>, bool), DecodeError> {
+    let ParsedFrame {
+        size,
+        header,
+        start_probs,
+        probs,
+        segmentation,
+        loop_filter_deltas: lf_deltas,
+        modes: mode_map,
+        partitions,
+    } = parse_frame(&FrameContext::of(state), data)?;
 
     // Only now, with every mode read, is the picture worth allocating.
     let mut frame = Picture::new(size.width as usize, size.height as usize);
@@ -174,7 +267,7 @@ pub(crate) fn decode_frame(
         segmentation,
         loop_filter_deltas: lf_deltas,
     };
-    Ok((next, frame, tag.show_frame))
+    Ok((next, frame, header.tag.show_frame))
 }
 
 /// Splits the data after the first partition into the token partitions (RFC 6386 §9.5).
@@ -214,6 +307,24 @@ fn split_partitions(
     Ok(partitions)
 }
 
+/// The dequantization factors of each segment (all four equal without segmentation).
+pub(crate) fn segment_factors(
+    header: &FrameHeader,
+    segmentation: &Segmentation,
+) -> [DequantFactors; 4] {
+    core::array::from_fn(|s| {
+        let base = header.quant.y_ac as i32;
+        let q = if !header.segmentation.enabled {
+            base
+        } else if segmentation.absolute_values {
+            segmentation.quantizer[s] as i32
+        } else {
+            base + segmentation.quantizer[s] as i32
+        };
+        DequantFactors::new(q, &header.quant)
+    })
+}
+
 /// Decodes residuals and reconstructs every macroblock. Returns, per macroblock, whether
 /// the loop filter skips its inner edges (no coefficients and a mode with Y2).
 fn reconstruct_frame(
@@ -226,19 +337,7 @@ fn reconstruct_frame(
     probs: &EntropyProbabilities,
 ) -> Result<Vec<bool>, DecodeError> {
     let (mb_cols, mb_rows) = (mode_map.mb_cols, mode_map.mb_rows);
-    let segment_factors: Vec<DequantFactors> = (0..4)
-        .map(|s| {
-            let base = header.quant.y_ac as i32;
-            let q = if !header.segmentation.enabled {
-                base
-            } else if segmentation.absolute_values {
-                segmentation.quantizer[s] as i32
-            } else {
-                base + segmentation.quantizer[s] as i32
-            };
-            DequantFactors::new(q, &header.quant)
-        })
-        .collect();
+    let segment_factors = segment_factors(header, segmentation);
     let interp = InterpolationMode::for_version(header.tag.version);
     let mut decoders: Vec<BoolDecoder<'_>> =
         partitions.iter().map(|p| BoolDecoder::new(p)).collect();

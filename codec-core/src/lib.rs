@@ -30,7 +30,8 @@ mod test_rng;
 pub mod tokens;
 pub mod transform;
 
-pub use decoder::decode;
+pub use decoder::{FrameContext, decode};
+pub use encoder::rebase::{RebaseError, rebase};
 pub use encoder::{EncodeError, EncodeParams, EncodedFrame, encode};
 pub use error::DecodeError;
 pub use header::{FrameHeader, FrameTag};

@@ -30,7 +30,9 @@ use crate::modes::{self, LumaMode, MacroblockInfo, ModeMap, MotionVector, RefFra
 use crate::picture::Picture;
 use crate::quantizer::DequantFactors;
 use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace};
-use crate::state::{DecoderState, EntropyProbabilities, LoopFilterDeltas, Segmentation};
+use crate::state::{
+    DecoderState, EntropyProbabilities, LoopFilterDeltas, Segmentation, TokenProbabilities,
+};
 use crate::tables;
 use crate::tokens::{self, EdgeContext, MacroblockCoefficients};
 
@@ -57,9 +59,9 @@ fn search_config(speed: u8) -> SearchConfig {
 }
 
 /// A decided macroblock: its prediction record and quantized levels.
-struct Decided {
-    info: MacroblockInfo,
-    levels: MacroblockLevels,
+pub(crate) struct Decided {
+    pub info: MacroblockInfo,
+    pub levels: MacroblockLevels,
 }
 
 pub(crate) fn encode_frame(
@@ -323,7 +325,7 @@ fn check_params(source: &Picture, params: &EncodeParams) -> Result<(), EncodeErr
 
 /// Writes the decided macroblock into `recon` with the decoder's reconstruction.
 #[allow(clippy::too_many_arguments)]
-fn reconstruct_macroblock(
+pub(crate) fn reconstruct_macroblock(
     recon: &mut Picture,
     ws: &mut MacroblockWorkspace,
     references: &[(RefFrame, Arc<Picture>)],
@@ -393,63 +395,7 @@ fn build_header(
     source: &Picture,
     recon: &Picture,
 ) -> FrameHeader {
-    let (mb_cols, mb_rows) = (map.mb_cols, map.mb_rows);
-    let _ = state;
-    // Skip flags pay for themselves whenever some macroblock has no residual.
-    let empty: Vec<bool> = decided
-        .iter()
-        .map(|d| macroblock_is_empty(&d.levels, d.info.luma_mode.has_y2()))
-        .collect();
-    let skipped = empty.iter().filter(|&&e| e).count();
-    let skip_prob = (skipped > 0).then(|| probability(decided.len() - skipped, skipped));
-    for (d, &e) in decided.iter_mut().zip(&empty) {
-        d.info.skip_coeff = skip_prob.is_some() && e;
-    }
-
-    // Token statistics, with contexts exactly as they will be written.
-    let mut counts = TokenCounts::default();
-    walk_coded_macroblocks(decided, mb_cols, mb_rows, |_, d, above, left| {
-        counts.add_macroblock(&d.levels, d.info.luma_mode.has_y2(), above, left);
-    });
-    let coefficient_probs = choose_coefficient_probs(&start.coefficients, &counts);
-
-    // Reference and mode statistics (interframes).
-    let (mut n_intra, mut n_last, mut n_golden, mut n_altref) = (0usize, 0usize, 0usize, 0usize);
-    let mut y_leaves = [0u32; 5];
-    let mut uv_leaves = [0u32; 4];
-    let mut mv_counts = MvCounts::default();
-    for row in 0..mb_rows {
-        for col in 0..mb_cols {
-            let info = map.get(row, col);
-            match info.ref_frame {
-                RefFrame::Intra => {
-                    n_intra += 1;
-                    y_leaves[info.luma_mode.intra_leaf() as usize] += 1;
-                    uv_leaves[info.chroma_mode as usize] += 1;
-                }
-                RefFrame::Last => n_last += 1,
-                RefFrame::Golden => n_golden += 1,
-                RefFrame::AltRef => n_altref += 1,
-            }
-            if info.luma_mode == LumaMode::New {
-                let near = modes::find_near_mvs(map, row, col, info.ref_frame, &[false; 4]);
-                mv_counts.add(MotionVector {
-                    row: info.mv.row.wrapping_sub(near.best.row),
-                    col: info.mv.col.wrapping_sub(near.best.col),
-                });
-            }
-        }
-    }
-    let (y_mode_probs, uv_mode_probs, mv_probs) = if key_frame {
-        (None, None, start.motion_vectors)
-    } else {
-        (
-            choose_mode_probs(&start.y_mode, &tables::YMODE_TREE, &y_leaves),
-            choose_mode_probs(&start.uv_mode, &tables::UV_MODE_TREE, &uv_leaves),
-            choose_mv_probs(&start.motion_vectors, &mv_counts),
-        )
-    };
-
+    let stats = frame_statistics(decided, map, start, key_frame, &[false; 4]);
     let refs = params.references;
     let mut header = FrameHeader {
         tag: FrameTag {
@@ -505,20 +451,16 @@ fn build_header(
         sign_bias_altref: false,
         refresh_entropy_probs: true,
         refresh_last: key_frame || refs.last,
-        coefficient_probs,
-        skip_prob,
-        prob_intra: probability(n_intra, n_last + n_golden + n_altref),
-        prob_last: probability(n_last, n_golden + n_altref),
-        prob_golden: probability(n_golden, n_altref),
-        y_mode_probs,
-        uv_mode_probs,
-        mv_probs,
+        coefficient_probs: stats.coefficient_probs,
+        skip_prob: stats.skip_prob,
+        prob_intra: stats.prob_intra,
+        prob_last: stats.prob_last,
+        prob_golden: stats.prob_golden,
+        y_mode_probs: stats.y_mode_probs,
+        uv_mode_probs: stats.uv_mode_probs,
+        mv_probs: stats.mv_probs,
     };
-    let skip_inner: Vec<bool> = decided
-        .iter()
-        .zip(&empty)
-        .map(|(d, &e)| d.info.luma_mode.has_y2() && e)
-        .collect();
+    let skip_inner = stats.skip_inner;
     let deltas = if key_frame {
         LoopFilterDeltas {
             reference_frame: DEFAULT_REF_LF_DELTAS,
@@ -542,13 +484,111 @@ fn build_header(
     header
 }
 
+/// What a frame's decisions call for in its header: skip flags (set in `decided`) and
+/// their probability, coefficient, mode and motion-vector probabilities chosen against
+/// `start`, and the reference-frame probabilities.
+pub(crate) struct FrameStatistics {
+    pub skip_prob: Option<u8>,
+    pub coefficient_probs: TokenProbabilities,
+    pub prob_intra: u8,
+    pub prob_last: u8,
+    pub prob_golden: u8,
+    pub y_mode_probs: Option<[u8; 4]>,
+    pub uv_mode_probs: Option<[u8; 3]>,
+    pub mv_probs: [[u8; tables::MV_PROB_COUNT]; 2],
+    /// Per macroblock: whether the loop filter skips its inner edges.
+    pub skip_inner: Vec<bool>,
+}
+
+/// Measures the decided frame and sets each macroblock's skip flag. `sign_bias` is the
+/// frame's (none, last, golden, altref) sign bias, which the vector prediction uses.
+pub(crate) fn frame_statistics(
+    decided: &mut [Decided],
+    map: &ModeMap,
+    start: &EntropyProbabilities,
+    key_frame: bool,
+    sign_bias: &[bool; 4],
+) -> FrameStatistics {
+    let (mb_cols, mb_rows) = (map.mb_cols, map.mb_rows);
+    // Skip flags pay for themselves whenever some macroblock has no residual.
+    let empty: Vec<bool> = decided
+        .iter()
+        .map(|d| macroblock_is_empty(&d.levels, d.info.luma_mode.has_y2()))
+        .collect();
+    let skipped = empty.iter().filter(|&&e| e).count();
+    let skip_prob = (skipped > 0).then(|| probability(decided.len() - skipped, skipped));
+    for (d, &e) in decided.iter_mut().zip(&empty) {
+        d.info.skip_coeff = skip_prob.is_some() && e;
+    }
+
+    // Token statistics, with contexts exactly as they will be written.
+    let mut counts = TokenCounts::default();
+    walk_coded_macroblocks(decided, mb_cols, mb_rows, |_, d, above, left| {
+        counts.add_macroblock(&d.levels, d.info.luma_mode.has_y2(), above, left);
+    });
+    let coefficient_probs = choose_coefficient_probs(&start.coefficients, &counts);
+
+    // Reference and mode statistics (interframes).
+    let (mut n_intra, mut n_last, mut n_golden, mut n_altref) = (0usize, 0usize, 0usize, 0usize);
+    let mut y_leaves = [0u32; 5];
+    let mut uv_leaves = [0u32; 4];
+    let mut mv_counts = MvCounts::default();
+    for row in 0..mb_rows {
+        for col in 0..mb_cols {
+            let info = map.get(row, col);
+            match info.ref_frame {
+                RefFrame::Intra => {
+                    n_intra += 1;
+                    y_leaves[info.luma_mode.intra_leaf() as usize] += 1;
+                    uv_leaves[info.chroma_mode as usize] += 1;
+                }
+                RefFrame::Last => n_last += 1,
+                RefFrame::Golden => n_golden += 1,
+                RefFrame::AltRef => n_altref += 1,
+            }
+            if info.luma_mode == LumaMode::New {
+                let near = modes::find_near_mvs(map, row, col, info.ref_frame, sign_bias);
+                mv_counts.add(MotionVector {
+                    row: info.mv.row.wrapping_sub(near.best.row),
+                    col: info.mv.col.wrapping_sub(near.best.col),
+                });
+            }
+        }
+    }
+    let (y_mode_probs, uv_mode_probs, mv_probs) = if key_frame {
+        (None, None, start.motion_vectors)
+    } else {
+        (
+            choose_mode_probs(&start.y_mode, &tables::YMODE_TREE, &y_leaves),
+            choose_mode_probs(&start.uv_mode, &tables::UV_MODE_TREE, &uv_leaves),
+            choose_mv_probs(&start.motion_vectors, &mv_counts),
+        )
+    };
+
+    FrameStatistics {
+        skip_prob,
+        coefficient_probs,
+        prob_intra: probability(n_intra, n_last + n_golden + n_altref),
+        prob_last: probability(n_last, n_golden + n_altref),
+        prob_golden: probability(n_golden, n_altref),
+        y_mode_probs,
+        uv_mode_probs,
+        mv_probs,
+        skip_inner: decided
+            .iter()
+            .zip(&empty)
+            .map(|(d, &e)| d.info.luma_mode.has_y2() && e)
+            .collect(),
+    }
+}
+
 /// Loop-filter level adjustments by reference frame (intra, last, golden, altref) and by
 /// mode (B_PRED, ZEROMV, other vectors, SPLITMV), as libvpx's encoder sets them.
 const DEFAULT_REF_LF_DELTAS: [i8; 4] = [2, 0, -2, -2];
 const DEFAULT_MODE_LF_DELTAS: [i8; 4] = [4, -2, 2, 4];
 
 /// Probability of a zero, from counts of zeros and ones (1..=255; 128 without data).
-fn probability(zeros: usize, ones: usize) -> u8 {
+pub(crate) fn probability(zeros: usize, ones: usize) -> u8 {
     let total = zeros + ones;
     if total == 0 {
         return 128;
@@ -712,7 +752,7 @@ fn walk_coded_macroblocks(
 }
 
 /// Writes header, modes and tokens, and assembles the frame.
-fn write_bitstream(
+pub(crate) fn write_bitstream(
     header: &FrameHeader,
     start: &EntropyProbabilities,
     decided: &[Decided],

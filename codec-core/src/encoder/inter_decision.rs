@@ -417,7 +417,7 @@ fn decide_split(
 }
 
 /// The macroblock's luma, U and V blocks in the source.
-fn source_blocks(
+pub(crate) fn source_blocks(
     source: &Picture,
     row: usize,
     col: usize,

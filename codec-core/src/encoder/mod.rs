@@ -16,6 +16,7 @@ pub mod motion_search;
 pub mod prob_update;
 pub mod quantize;
 pub mod rate_control;
+pub mod rebase;
 pub mod sequence;
 pub mod token_writer;
 

@@ -36,6 +36,9 @@ pub struct SequenceConfig {
     /// Quantizer index reduction for keyframes: every frame until the next keyframe is
     /// predicted from them, so their quality pays off many times.
     pub keyframe_boost: u8,
+    /// Code a picture as a keyframe when most of its macroblocks choose intra prediction.
+    /// A chunked encode turns this off: it wants exactly one keyframe per batch.
+    pub scene_cut_keyframes: bool,
 }
 
 impl Default for SequenceConfig {
@@ -51,6 +54,7 @@ impl Default for SequenceConfig {
             golden_interval: 16,
             golden_boost: 10,
             keyframe_boost: 24,
+            scene_cut_keyframes: true,
         }
     }
 }
@@ -128,6 +132,28 @@ impl SequenceEncoder {
     /// picture size or parameter); the sequence's state is unchanged on error.
     pub fn encode_next(&mut self, picture: &Picture) -> Result<EncodedFrame, EncodeError> {
         let kind = self.planned_kind(picture);
+        self.encode_next_as(picture, kind)
+    }
+
+    /// Encodes the next picture as `kind` instead of what the schedule plans, e.g. a
+    /// golden frame where a chunked encode starts a chunk from another chunk's state. A
+    /// keyframe is still made when the state cannot predict the picture, and a scene cut
+    /// may still turn an interframe into a keyframe (see
+    /// [`SequenceConfig::scene_cut_keyframes`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`SequenceEncoder::encode_next`].
+    pub fn encode_next_as(
+        &mut self,
+        picture: &Picture,
+        kind: FrameKind,
+    ) -> Result<EncodedFrame, EncodeError> {
+        let kind = if self.can_predict(picture) {
+            kind
+        } else {
+            FrameKind::Key
+        };
         let (frame, kind) = match self.config.rate {
             RateMode::ConstantQuality { cq_level } => {
                 self.encode_constant_quality(picture, kind, cq_level_to_quantizer(cq_level))?
@@ -163,10 +189,7 @@ impl SequenceEncoder {
 
     /// What the schedule makes of the next picture, before any scene-cut check.
     fn planned_kind(&self, picture: &Picture) -> FrameKind {
-        let size_matches = self.state.size().is_some_and(|size| {
-            (usize::from(size.width), usize::from(size.height))
-                == (picture.display_width, picture.display_height)
-        });
+        let size_matches = self.can_predict(picture);
         let key_interval = u64::from(self.config.keyframe_interval);
         let golden_interval = u64::from(self.config.golden_interval);
         if !size_matches || (key_interval > 0 && self.since_key + 1 >= key_interval) {
@@ -176,6 +199,19 @@ impl SequenceEncoder {
         } else {
             FrameKind::Inter
         }
+    }
+
+    /// Whether the state holds references of the picture's size.
+    fn can_predict(&self, picture: &Picture) -> bool {
+        self.state.size().is_some_and(|size| {
+            (usize::from(size.width), usize::from(size.height))
+                == (picture.display_width, picture.display_height)
+        })
+    }
+
+    /// Whether this interframe encode should be redone as a keyframe.
+    fn is_scene_cut(&self, frame: &EncodedFrame) -> bool {
+        self.config.scene_cut_keyframes && is_scene_cut(frame)
     }
 
     fn params(&self, quantizer: u8, kind: FrameKind) -> EncodeParams {
@@ -225,7 +261,7 @@ impl SequenceEncoder {
         quantizer: u8,
     ) -> Result<(EncodedFrame, FrameKind), EncodeError> {
         let frame = self.encode_as(picture, self.boosted(quantizer, kind), kind)?;
-        if kind != FrameKind::Key && is_scene_cut(&frame) {
+        if kind != FrameKind::Key && self.is_scene_cut(&frame) {
             let key = self.encode_as(
                 picture,
                 self.boosted(quantizer, FrameKind::Key),
@@ -261,7 +297,7 @@ impl SequenceEncoder {
         let mut hint = self.complexity(picture, kind);
         let mut quantizer = rate.quantizer_for(kind, hint);
         let mut frame = self.encode_as(picture, quantizer, kind)?;
-        if kind != FrameKind::Key && is_scene_cut(&frame) {
+        if kind != FrameKind::Key && self.is_scene_cut(&frame) {
             kind = FrameKind::Key;
             hint = self.complexity(picture, kind);
             quantizer = rate.quantizer_for(kind, hint);
@@ -338,7 +374,7 @@ impl SequenceEncoder {
         let mut attempts = 0;
         while let Some(quantizer) = next {
             let mut frame = self.encode_as(picture, quantizer, kind)?;
-            if attempts == 0 && kind != FrameKind::Key && is_scene_cut(&frame) {
+            if attempts == 0 && kind != FrameKind::Key && self.is_scene_cut(&frame) {
                 kind = FrameKind::Key;
                 frame = self.encode_as(picture, quantizer, kind)?;
             }
