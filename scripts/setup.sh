@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs flick's tests, demo and benchmark run beside it, on a Debian machine
 # that has only the Rust toolchain: ffmpeg (sources, and a decoder to compare speed with) and
-# libvpx's vpxenc and vpxdec (the reference VP8 encoder and decoder).
+# libvpx's vpxenc and vpxdec (the reference VP8 encoder and decoder), and a font for the text of
+# `flick plot-timeline` (DejaVu Sans, read at run time).
 # Does nothing when they are already there. Uses sudo only when not root.
 set -euo pipefail
 
@@ -18,4 +19,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         vpx-tools ffmpeg </dev/null
+fi
+
+font=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+if [ ! -f "$font" ]; then
+    echo "setup: installing fonts-dejavu-core (missing: $font)"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        fonts-dejavu-core </dev/null
 fi

@@ -227,6 +227,31 @@ pub(crate) fn decode_frame(
     state: &DecoderState,
     data: &[u8],
 ) -> Result<(DecoderState, Arc<Picture>, bool), DecodeError> {
+    let parsed = parse_frame(&FrameContext::of(state), data)?;
+    // Only now, with every mode read, is the picture worth allocating.
+    let mut frame = Picture::new(parsed.size.width as usize, parsed.size.height as usize);
+    let references = state.frame.as_ref().map(|f| &f.references);
+    let skip_inner = reconstruct_frame(
+        &mut frame,
+        &parsed.header,
+        &parsed.modes,
+        &parsed.partitions,
+        &parsed.segmentation,
+        references,
+        &parsed.probs,
+    )?;
+    Ok(finish_frame(state, parsed, frame, &skip_inner))
+}
+
+/// Loop-filters a reconstructed frame and returns the state after it, the picture and
+/// whether it is shown. `skip_inner` says, per macroblock, whether the filter skips its
+/// inner edges (no coefficients and a mode with Y2).
+pub(crate) fn finish_frame(
+    state: &DecoderState,
+    parsed: ParsedFrame<'_>,
+    mut frame: Picture,
+    skip_inner: &[bool],
+) -> (DecoderState, Arc<Picture>, bool) {
     let ParsedFrame {
         size,
         header,
@@ -235,27 +260,15 @@ pub(crate) fn decode_frame(
         segmentation,
         loop_filter_deltas: lf_deltas,
         modes: mode_map,
-        partitions,
-    } = parse_frame(&FrameContext::of(state), data)?;
-
-    // Only now, with every mode read, is the picture worth allocating.
-    let mut frame = Picture::new(size.width as usize, size.height as usize);
-    let references = state.frame.as_ref().map(|f| &f.references);
-    let skip_inner = reconstruct_frame(
-        &mut frame,
-        &header,
-        &mode_map,
-        &partitions,
-        &segmentation,
-        references,
-        &probs,
-    )?;
+        partitions: _,
+    } = parsed;
     if header.loop_filter_level != 0 {
         let levels = filter_levels(&header, &mode_map, &segmentation, &lf_deltas);
-        loop_filter::filter_frame(&mut frame, &header, &levels, &skip_inner);
+        loop_filter::filter_frame(&mut frame, &header, &levels, skip_inner);
     }
 
     let frame = Arc::new(frame);
+    let references = state.frame.as_ref().map(|f| &f.references);
     let references = update_references(&header, references, &frame);
     let next = DecoderState {
         frame: Some(FrameState { size, references }),
@@ -267,7 +280,7 @@ pub(crate) fn decode_frame(
         segmentation,
         loop_filter_deltas: lf_deltas,
     };
-    Ok((next, frame, header.tag.show_frame))
+    (next, frame, header.tag.show_frame)
 }
 
 /// Splits the data after the first partition into the token partitions (RFC 6386 §9.5).

@@ -27,12 +27,14 @@ use crate::output::frame_file_name;
 use crate::stream::hex;
 
 pub fn run(args: &EncodeArgs) -> Result<()> {
+    if args.pipeline.chunk_frames.is_some() {
+        return crate::pipeline::run(args);
+    }
     if args.output.as_os_str() == "-" {
         bail!("-o -: the IVF output must be a file, since its frame count is written last");
     }
     let limit = args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let mut source = Y4mSource::open(&args.input)?;
-    let (width, height) = (source.header.width, source.header.height);
     let frame_rate = source.frame_rate();
 
     let state = args.state.as_deref().map(load_state).transpose()?;
@@ -45,16 +47,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         None => SequenceEncoder::new(config),
     };
 
-    let header = IvfHeader {
-        fourcc: VP8_FOURCC,
-        // Y4M dimensions are at most 16383, so they fit.
-        width: u16::try_from(width).context("picture too wide for IVF")?,
-        height: u16::try_from(height).context("picture too tall for IVF")?,
-        timebase_denominator: frame_rate.0,
-        timebase_numerator: frame_rate.1,
-        frame_count: 0,
-    };
-    let mut ivf = PartialIvf::create(&args.output, header)?;
+    let mut ivf = PartialIvf::create(&args.output, ivf_header(&source, frame_rate)?)?;
     let name = args
         .output
         .file_stem()
@@ -64,7 +57,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     // MD5 lines on the same terminal would tear the bar apart.
     let show_progress =
         io::stderr().is_terminal() && !(args.recon_md5 && io::stdout().is_terminal());
-    let progress = progress_bar(show_progress, source.estimated_frames(limit));
+    let progress = progress_bar(show_progress, source.estimated_frames(limit), "frames");
     let mut summary = Summary::default();
     let started = Instant::now();
 
@@ -119,8 +112,22 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The IVF header of a stream of `source`'s pictures; its frame count is patched last.
+pub(crate) fn ivf_header(source: &Y4mSource, frame_rate: (u32, u32)) -> Result<IvfHeader> {
+    let (width, height) = (source.header.width, source.header.height);
+    Ok(IvfHeader {
+        fourcc: VP8_FOURCC,
+        // Y4M dimensions are at most 16383, so they fit.
+        width: u16::try_from(width).context("picture too wide for IVF")?,
+        height: u16::try_from(height).context("picture too tall for IVF")?,
+        timebase_denominator: frame_rate.0,
+        timebase_numerator: frame_rate.1,
+        frame_count: 0,
+    })
+}
+
 /// The encoder's settings from the command line; what is not given keeps the default.
-fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> SequenceConfig {
+pub(crate) fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> SequenceConfig {
     let defaults = SequenceConfig::default();
     let rate = if let Some(ssim) = args.target_ssim {
         RateMode::TargetSsim { ssim }
@@ -174,17 +181,18 @@ fn shows_picture(frame: &[u8]) -> bool {
     frame.first().is_some_and(|tag| tag & 0x10 != 0)
 }
 
-fn progress_bar(show: bool, frames: Option<u64>) -> ProgressBar {
+/// A bar over `len` things called `unit` ("frames") on standard error, or a hidden one.
+pub(crate) fn progress_bar(show: bool, len: Option<u64>, unit: &str) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(frames, ProgressDrawTarget::stderr());
-    let template = if frames.is_some() {
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} frames, {msg}, ETA {eta}"
+    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
+    let template = if len.is_some() {
+        format!("{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {unit}, {{msg}}, ETA {{eta}}")
     } else {
-        "{elapsed_precise} {spinner} {pos} frames, {msg}"
+        format!("{{elapsed_precise}} {{spinner}} {{pos}} {unit}, {{msg}}")
     };
-    if let Ok(style) = ProgressStyle::with_template(template) {
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -245,11 +253,11 @@ impl Summary {
 /// A Y4M file read one frame at a time. Each frame is checked by codec-core's own Y4M reader
 /// (given the header line and that one frame), so the rules and messages are the same as for
 /// a file in memory.
-struct Y4mSource {
+pub(crate) struct Y4mSource {
     reader: Box<dyn BufRead>,
     /// The file name, or "standard input".
-    describe: String,
-    header: Y4mHeader,
+    pub(crate) describe: String,
+    pub(crate) header: Y4mHeader,
     header_len: usize,
     /// The file's size, when known, to estimate the frame count.
     file_len: Option<u64>,
@@ -261,7 +269,7 @@ struct Y4mSource {
 }
 
 impl Y4mSource {
-    fn open(path: &Path) -> Result<Y4mSource> {
+    pub(crate) fn open(path: &Path) -> Result<Y4mSource> {
         let (reader, describe, file_len): (Box<dyn Read>, String, Option<u64>) =
             if path.as_os_str() == "-" {
                 (Box::new(io::stdin()), "standard input".to_owned(), None)
@@ -293,7 +301,7 @@ impl Y4mSource {
     }
 
     /// The Y4M frame rate, or 30:1 (with a warning) when it says 0.
-    fn frame_rate(&self) -> (u32, u32) {
+    pub(crate) fn frame_rate(&self) -> (u32, u32) {
         match self.header.frame_rate {
             (0, _) | (_, 0) => {
                 let _ = writeln!(
@@ -321,7 +329,7 @@ impl Y4mSource {
     }
 
     /// The next picture, `None` at the end of the file.
-    fn next_picture(&mut self) -> Result<Option<Picture>> {
+    pub(crate) fn next_picture(&mut self) -> Result<Option<Picture>> {
         self.buffer.truncate(self.header_len);
         let start = self.buffer.len();
         (&mut self.reader)
@@ -388,7 +396,7 @@ fn relocate(error: ContainerError, index: usize, offset: usize) -> ContainerErro
 
 /// An IVF file being written as `OUT.partial`, renamed to `OUT` by `finish` and removed if
 /// dropped before that.
-struct PartialIvf {
+pub(crate) struct PartialIvf {
     path: PathBuf,
     partial: PathBuf,
     out: Option<BufWriter<File>>,
@@ -400,7 +408,7 @@ struct PartialIvf {
 }
 
 impl PartialIvf {
-    fn create(path: &Path, header: IvfHeader) -> Result<PartialIvf> {
+    pub(crate) fn create(path: &Path, header: IvfHeader) -> Result<PartialIvf> {
         let partial = partial_path(path);
         let file = File::create(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?;
@@ -419,7 +427,7 @@ impl PartialIvf {
         Ok(ivf)
     }
 
-    fn write_frame(&mut self, timestamp: u64, data: &[u8]) -> Result<()> {
+    pub(crate) fn write_frame(&mut self, timestamp: u64, data: &[u8]) -> Result<()> {
         let mut frame = std::mem::take(&mut self.frame);
         frame.clear();
         write_ivf_frame(&mut frame, timestamp, data);
@@ -438,7 +446,7 @@ impl PartialIvf {
 
     /// Writes the frame count into the header, then renames the file to its final name.
     /// Returns the file's size.
-    fn finish(mut self, frames: usize) -> Result<u64> {
+    pub(crate) fn finish(mut self, frames: usize) -> Result<u64> {
         let out = self.out.as_mut().expect("finished once");
         set_ivf_frame_count(&mut self.header, u32::try_from(frames).unwrap_or(u32::MAX));
         let patched = out
@@ -478,7 +486,7 @@ fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` through `path.partial`, so that `path` is whole or absent.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let partial = partial_path(path);
     let written = fs::write(&partial, bytes)
         .with_context(|| format!("cannot write {}", partial.display()))

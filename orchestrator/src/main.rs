@@ -9,8 +9,11 @@ mod decode;
 mod encode;
 mod info;
 mod output;
+mod pipeline;
+mod plot;
 mod state_cmd;
 mod stream;
+mod timeline;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -32,7 +35,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
                   flick decode clip.ivf --frame-md5\n  \
                   flick dump-state clip.ivf --after 9 -o after9.state\n  \
                   flick decode clip.ivf --state after9.state --from 10 --frame-md5\n  \
-                  flick info clip.ivf"
+                  flick info clip.ivf\n  \
+                  flick plot-timeline timeline.json -o timeline.png"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -49,6 +53,8 @@ enum Command {
     DumpState(DumpStateArgs),
     /// Print one line per frame: type, visibility, size, quantizer, loop filter, references.
     Info(InfoArgs),
+    /// Draw a pipeline timeline (JSON) as a PNG: one lane per worker, one bar per task attempt.
+    PlotTimeline(plot::PlotTimelineArgs),
 }
 
 #[derive(Args, Debug)]
@@ -64,7 +70,11 @@ enum Command {
                   of IN.ivf) and the result is one valid VP8 stream. The pictures must have the \
                   state's size.\n\n\
                   The output is written as OUT.partial and renamed to OUT only once complete; on \
-                  an error it is removed, so an OUT that exists is always a whole stream."
+                  an error it is removed, so an OUT that exists is always a whole stream.\n\n\
+                  Parallel encoding: --chunk-frames N cuts the video into chunks of N frames and \
+                  encodes them as tasks on --workers workers (ExCamera[N, x]); batches of \
+                  --batch chunks each start with one keyframe. The stream is decoded again \
+                  before it is named OUT, and the summary adds where the task time went."
 )]
 struct EncodeArgs {
     /// The input video: YUV4MPEG2 (Y4M), 8-bit 4:2:0 ("-" for standard input).
@@ -126,6 +136,9 @@ struct EncodeArgs {
     /// Encode at most this many frames.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     limit: Option<u64>,
+
+    #[command(flatten)]
+    pipeline: pipeline::PipelineArgs,
 }
 
 /// An SSIM target: 0 < S <= 1.
@@ -218,6 +231,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode::run(&args),
         Command::DumpState(args) => state_cmd::run(&args),
         Command::Info(args) => info::run(&args),
+        Command::PlotTimeline(args) => plot::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

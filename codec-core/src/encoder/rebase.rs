@@ -19,10 +19,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::decoder::{FrameContext, ParsedFrame, decode_frame, parse_frame, segment_factors};
-use crate::encoder::frame::{
-    Decided, frame_statistics, lambda_for, probability, reconstruct_macroblock, write_bitstream,
-};
+use crate::decoder::{FrameContext, ParsedFrame, finish_frame, parse_frame, segment_factors};
+use crate::encoder::frame::{Decided, frame_statistics, lambda_for, probability, write_bitstream};
 use crate::encoder::inter_decision::source_blocks;
 use crate::encoder::macroblock::{
     RdWeight, TYPE_Y_WITH_DC, code_block, code_chroma, code_luma_with_y2, code_luma_without_y2,
@@ -39,8 +37,7 @@ use crate::intra::{self, WS_LEN, WS_ORIGIN, WS_STRIDE, Workspace};
 use crate::metrics::picture_sse;
 use crate::modes::{LumaMode, MacroblockInfo, RefFrame};
 use crate::picture::Picture;
-use crate::quantizer::DequantFactors;
-use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace, load_edges};
+use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace, load_edges, store};
 use crate::state::{DecoderState, EntropyProbabilities, LoopFilterDeltas};
 use crate::tables;
 use crate::tokens::EdgeContext;
@@ -143,8 +140,8 @@ pub fn rebase(
         target.probabilities.clone()
     };
 
-    let mut decided = code_macroblocks(target, source, &parsed, &start);
-    let header = rebased_header(target, &parsed, key_frame, &start, &mut decided);
+    let (mut decided, recon) = code_macroblocks(target, source, &parsed, &start);
+    let (header, skip_inner) = rebased_header(target, &parsed, key_frame, &start, &mut decided);
     let data = write_bitstream(
         &header,
         &start,
@@ -153,11 +150,14 @@ pub fn rebase(
         parsed.modes.mb_rows,
     )
     .map_err(RebaseError::Encode)?;
-    let (state, picture, _) = decode_frame(target, &data).map_err(|e| {
+    // The state after the frame: its own header and modes, as a decoder parses them, on
+    // the reconstruction made while coding (the decoder's own arithmetic).
+    let written = parse_frame(&FrameContext::of(target), &data).map_err(|e| {
         RebaseError::Encode(EncodeError::InvalidParameter(alloc::format!(
-            "internal error: the rebased frame does not decode: {e}"
+            "internal error: the rebased frame does not parse: {e}"
         )))
     })?;
+    let (state, picture, _) = finish_frame(target, written, recon, &skip_inner);
     let stats = FrameStats {
         key_frame,
         quantizer: header.quant.y_ac,
@@ -179,7 +179,6 @@ pub fn rebase(
 
 /// Per-segment quantizers and rate-distortion weights.
 struct SegmentCoding {
-    factors: DequantFactors,
     quant: MacroblockQuantizer,
     rd: RdWeight,
 }
@@ -191,11 +190,10 @@ fn code_macroblocks(
     source: &Picture,
     parsed: &ParsedFrame<'_>,
     start: &EntropyProbabilities,
-) -> Vec<Decided> {
+) -> (Vec<Decided>, Picture) {
     let (mb_cols, mb_rows) = (parsed.modes.mb_cols, parsed.modes.mb_rows);
     let segments =
         segment_factors(&parsed.header, &parsed.segmentation).map(|factors| SegmentCoding {
-            factors,
             quant: MacroblockQuantizer::new(&factors),
             rd: RdWeight {
                 lambda: lambda_for(factors.y[1]),
@@ -224,7 +222,7 @@ fn code_macroblocks(
             let segment = &segments[usize::from(info.segment_id.min(3))];
             let levels = match info.ref_frame {
                 RefFrame::Intra => code_intra(
-                    source, &recon, &info, segment, &costs, row, col, above, &mut left,
+                    source, &mut recon, &info, segment, &costs, row, col, above, &mut left,
                 ),
                 kind => {
                     let reference = &references
@@ -233,33 +231,27 @@ fn code_macroblocks(
                         .expect("an inter macroblock implies a target with references")
                         .1;
                     reconstruct::predict_inter(reference, &mut ws, &info, row, col, interp);
-                    code_inter(
+                    let levels = code_inter(
                         source, &mut ws, &info, segment, &costs, row, col, above, &mut left,
-                    )
+                    );
+                    // The coding left the reconstruction in the workspace.
+                    store(&ws.luma, &mut recon.y, row, col, 16);
+                    store(&ws.u, &mut recon.u, row, col, 8);
+                    store(&ws.v, &mut recon.v, row, col, 8);
+                    levels
                 }
             };
-            reconstruct_macroblock(
-                &mut recon,
-                &mut ws,
-                &references,
-                &info,
-                &levels,
-                &segment.factors,
-                row,
-                col,
-                interp,
-            );
             decided.push(Decided { info, levels });
         }
     }
-    decided
+    (decided, recon)
 }
 
 /// Levels of an intra macroblock coded with its kept modes, as the encoder codes them.
 #[allow(clippy::too_many_arguments)]
 fn code_intra(
     source: &Picture,
-    recon: &Picture,
+    recon: &mut Picture,
     info: &MacroblockInfo,
     segment: &SegmentCoding,
     costs: &TokenCostTable,
@@ -304,13 +296,19 @@ fn code_intra(
         levels[..16].copy_from_slice(&coding.levels);
         levels[24] = coding.y2;
     }
+    store(&luma, &mut recon.y, row, col, 16);
     let chroma_mode = match info.chroma_mode {
         tables::mode::DC_PRED => LumaMode::Dc,
         tables::mode::V_PRED => LumaMode::V,
         tables::mode::H_PRED => LumaMode::H,
         _ => LumaMode::Tm,
     };
-    for (plane, (src, recon_plane)) in [(&u, &recon.u), (&v, &recon.v)].into_iter().enumerate() {
+    for (plane, src) in [&u, &v].into_iter().enumerate() {
+        let recon_plane = if plane == 0 {
+            &mut recon.u
+        } else {
+            &mut recon.v
+        };
         let mut ws: Workspace = [0; WS_LEN];
         load_edges(&mut ws, recon_plane, row, col, 8);
         intra::predict_block(&mut ws, 8, chroma_mode, row > 0, col > 0);
@@ -324,6 +322,7 @@ fn code_intra(
             above,
             left,
         );
+        store(&ws, recon_plane, row, col, 8);
         levels[16 + plane * 4..20 + plane * 4].copy_from_slice(&coding.levels[..4]);
     }
     levels
@@ -368,7 +367,7 @@ fn rebased_header(
     key_frame: bool,
     start: &EntropyProbabilities,
     decided: &mut [Decided],
-) -> FrameHeader {
+) -> (FrameHeader, Vec<bool>) {
     let original = &parsed.header;
     // A keyframe becoming an interframe refreshes every reference, as the keyframe did,
     // and has no sign bias.
@@ -431,7 +430,7 @@ fn rebased_header(
         }
     };
 
-    FrameHeader {
+    let header = FrameHeader {
         tag: FrameTag {
             key_frame,
             version: original.tag.version,
@@ -477,7 +476,8 @@ fn rebased_header(
         y_mode_probs: stats.y_mode_probs,
         uv_mode_probs: stats.uv_mode_probs,
         mv_probs: stats.mv_probs,
-    }
+    };
+    (header, stats.skip_inner)
 }
 
 /// Probabilities of the segment-id tree (RFC 6386 §9.3: {0,1} vs {2,3}, then 0 vs 1, then

@@ -1,0 +1,268 @@
+//! The worker proper: one pure function from a task and its input blobs to its output blobs.
+
+use codec_core::encoder::rate_control::FrameKind;
+use codec_core::encoder::sequence::SequenceEncoder;
+use codec_core::{DecoderState, FrameContext, Picture, rebase};
+
+use crate::blob::{BlobId, BlobSource, Blobs};
+use crate::error::TaskError;
+use crate::picture_io::PictureFormat;
+use crate::stream::{pack_frames, unpack_frames};
+use crate::task::{EncodeSettings, Executed, Task, TaskOutput, WorkStats};
+
+/// Runs `task` on blobs read from `blobs`. Pure and deterministic: the same task on the same
+/// inputs gives byte-identical output blobs, wherever it runs.
+///
+/// # Errors
+///
+/// A [`TaskError`] naming the missing or malformed input, the bad setting, or the frame of
+/// the chunk that could not be encoded, parsed or rebased.
+pub fn execute(task: &Task, blobs: &impl BlobSource) -> Result<Executed, TaskError> {
+    task.format().validate()?;
+    match task {
+        Task::EncodeChunk {
+            chunk,
+            format,
+            settings,
+            frames,
+        } => encode_chunk(*chunk, format, settings, frames, blobs),
+        Task::EncodeGivenState {
+            chunk,
+            format,
+            settings,
+            state,
+            frame,
+            golden,
+        } => encode_given_state(*chunk, format, settings, state, frame, *golden, blobs),
+        Task::Rebase {
+            chunk,
+            format,
+            target,
+            first_frame,
+            first_made_from,
+            original,
+            frames,
+        } => rebase_chunk(
+            *chunk,
+            format,
+            target,
+            first_frame,
+            first_made_from,
+            original,
+            frames,
+            blobs,
+        ),
+    }
+}
+
+fn encode_chunk(
+    chunk: u32,
+    format: &PictureFormat,
+    settings: &EncodeSettings,
+    frames: &[BlobId],
+    blobs: &impl BlobSource,
+) -> Result<Executed, TaskError> {
+    let config = settings.sequence_config()?;
+    if frames.is_empty() {
+        return Err(TaskError::BadTask(format!("chunk {chunk} has no frames")));
+    }
+    let frame_count = frame_count(chunk, frames.len())?;
+    let mut encoder = SequenceEncoder::new(config);
+    let mut compressed = Vec::with_capacity(frames.len());
+    for (index, id) in (0u32..).zip(frames) {
+        let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
+        let frame = encoder
+            .encode_next(&picture)
+            .map_err(|e| TaskError::Encode {
+                chunk,
+                frame: index,
+                reason: e.to_string(),
+            })?;
+        compressed.push(frame.data);
+    }
+    let mut out = Blobs::new();
+    let stream = out.insert(pack_frames(&compressed));
+    let final_state = out.insert(encoder.state().to_bytes());
+    Ok(Executed {
+        output: TaskOutput::EncodeChunk {
+            stream,
+            final_state,
+        },
+        blobs: out,
+        work: WorkStats {
+            frames: frame_count,
+        },
+    })
+}
+
+fn encode_given_state(
+    chunk: u32,
+    format: &PictureFormat,
+    settings: &EncodeSettings,
+    state: &BlobId,
+    frame: &BlobId,
+    golden: bool,
+    blobs: &impl BlobSource,
+) -> Result<Executed, TaskError> {
+    let config = settings.sequence_config()?;
+    let state = read_state(blobs, format, "state", state)?;
+    let picture = read_picture(blobs, format, "frame", frame)?;
+    let kind = if golden {
+        FrameKind::Golden
+    } else {
+        FrameKind::Inter
+    };
+    let encoded = SequenceEncoder::from_state(state, config)
+        .encode_next_as(&picture, kind)
+        .map_err(|e| TaskError::Encode {
+            chunk,
+            frame: 0,
+            reason: e.to_string(),
+        })?;
+    let mut out = Blobs::new();
+    let frame = out.insert(encoded.data);
+    Ok(Executed {
+        output: TaskOutput::EncodeGivenState { frame },
+        blobs: out,
+        work: WorkStats { frames: 1 },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rebase_chunk(
+    chunk: u32,
+    format: &PictureFormat,
+    target: &BlobId,
+    first_frame: &BlobId,
+    first_made_from: &BlobId,
+    original: &BlobId,
+    frames: &[BlobId],
+    blobs: &impl BlobSource,
+) -> Result<Executed, TaskError> {
+    if frames.is_empty() {
+        return Err(TaskError::BadTask(format!("chunk {chunk} has no frames")));
+    }
+    let frame_count = frame_count(chunk, frames.len())?;
+    let target = read_state(blobs, format, "target", target)?;
+    let first_frame = read_blob(blobs, "first_frame", first_frame)?;
+    let first_made_from = read_state(blobs, format, "first_made_from", first_made_from)?;
+    let original_id = original;
+    let original = unpack_frames(read_blob(blobs, "original", original_id)?)
+        .map_err(|e| e.in_input("original", original_id))?;
+    if original.len() != frames.len() {
+        return Err(TaskError::BadTask(format!(
+            "chunk {chunk}: the original stream has {} frames but the task names {} pictures",
+            original.len(),
+            frames.len()
+        )));
+    }
+    let rebase_error = |frame: u32| {
+        move |e: codec_core::RebaseError| TaskError::Rebase {
+            chunk,
+            frame,
+            reason: e.to_string(),
+        }
+    };
+    let decode_error = |frame: u32| {
+        move |e: codec_core::DecodeError| TaskError::Decode {
+            chunk,
+            frame,
+            reason: e.to_string(),
+        }
+    };
+
+    let mut rebased = Vec::with_capacity(frames.len());
+    let picture = read_picture(blobs, format, "frames[0]", &frames[0])?;
+    let first = rebase(
+        &target,
+        &picture,
+        first_frame,
+        &FrameContext::of(&first_made_from),
+    )
+    .map_err(rebase_error(0))?;
+    rebased.push(first.data);
+    let mut current = first.state;
+    // Frames 1.. were made against the chunk's own encode, which started from nothing.
+    let mut made_from = FrameContext::of(&DecoderState::new())
+        .after(original[0])
+        .map_err(decode_error(0))?;
+    for (index, (id, frame)) in (1u32..).zip(frames.iter().zip(&original).skip(1)) {
+        let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
+        let next = rebase(&current, &picture, frame, &made_from).map_err(rebase_error(index))?;
+        made_from = made_from.after(frame).map_err(decode_error(index))?;
+        rebased.push(next.data);
+        current = next.state;
+    }
+
+    let mut out = Blobs::new();
+    let stream = out.insert(pack_frames(&rebased));
+    let final_state = out.insert(current.to_bytes());
+    Ok(Executed {
+        output: TaskOutput::Rebase {
+            stream,
+            final_state,
+        },
+        blobs: out,
+        work: WorkStats {
+            frames: frame_count,
+        },
+    })
+}
+
+fn frame_count(chunk: u32, frames: usize) -> Result<u32, TaskError> {
+    u32::try_from(frames)
+        .map_err(|_| TaskError::BadTask(format!("chunk {chunk} has {frames} frames")))
+}
+
+fn read_blob<'a>(
+    blobs: &'a impl BlobSource,
+    input: &str,
+    id: &BlobId,
+) -> Result<&'a [u8], TaskError> {
+    blobs.blob(id).ok_or_else(|| TaskError::MissingBlob {
+        input: input.into(),
+        id: *id,
+    })
+}
+
+fn read_picture(
+    blobs: &impl BlobSource,
+    format: &PictureFormat,
+    input: &str,
+    id: &BlobId,
+) -> Result<Picture, TaskError> {
+    format
+        .picture_from_i420(read_blob(blobs, input, id)?)
+        .map_err(|e| e.in_input(input, id))
+}
+
+/// A state blob, which must hold pictures of the task's size: an encoder handed a state of
+/// another size would silently start a new keyframe, breaking the one-keyframe-per-batch
+/// promise.
+fn read_state(
+    blobs: &impl BlobSource,
+    format: &PictureFormat,
+    input: &str,
+    id: &BlobId,
+) -> Result<DecoderState, TaskError> {
+    let malformed = |reason: String| TaskError::MalformedBlob {
+        input: format!("{input} ({})", id.short()),
+        reason,
+    };
+    let state = DecoderState::from_bytes(read_blob(blobs, input, id)?)
+        .map_err(|e| malformed(e.to_string()))?;
+    match state.size() {
+        Some(size)
+            if u32::from(size.width) == format.width && u32::from(size.height) == format.height =>
+        {
+            Ok(state)
+        }
+        Some(size) => Err(malformed(format!(
+            "the state holds {}x{} pictures but the task's are {}x{}",
+            size.width, size.height, format.width, format.height
+        ))),
+        None => Err(malformed(
+            "the state has no reference pictures (no frame decoded yet)".into(),
+        )),
+    }
+}

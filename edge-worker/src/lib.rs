@@ -1,0 +1,31 @@
+//! flick's task executor: the code every backend runs, from local threads to WebAssembly
+//! sandboxes and edge functions.
+//!
+//! A [`Task`] (encode a chunk, encode a chunk's first frame from another chunk's state,
+//! rebase a chunk onto the true state before it) names its inputs by content hash; [`execute`]
+//! turns it and its input [`Blobs`] into a [`TaskOutput`] and new blobs, as a pure,
+//! deterministic function. The [`wire`] module puts tasks and results into bytes, and
+//! [`wire::handle`] is the whole worker as bytes in, bytes out.
+//!
+//! Blob kinds: raw pictures are I420 ([`PictureFormat`]), compressed chunks are chunk
+//! streams ([`pack_frames`]), states are [`codec_core::DecoderState::to_bytes`], and a single
+//! re-encoded frame is raw VP8 bytes.
+#![forbid(unsafe_code)]
+
+mod blob;
+mod error;
+mod execute;
+mod picture_io;
+mod stream;
+mod task;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use blob::{BlobId, BlobSource, Blobs, ParseBlobIdError};
+pub use error::TaskError;
+pub use execute::execute;
+pub use picture_io::{MAX_DIMENSION, PictureFormat, i420_from_picture};
+pub use stream::{CHUNK_MAGIC, pack_frames, unpack_frames};
+pub use task::{EncodeSettings, Executed, RateSetting, Task, TaskOutput, WorkStats};

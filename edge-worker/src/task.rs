@@ -1,0 +1,349 @@
+//! Tasks as values: what the orchestrator asks a worker to do, and what comes back.
+//!
+//! A task names its inputs by [`BlobId`] and is a pure function of them, so it can be
+//! retried, run twice, or run anywhere, and its outputs checked by hash.
+
+use codec_core::EncodeParams;
+use codec_core::encoder::rate_control::RateMode;
+use codec_core::encoder::sequence::SequenceConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::blob::{BlobId, Blobs};
+use crate::error::TaskError;
+use crate::picture_io::PictureFormat;
+
+/// How the encoder spends bits.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateSetting {
+    /// One quality level on vpxenc's `--cq-level` scale, 0 (best) ..= 63.
+    CqLevel(u8),
+    /// The coarsest quantizer per frame that keeps this SSIM, 0 < S <= 1.
+    TargetSsim(f64),
+    /// An average bitrate in kilobits per second.
+    TargetBitrate(u32),
+}
+
+/// Encoder settings shared by every task of a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncodeSettings {
+    pub rate: RateSetting,
+    /// Frames per second as (numerator, denominator); the bitrate mode budgets with it.
+    pub frame_rate: (u32, u32),
+    /// Search effort: 0 (slowest, best) ..= 8 (fastest).
+    pub speed: u8,
+    /// log2 of the number of token partitions, 0 ..= 3.
+    pub token_partitions_log2: u8,
+    /// Quantizer-index reduction for golden frames.
+    pub golden_boost: u8,
+    /// Quantizer-index reduction for keyframes.
+    pub keyframe_boost: u8,
+}
+
+impl Default for EncodeSettings {
+    /// The codec's own defaults.
+    fn default() -> Self {
+        let config = SequenceConfig::default();
+        EncodeSettings {
+            rate: match config.rate {
+                RateMode::ConstantQuality { cq_level } => RateSetting::CqLevel(cq_level),
+                RateMode::TargetSsim { ssim } => RateSetting::TargetSsim(ssim),
+                RateMode::TargetBitrate { kbps } => RateSetting::TargetBitrate(kbps),
+            },
+            frame_rate: config.frame_rate,
+            speed: EncodeParams::default().speed,
+            token_partitions_log2: config.token_partitions_log2,
+            golden_boost: config.golden_boost,
+            keyframe_boost: config.keyframe_boost,
+        }
+    }
+}
+
+impl EncodeSettings {
+    /// The encoder configuration for one chunk: a keyframe only where a sequence starts
+    /// from nothing and golden refreshes only where a task asks for one, so that the chunks
+    /// of a batch put exactly one keyframe into the final stream.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::BadTask`] for a value out of range: cq level above 63, SSIM outside
+    /// 0 < S <= 1, zero bitrate, a zero frame rate term, speed above 8, partitions above 3.
+    pub fn sequence_config(&self) -> Result<SequenceConfig, TaskError> {
+        let bad = |why: String| Err(TaskError::BadTask(why));
+        let rate = match self.rate {
+            RateSetting::CqLevel(cq_level) if cq_level <= 63 => {
+                RateMode::ConstantQuality { cq_level }
+            }
+            RateSetting::CqLevel(cq) => return bad(format!("cq level {cq} is above 63")),
+            RateSetting::TargetSsim(ssim) if ssim > 0.0 && ssim <= 1.0 => {
+                RateMode::TargetSsim { ssim }
+            }
+            RateSetting::TargetSsim(ssim) => {
+                return bad(format!("SSIM target {ssim} is outside 0 < S <= 1"));
+            }
+            RateSetting::TargetBitrate(kbps) if kbps > 0 => RateMode::TargetBitrate { kbps },
+            RateSetting::TargetBitrate(_) => return bad("target bitrate is 0 kbps".into()),
+        };
+        let (num, den) = self.frame_rate;
+        if num == 0 || den == 0 {
+            return bad(format!("frame rate {num}/{den} has a zero term"));
+        }
+        if self.speed > 8 {
+            return bad(format!("speed {} is above 8", self.speed));
+        }
+        if self.token_partitions_log2 > 3 {
+            return bad(format!(
+                "token partitions log2 {} is above 3",
+                self.token_partitions_log2
+            ));
+        }
+        Ok(SequenceConfig {
+            rate,
+            frame_rate: self.frame_rate,
+            keyframe_interval: 0,
+            speed: self.speed,
+            token_partitions_log2: self.token_partitions_log2,
+            golden_interval: 0,
+            golden_boost: self.golden_boost,
+            keyframe_boost: self.keyframe_boost,
+            scene_cut_keyframes: false,
+        })
+    }
+}
+
+/// One unit of work. Every task belongs to a chunk (its number within the job) and reads
+/// pictures of one size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Encode a chunk on its own: a keyframe, then interframes with the full mode and motion
+    /// search. `frames` are the chunk's raw I420 pictures.
+    EncodeChunk {
+        chunk: u32,
+        format: PictureFormat,
+        settings: EncodeSettings,
+        frames: Vec<BlobId>,
+    },
+    /// Encode one picture (a chunk's first) as an interframe predicted from `state` (the
+    /// previous chunk's final state from its own encode), refreshing the golden reference
+    /// when `golden`.
+    EncodeGivenState {
+        chunk: u32,
+        format: PictureFormat,
+        settings: EncodeSettings,
+        state: BlobId,
+        frame: BlobId,
+        golden: bool,
+    },
+    /// Rewrite a chunk's frames to decode from `target`, the true state at the end of the
+    /// previous chunk: `first_frame` (made against the state `first_made_from`) stands for
+    /// the chunk's keyframe, then the interframes of `original` follow, each made against
+    /// the chunk's own encode.
+    Rebase {
+        chunk: u32,
+        format: PictureFormat,
+        target: BlobId,
+        first_frame: BlobId,
+        first_made_from: BlobId,
+        original: BlobId,
+        frames: Vec<BlobId>,
+    },
+}
+
+impl Task {
+    /// A short name for the kind of task, for logs and timelines.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Task::EncodeChunk { .. } => "encode_chunk",
+            Task::EncodeGivenState { .. } => "encode_given_state",
+            Task::Rebase { .. } => "rebase",
+        }
+    }
+
+    /// The chunk the task works on.
+    pub fn chunk(&self) -> u32 {
+        match self {
+            Task::EncodeChunk { chunk, .. }
+            | Task::EncodeGivenState { chunk, .. }
+            | Task::Rebase { chunk, .. } => *chunk,
+        }
+    }
+
+    /// The picture size the task reads.
+    pub fn format(&self) -> PictureFormat {
+        match self {
+            Task::EncodeChunk { format, .. }
+            | Task::EncodeGivenState { format, .. }
+            | Task::Rebase { format, .. } => *format,
+        }
+    }
+
+    /// Every blob the task reads, each once, in the order the task first names them.
+    pub fn inputs(&self) -> Vec<BlobId> {
+        let named: Vec<BlobId> = match self {
+            Task::EncodeChunk { frames, .. } => frames.clone(),
+            Task::EncodeGivenState { state, frame, .. } => vec![*state, *frame],
+            Task::Rebase {
+                target,
+                first_frame,
+                first_made_from,
+                original,
+                frames,
+                ..
+            } => [*target, *first_frame, *first_made_from, *original]
+                .into_iter()
+                .chain(frames.iter().copied())
+                .collect(),
+        };
+        let mut seen = std::collections::HashSet::with_capacity(named.len());
+        named.into_iter().filter(|id| seen.insert(*id)).collect()
+    }
+}
+
+/// What a task produced, as blob ids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskOutput {
+    /// The chunk's frames as a chunk stream, and the decoder state after them.
+    EncodeChunk { stream: BlobId, final_state: BlobId },
+    /// The single compressed frame (raw VP8 bytes, not a chunk stream).
+    EncodeGivenState { frame: BlobId },
+    /// The rebased frames as a chunk stream, and the decoder state after them.
+    Rebase { stream: BlobId, final_state: BlobId },
+}
+
+impl TaskOutput {
+    /// Every blob the output names.
+    pub fn blobs(&self) -> Vec<BlobId> {
+        match self {
+            TaskOutput::EncodeChunk {
+                stream,
+                final_state,
+            }
+            | TaskOutput::Rebase {
+                stream,
+                final_state,
+            } => vec![*stream, *final_state],
+            TaskOutput::EncodeGivenState { frame } => vec![*frame],
+        }
+    }
+}
+
+/// How much work a task did, for progress and timelines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkStats {
+    /// Frames encoded or rebased.
+    pub frames: u32,
+}
+
+/// A finished task: its output, the new blobs that the output names, and its work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed {
+    pub output: TaskOutput,
+    pub blobs: Blobs,
+    pub work: WorkStats,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_map_to_a_chunked_sequence_config() {
+        let settings = EncodeSettings {
+            rate: RateSetting::TargetSsim(0.95),
+            speed: 2,
+            token_partitions_log2: 1,
+            ..EncodeSettings::default()
+        };
+        let config = settings.sequence_config().unwrap();
+        assert_eq!(config.rate, RateMode::TargetSsim { ssim: 0.95 });
+        assert_eq!(config.keyframe_interval, 0);
+        assert_eq!(config.golden_interval, 0);
+        assert!(!config.scene_cut_keyframes);
+        assert_eq!((config.speed, config.token_partitions_log2), (2, 1));
+    }
+
+    #[test]
+    fn out_of_range_settings_are_rejected() {
+        let base = EncodeSettings::default();
+        assert!(base.sequence_config().is_ok());
+        let cases = [
+            EncodeSettings {
+                rate: RateSetting::CqLevel(64),
+                ..base.clone()
+            },
+            EncodeSettings {
+                rate: RateSetting::TargetSsim(0.0),
+                ..base.clone()
+            },
+            EncodeSettings {
+                rate: RateSetting::TargetSsim(f64::NAN),
+                ..base.clone()
+            },
+            EncodeSettings {
+                rate: RateSetting::TargetBitrate(0),
+                ..base.clone()
+            },
+            EncodeSettings {
+                frame_rate: (30, 0),
+                ..base.clone()
+            },
+            EncodeSettings {
+                speed: 9,
+                ..base.clone()
+            },
+            EncodeSettings {
+                token_partitions_log2: 4,
+                ..base.clone()
+            },
+        ];
+        for settings in cases {
+            let err = settings.sequence_config().unwrap_err();
+            assert!(matches!(err, TaskError::BadTask(_)), "{settings:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn inputs_are_deduplicated_in_order() {
+        let [a, b, c] = [b"a", b"b", b"c"].map(|x| BlobId::of(x));
+        let task = Task::Rebase {
+            chunk: 3,
+            format: PictureFormat {
+                width: 16,
+                height: 16,
+            },
+            target: a,
+            first_frame: b,
+            first_made_from: a,
+            original: c,
+            frames: vec![b, c, a],
+        };
+        assert_eq!(task.inputs(), vec![a, b, c]);
+        assert_eq!((task.kind(), task.chunk()), ("rebase", 3));
+    }
+
+    #[test]
+    fn tasks_read_well_as_json() {
+        let id = BlobId::of(b"frame");
+        let task = Task::EncodeChunk {
+            chunk: 2,
+            format: PictureFormat {
+                width: 64,
+                height: 48,
+            },
+            settings: EncodeSettings::default(),
+            frames: vec![id],
+        };
+        let json = serde_json::to_string(&task).unwrap();
+        assert!(json.starts_with(r#"{"encode_chunk":{"chunk":2,"#), "{json}");
+        assert!(json.contains(&format!(r#""frames":["{id}"]"#)), "{json}");
+        assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), task);
+        let output = TaskOutput::EncodeGivenState { frame: id };
+        let json = serde_json::to_string(&output).unwrap();
+        assert_eq!(
+            json,
+            format!(r#"{{"encode_given_state":{{"frame":"{id}"}}}}"#)
+        );
+    }
+}

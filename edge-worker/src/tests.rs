@@ -1,0 +1,425 @@
+//! End-to-end tests: the pipeline's three tasks on a small synthetic clip, directly and
+//! through the wire format.
+
+use codec_core::{DecoderState, FrameContext, decode, rebase};
+
+use crate::wire::{decode_request, decode_response, encode_request, encode_response, handle};
+use crate::*;
+
+const FORMAT: PictureFormat = PictureFormat {
+    width: 48,
+    height: 32,
+};
+const CHUNK: usize = 4;
+
+/// Twelve I420 frames of a diagonal gradient with a bright square, both moving.
+fn clip(blobs: &mut Blobs) -> Vec<BlobId> {
+    let (w, h) = (FORMAT.width as usize, FORMAT.height as usize);
+    let (cw, ch) = FORMAT.chroma_size();
+    (0..12)
+        .map(|t| {
+            let mut frame = Vec::with_capacity(FORMAT.i420_len());
+            for y in 0..h {
+                for x in 0..w {
+                    let in_square = (x + 40 - 3 * t) % 48 < 10 && (y + t) % 32 < 8;
+                    let gradient = (x * 3 + y * 2 + t * 4) as u8;
+                    frame.push(if in_square { 235 } else { gradient });
+                }
+            }
+            frame.extend((0..cw * ch).map(|i| (100 + (i + t) % 24) as u8));
+            frame.extend((0..cw * ch).map(|i| (140 - (i * 3 + t) % 20) as u8));
+            blobs.insert(frame)
+        })
+        .collect()
+}
+
+fn settings() -> EncodeSettings {
+    EncodeSettings {
+        rate: RateSetting::CqLevel(20),
+        ..EncodeSettings::default()
+    }
+}
+
+fn encode_chunk_task(chunk: u32, frames: &[BlobId]) -> Task {
+    Task::EncodeChunk {
+        chunk,
+        format: FORMAT,
+        settings: settings(),
+        frames: frames[chunk as usize * CHUNK..][..CHUNK].to_vec(),
+    }
+}
+
+/// Runs `task`, checks that the output names exactly the new blobs, and keeps them.
+fn run(task: &Task, blobs: &mut Blobs) -> TaskOutput {
+    let executed = execute(task, blobs).unwrap_or_else(|e| panic!("{}: {e}", task.kind()));
+    let mut named = executed.output.blobs();
+    named.sort();
+    assert_eq!(executed.blobs.ids().copied().collect::<Vec<_>>(), named);
+    blobs.extend(executed.blobs);
+    executed.output
+}
+
+fn stream_and_state(output: &TaskOutput) -> (BlobId, BlobId) {
+    match output {
+        TaskOutput::EncodeChunk {
+            stream,
+            final_state,
+        }
+        | TaskOutput::Rebase {
+            stream,
+            final_state,
+        } => (*stream, *final_state),
+        other => panic!("no stream in {other:?}"),
+    }
+}
+
+fn state(blobs: &Blobs, id: &BlobId) -> DecoderState {
+    DecoderState::from_bytes(blobs.get(id).unwrap()).unwrap()
+}
+
+fn is_keyframe(frame: &[u8]) -> bool {
+    frame[0] & 1 == 0
+}
+
+/// Decodes `frames` from `start`, returning the pictures shown and the final state.
+fn decode_all(start: &DecoderState, frames: &[&[u8]]) -> (usize, DecoderState) {
+    let mut current = start.clone();
+    let mut shown = 0;
+    for (i, frame) in frames.iter().enumerate() {
+        let (next, picture) = decode(&current, frame).unwrap_or_else(|e| panic!("frame {i}: {e}"));
+        shown += usize::from(picture.is_some());
+        current = next;
+    }
+    (shown, current)
+}
+
+#[test]
+fn encode_chunk_decodes_to_its_final_state() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let output = run(&encode_chunk_task(0, &frames), &mut blobs);
+    let (stream, final_state) = stream_and_state(&output);
+    let coded = unpack_frames(blobs.get(&stream).unwrap()).unwrap();
+    assert_eq!(coded.len(), CHUNK);
+    assert!(is_keyframe(coded[0]));
+    assert!(coded[1..].iter().all(|f| !is_keyframe(f)));
+    let (shown, end) = decode_all(&DecoderState::new(), &coded);
+    assert_eq!(shown, CHUNK);
+    assert_eq!(end, state(&blobs, &final_state));
+}
+
+#[test]
+fn execute_is_deterministic() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let task = encode_chunk_task(1, &frames);
+    let first = execute(&task, &blobs).unwrap();
+    let second = execute(&task, &blobs).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(first.work.frames, CHUNK as u32);
+}
+
+#[test]
+fn encode_given_state_continues_the_previous_chunk() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
+    for golden in [false, true] {
+        let task = Task::EncodeGivenState {
+            chunk: 1,
+            format: FORMAT,
+            settings: settings(),
+            state: s0,
+            frame: frames[CHUNK],
+            golden,
+        };
+        let TaskOutput::EncodeGivenState { frame } = run(&task, &mut blobs) else {
+            panic!("wrong output kind");
+        };
+        let frame = blobs.get(&frame).unwrap();
+        assert!(!is_keyframe(frame));
+        let (shown, _) = decode_all(&state(&blobs, &s0), &[frame]);
+        assert_eq!(shown, 1);
+    }
+}
+
+/// Stage 2 and 3 of the pipeline for chunk `chunk`: its first frame encoded from the
+/// previous chunk's own final state `prev_own`, then the chunk rebased onto `target`, the
+/// true state after the previous chunk. Returns the rebase task and its output.
+fn join(
+    chunk: u32,
+    frames: &[BlobId],
+    own_stream: BlobId,
+    prev_own: BlobId,
+    target: BlobId,
+    blobs: &mut Blobs,
+) -> (Task, BlobId, BlobId) {
+    let start = chunk as usize * CHUNK;
+    let given = Task::EncodeGivenState {
+        chunk,
+        format: FORMAT,
+        settings: settings(),
+        state: prev_own,
+        frame: frames[start],
+        golden: true,
+    };
+    let TaskOutput::EncodeGivenState { frame: first } = run(&given, blobs) else {
+        panic!("wrong output kind");
+    };
+    let task = Task::Rebase {
+        chunk,
+        format: FORMAT,
+        target,
+        first_frame: first,
+        first_made_from: prev_own,
+        original: own_stream,
+        frames: frames[start..start + CHUNK].to_vec(),
+    };
+    let (stream, state) = stream_and_state(&run(&task, blobs));
+    (task, stream, state)
+}
+
+#[test]
+fn rebased_chunks_join_into_one_stream() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let own: Vec<(BlobId, BlobId)> = (0..3)
+        .map(|chunk| stream_and_state(&run(&encode_chunk_task(chunk, &frames), &mut blobs)))
+        .collect();
+    // Chunk 0 opens the batch, so its own encode is final; chunk 1 is rebased onto a state
+    // equal to the one its first frame was made against, chunk 2 onto a different one.
+    let (_, stream1, t1) = join(1, &frames, own[1].0, own[0].1, own[0].1, &mut blobs);
+    let (task2, stream2, t2) = join(2, &frames, own[2].0, own[1].1, t1, &mut blobs);
+    assert_ne!(
+        t1, own[1].1,
+        "chunk 1's true end state should differ from its own encode's"
+    );
+
+    let mut all = unpack_frames(blobs.get(&own[0].0).unwrap()).unwrap();
+    for (stream, end_state) in [(stream1, t1), (stream2, t2)] {
+        all.extend(unpack_frames(blobs.get(&stream).unwrap()).unwrap());
+        assert_eq!(all.iter().filter(|f| is_keyframe(f)).count(), 1);
+        assert!(is_keyframe(all[0]));
+        let (shown, end) = decode_all(&DecoderState::new(), &all);
+        assert_eq!(shown, all.len());
+        assert_eq!(end, state(&blobs, &end_state));
+    }
+    assert_eq!(all.len(), 12);
+
+    // The same task through the wire gives the same answer.
+    let request = encode_request(&task2, &blobs).unwrap();
+    let remote = decode_response(&handle(&request)).unwrap();
+    assert_eq!(remote, execute(&task2, &blobs).unwrap());
+}
+
+/// The walk must parse each frame with the context of the state it was made against:
+/// checked against rebasing by hand, with contexts taken from fully decoded states.
+#[test]
+fn rebase_walk_matches_a_walk_by_hand() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let own: Vec<(BlobId, BlobId)> = (0..3)
+        .map(|chunk| stream_and_state(&run(&encode_chunk_task(chunk, &frames), &mut blobs)))
+        .collect();
+    let (_, _, t1) = join(1, &frames, own[1].0, own[0].1, own[0].1, &mut blobs);
+    // Chunk 2's first frame is made against chunk 1's state with other mode probabilities
+    // than the target's: this encoder leaves them at their defaults, and then a walk that
+    // parsed with the target's context could not be told from one that does it right.
+    let mut made_from = state(&blobs, &own[1].1);
+    made_from.probabilities.y_mode = [200, 30, 60, 150];
+    made_from.probabilities.uv_mode = [60, 200, 90];
+    let made_from_id = blobs.insert(made_from.to_bytes());
+    let (task, stream, t2) = join(2, &frames, own[2].0, made_from_id, t1, &mut blobs);
+    let Task::Rebase { first_frame, .. } = task else {
+        panic!("wrong task kind");
+    };
+
+    let pictures: Vec<_> = frames[2 * CHUNK..]
+        .iter()
+        .map(|id| FORMAT.picture_from_i420(blobs.get(id).unwrap()).unwrap())
+        .collect();
+    let original = unpack_frames(blobs.get(&own[2].0).unwrap()).unwrap();
+    let first = rebase(
+        &state(&blobs, &t1),
+        &pictures[0],
+        blobs.get(&first_frame).unwrap(),
+        &FrameContext::of(&made_from),
+    )
+    .unwrap();
+    let mut expected = vec![first.data];
+    let mut current = first.state;
+    let mut own_state = DecoderState::new();
+    for k in 1..CHUNK {
+        own_state = decode(&own_state, original[k - 1]).unwrap().0;
+        let next = rebase(
+            &current,
+            &pictures[k],
+            original[k],
+            &FrameContext::of(&own_state),
+        )
+        .unwrap();
+        expected.push(next.data);
+        current = next.state;
+    }
+    assert_eq!(
+        unpack_frames(blobs.get(&stream).unwrap()).unwrap(),
+        expected
+    );
+    assert_eq!(state(&blobs, &t2), current);
+}
+
+#[test]
+fn wire_round_trip_equals_direct_execute() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let task = encode_chunk_task(0, &frames);
+    let request = encode_request(&task, &blobs).unwrap();
+    let (decoded_task, carried) = decode_request(&request).unwrap();
+    assert_eq!(decoded_task, task);
+    assert_eq!(carried.len(), CHUNK);
+    assert!(frames[..CHUNK].iter().all(|id| carried.contains(id)));
+
+    let direct = execute(&task, &blobs).unwrap();
+    let remote = decode_response(&handle(&request)).unwrap();
+    assert_eq!(remote, direct);
+    assert_eq!(
+        decode_response(&encode_response(&Ok(direct.clone()))),
+        Ok(direct)
+    );
+}
+
+#[test]
+fn task_errors_travel_back() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let mut task = encode_chunk_task(0, &frames);
+    if let Task::EncodeChunk { settings, .. } = &mut task {
+        settings.speed = 99;
+    }
+    let response = decode_response(&handle(&encode_request(&task, &blobs).unwrap()));
+    let err = response.unwrap_err();
+    assert!(matches!(err, TaskError::BadTask(_)), "{err}");
+    assert!(!err.is_transport());
+    let err = TaskError::Decode {
+        chunk: 7,
+        frame: 2,
+        reason: "partition runs past the end".into(),
+    };
+    assert_eq!(
+        decode_response(&encode_response(&Err(err.clone()))),
+        Err(err)
+    );
+}
+
+#[test]
+fn missing_blobs_are_named() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let task = encode_chunk_task(0, &frames);
+    let gone = frames[2];
+    blobs.remove(&gone);
+    let err = execute(&task, &blobs).unwrap_err();
+    assert_eq!(
+        err,
+        TaskError::MissingBlob {
+            input: "frames[2]".into(),
+            id: gone
+        }
+    );
+    assert!(err.to_string().contains(&gone.to_string()));
+    assert!(matches!(
+        encode_request(&task, &blobs),
+        Err(TaskError::MissingBlob { id, .. }) if id == gone
+    ));
+}
+
+#[test]
+fn malformed_inputs_are_errors() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let (stream0, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
+    let not_a_picture = blobs.insert(vec![1, 2, 3]);
+    let mut task = encode_chunk_task(0, &frames);
+    if let Task::EncodeChunk { frames, .. } = &mut task {
+        frames[1] = not_a_picture;
+    }
+    let err = execute(&task, &blobs).unwrap_err();
+    assert!(err.to_string().contains("frames[1]"), "{err}");
+
+    // A state of another picture size must not quietly turn into a second keyframe.
+    let small = PictureFormat {
+        width: 32,
+        height: 32,
+    };
+    let small_frame = blobs.insert(vec![0; small.i420_len()]);
+    let task = Task::EncodeGivenState {
+        chunk: 1,
+        format: small,
+        settings: settings(),
+        state: s0,
+        frame: small_frame,
+        golden: false,
+    };
+    let err = execute(&task, &blobs).unwrap_err();
+    assert!(err.to_string().contains("48x32"), "{err}");
+
+    // The original stream must have one frame per picture.
+    let task = Task::Rebase {
+        chunk: 1,
+        format: FORMAT,
+        target: s0,
+        first_frame: stream0,
+        first_made_from: s0,
+        original: stream0,
+        frames: frames[CHUNK..CHUNK + 3].to_vec(),
+    };
+    let err = execute(&task, &blobs).unwrap_err();
+    assert!(matches!(err, TaskError::BadTask(_)), "{err}");
+}
+
+#[test]
+fn corrupted_blobs_in_transit_are_rejected() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let task = encode_chunk_task(0, &frames);
+    let mut request = encode_request(&task, &blobs).unwrap();
+    // Flip one sample in the middle of the last picture carried.
+    let at = request.len() - 100;
+    request[at] ^= 0x40;
+    let err = decode_request(&request).unwrap_err();
+    assert!(matches!(err, TaskError::BlobMismatch { .. }), "{err}");
+    assert!(err.is_transport());
+    let err = decode_response(&handle(&request)).unwrap_err();
+    assert!(matches!(err, TaskError::BlobMismatch { .. }), "{err}");
+
+    let executed = execute(&task, &blobs).unwrap();
+    let mut response = encode_response(&Ok(executed));
+    let at = response.len() / 2;
+    response[at] ^= 0x01;
+    assert!(decode_response(&response).is_err());
+}
+
+#[test]
+fn garbage_requests_get_error_responses() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let request = encode_request(&encode_chunk_task(0, &frames), &blobs).unwrap();
+    let mut cases: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"garbage".to_vec(),
+        b"FLKREQ01".to_vec(),
+        b"FLKREQ01\xff\xff\xff\xff\xff\xff\xff\xff\xff".to_vec(),
+        [&request[..], &[0]].concat(),
+    ];
+    cases.extend(
+        (0..request.len())
+            .step_by(97)
+            .map(|n| request[..n].to_vec()),
+    );
+    for bytes in cases {
+        let err = decode_response(&handle(&bytes)).unwrap_err();
+        assert!(err.is_transport(), "{} bytes: {err}", bytes.len());
+    }
+    assert!(decode_response(b"nonsense").is_err());
+    assert!(decode_response(&request).is_err());
+}

@@ -1,0 +1,558 @@
+//! The task graph of ExCamera[N, x] (DESIGN.md §2): which tasks a video needs, which outputs
+//! each one waits for, and which chunk streams make up the final stream.
+//!
+//! Chunk `i` holds frames `[i*N, min((i+1)*N, F))`; batch `b` holds chunks `[b*x, (b+1)*x)`.
+//! Every chunk is encoded alone (`E_i`). A chunk that is not first in its batch also gets its
+//! first picture re-encoded from `E_{i-1}`'s final state (`G_i`), and is rebased (`R_i`) onto
+//! the true state at the end of chunk `i-1`: `E_{i-1}`'s when chunk `i-1` opens the batch,
+//! `R_{i-1}`'s otherwise. That last dependency is the serial walk along each batch.
+
+use std::ops::Range;
+
+use anyhow::{Result, bail};
+use edge_worker::{BlobId, EncodeSettings, PictureFormat, Task, TaskOutput};
+
+/// How many chunks a batch holds: a number, or every chunk of the video.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batch {
+    /// At most this many chunks per batch (at least 1).
+    Chunks(usize),
+    /// One batch: a single keyframe for the whole video.
+    Whole,
+}
+
+/// Parses `--batch`: a positive number of chunks, or `whole`.
+pub fn parse_batch(text: &str) -> Result<Batch, String> {
+    if text.eq_ignore_ascii_case("whole") {
+        return Ok(Batch::Whole);
+    }
+    match text.parse::<usize>() {
+        Ok(0) => Err("a batch holds at least 1 chunk (or say `whole`)".to_owned()),
+        Ok(chunks) => Ok(Batch::Chunks(chunks)),
+        Err(_) => Err(format!(
+            "'{text}' is neither a number of chunks nor `whole`"
+        )),
+    }
+}
+
+/// How a video of `frames` frames is cut into chunks and batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub frames: usize,
+    pub chunk_frames: usize,
+    /// Chunks per batch (the last batch may hold fewer).
+    pub batch_chunks: usize,
+}
+
+impl Layout {
+    /// The layout of `frames` frames (at least 1) in chunks of `chunk_frames` (at least 1).
+    pub fn new(frames: usize, chunk_frames: usize, batch: Batch) -> Layout {
+        let chunk_frames = chunk_frames.max(1);
+        let chunks = frames.div_ceil(chunk_frames).max(1);
+        let batch_chunks = match batch {
+            Batch::Chunks(n) => n.clamp(1, chunks),
+            Batch::Whole => chunks,
+        };
+        Layout {
+            frames,
+            chunk_frames,
+            batch_chunks,
+        }
+    }
+
+    /// Number of chunks (the last may be short).
+    pub fn chunks(&self) -> usize {
+        self.frames.div_ceil(self.chunk_frames)
+    }
+
+    /// Number of batches, which is the number of keyframes in the final stream.
+    pub fn batches(&self) -> usize {
+        self.chunks().div_ceil(self.batch_chunks)
+    }
+
+    /// The frames of chunk `chunk`.
+    pub fn frames_of(&self, chunk: usize) -> Range<usize> {
+        let start = chunk * self.chunk_frames;
+        start.min(self.frames)..(start + self.chunk_frames).min(self.frames)
+    }
+
+    /// Whether chunk `chunk` opens its batch (so it keeps its keyframe and needs no rebase).
+    pub fn first_in_batch(&self, chunk: usize) -> bool {
+        chunk.is_multiple_of(self.batch_chunks)
+    }
+
+    /// The batch that chunk `chunk` belongs to.
+    pub fn batch_of(&self, chunk: usize) -> usize {
+        chunk / self.batch_chunks
+    }
+
+    /// Chunks that are not first in their batch: each needs a re-encode and a rebase.
+    pub fn rebased_chunks(&self) -> usize {
+        self.chunks() - self.batches()
+    }
+
+    /// Tasks in the graph: one encode per chunk, plus a re-encode and a rebase for each chunk
+    /// that is not first in its batch.
+    pub fn task_count(&self) -> usize {
+        self.chunks() + 2 * self.rebased_chunks()
+    }
+
+    /// For each chunk, whether its re-encoded first frame refreshes the golden reference: when
+    /// at least `golden_interval` frames have passed since the batch's keyframe or the last
+    /// golden chunk start (0: never, as the serial encoder's "only at keyframes").
+    pub fn golden_chunks(&self, golden_interval: u32) -> Vec<bool> {
+        let interval = golden_interval as usize;
+        let mut last_golden = 0;
+        (0..self.chunks())
+            .map(|chunk| {
+                let start = self.frames_of(chunk).start;
+                if self.first_in_batch(chunk) {
+                    last_golden = start;
+                    false
+                } else if interval > 0 && start - last_golden >= interval {
+                    last_golden = start;
+                    true
+                } else {
+                    false
+                }
+            })
+            .collect()
+    }
+}
+
+/// One task of the graph. The derived order is the scheduler's priority: rebases first (they
+/// are the serial critical path), then re-encodes, then chunk encodes, each in chunk order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    /// `R_i`: rebase chunk i onto the true state at the end of chunk i-1.
+    Rebase(usize),
+    /// `G_i`: re-encode chunk i's first picture from `E_{i-1}`'s final state.
+    GivenState(usize),
+    /// `E_i`: encode chunk i on its own.
+    Encode(usize),
+}
+
+impl Step {
+    /// The task kind as the worker and the timeline name it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Step::Rebase(_) => "rebase",
+            Step::GivenState(_) => "encode_given_state",
+            Step::Encode(_) => "encode_chunk",
+        }
+    }
+
+    /// The chunk the task belongs to.
+    pub fn chunk(self) -> usize {
+        match self {
+            Step::Rebase(chunk) | Step::GivenState(chunk) | Step::Encode(chunk) => chunk,
+        }
+    }
+}
+
+/// A chunk stream and the decoder state after its last frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ChunkResult {
+    stream: BlobId,
+    final_state: BlobId,
+}
+
+/// The graph of one video, and the outputs of the tasks done so far.
+#[derive(Clone, Debug)]
+pub struct ChunkGraph {
+    layout: Layout,
+    format: PictureFormat,
+    settings: EncodeSettings,
+    /// One raw I420 picture blob per frame.
+    pictures: Vec<BlobId>,
+    golden: Vec<bool>,
+    encoded: Vec<Option<ChunkResult>>,
+    given: Vec<Option<BlobId>>,
+    rebased: Vec<Option<ChunkResult>>,
+}
+
+impl ChunkGraph {
+    /// The graph for `pictures` (one blob per frame, `layout.frames` of them).
+    pub fn new(
+        layout: Layout,
+        format: PictureFormat,
+        settings: EncodeSettings,
+        pictures: Vec<BlobId>,
+        golden_interval: u32,
+    ) -> ChunkGraph {
+        debug_assert_eq!(pictures.len(), layout.frames);
+        let chunks = layout.chunks();
+        ChunkGraph {
+            golden: layout.golden_chunks(golden_interval),
+            layout,
+            format,
+            settings,
+            pictures,
+            encoded: vec![None; chunks],
+            given: vec![None; chunks],
+            rebased: vec![None; chunks],
+        }
+    }
+
+    /// The layout the graph was built for.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Every task of the graph.
+    pub fn steps(&self) -> Vec<Step> {
+        let chunks = self.layout.chunks();
+        let mut steps: Vec<Step> = (0..chunks).map(Step::Encode).collect();
+        for chunk in (0..chunks).filter(|&c| !self.layout.first_in_batch(c)) {
+            steps.push(Step::GivenState(chunk));
+            steps.push(Step::Rebase(chunk));
+        }
+        steps
+    }
+
+    /// The task for `step` once every output it needs exists; `None` until then (and for a
+    /// step that is not in the graph).
+    pub fn task(&self, step: Step) -> Option<Task> {
+        let chunk = step.chunk();
+        if chunk >= self.layout.chunks() {
+            return None;
+        }
+        let frames = self.layout.frames_of(chunk);
+        let chunk_id = u32::try_from(chunk).ok()?;
+        if !matches!(step, Step::Encode(_)) && self.layout.first_in_batch(chunk) {
+            return None;
+        }
+        match step {
+            Step::Encode(_) => Some(Task::EncodeChunk {
+                chunk: chunk_id,
+                format: self.format,
+                settings: self.settings.clone(),
+                frames: self.pictures[frames].to_vec(),
+            }),
+            Step::GivenState(_) => {
+                let previous = self.encoded[chunk - 1]?;
+                Some(Task::EncodeGivenState {
+                    chunk: chunk_id,
+                    format: self.format,
+                    settings: self.settings.clone(),
+                    state: previous.final_state,
+                    frame: self.pictures[frames.start],
+                    golden: self.golden[chunk],
+                })
+            }
+            Step::Rebase(_) => {
+                let previous = self.encoded[chunk - 1]?;
+                let target = if self.layout.first_in_batch(chunk - 1) {
+                    previous.final_state
+                } else {
+                    self.rebased[chunk - 1]?.final_state
+                };
+                Some(Task::Rebase {
+                    chunk: chunk_id,
+                    format: self.format,
+                    target,
+                    first_frame: self.given[chunk]?,
+                    first_made_from: previous.final_state,
+                    original: self.encoded[chunk]?.stream,
+                    frames: self.pictures[frames].to_vec(),
+                })
+            }
+        }
+    }
+
+    /// Records the output of `step`; returns the steps that may have become ready by it.
+    ///
+    /// # Errors
+    ///
+    /// When the output is not of the step's kind, or the step already has one.
+    pub fn complete(&mut self, step: Step, output: &TaskOutput) -> Result<Vec<Step>> {
+        let chunk = step.chunk();
+        if chunk >= self.layout.chunks() {
+            bail!("{} of chunk {chunk}: no such chunk", step.kind());
+        }
+        let slot_taken = match (step, output) {
+            (
+                Step::Encode(_),
+                TaskOutput::EncodeChunk {
+                    stream,
+                    final_state,
+                },
+            ) => self.encoded[chunk]
+                .replace(ChunkResult {
+                    stream: *stream,
+                    final_state: *final_state,
+                })
+                .is_some(),
+            (Step::GivenState(_), TaskOutput::EncodeGivenState { frame }) => {
+                self.given[chunk].replace(*frame).is_some()
+            }
+            (
+                Step::Rebase(_),
+                TaskOutput::Rebase {
+                    stream,
+                    final_state,
+                },
+            ) => self.rebased[chunk]
+                .replace(ChunkResult {
+                    stream: *stream,
+                    final_state: *final_state,
+                })
+                .is_some(),
+            _ => bail!(
+                "{} of chunk {chunk} returned the output of another kind of task",
+                step.kind()
+            ),
+        };
+        if slot_taken {
+            bail!("{} of chunk {chunk} completed twice", step.kind());
+        }
+        let next = match step {
+            Step::Encode(_) => vec![
+                Step::GivenState(chunk + 1),
+                Step::Rebase(chunk),
+                Step::Rebase(chunk + 1),
+            ],
+            Step::GivenState(_) => vec![Step::Rebase(chunk)],
+            Step::Rebase(_) => vec![Step::Rebase(chunk + 1)],
+        };
+        Ok(next
+            .into_iter()
+            .filter(|next| next.chunk() < self.layout.chunks())
+            .filter(|next| {
+                matches!(next, Step::Encode(_)) || !self.layout.first_in_batch(next.chunk())
+            })
+            .collect())
+    }
+
+    /// The stream of every chunk, in order, as it goes into the final stream: the chunk's own
+    /// encode when it opens its batch, its rebase otherwise.
+    ///
+    /// # Errors
+    ///
+    /// When a task the final stream needs has not run.
+    pub fn final_streams(&self) -> Result<Vec<BlobId>> {
+        (0..self.layout.chunks())
+            .map(|chunk| {
+                let result = if self.layout.first_in_batch(chunk) {
+                    self.encoded[chunk]
+                } else {
+                    self.rebased[chunk]
+                };
+                match result {
+                    Some(result) => Ok(result.stream),
+                    None => bail!("chunk {chunk} has no final stream: its tasks did not all run"),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_values() {
+        assert_eq!(parse_batch("16"), Ok(Batch::Chunks(16)));
+        assert_eq!(parse_batch("whole"), Ok(Batch::Whole));
+        assert_eq!(parse_batch("Whole"), Ok(Batch::Whole));
+        assert!(parse_batch("0").unwrap_err().contains("at least 1"));
+        assert!(parse_batch("lots").unwrap_err().contains("'lots'"));
+        assert!(parse_batch("-2").is_err());
+    }
+
+    #[test]
+    fn layout_of_20_frames_in_chunks_of_3_batches_of_2() {
+        let layout = Layout::new(20, 3, Batch::Chunks(2));
+        assert_eq!(layout.chunks(), 7);
+        assert_eq!(layout.batches(), 4);
+        assert_eq!(layout.frames_of(0), 0..3);
+        assert_eq!(layout.frames_of(6), 18..20);
+        let firsts: Vec<bool> = (0..7).map(|c| layout.first_in_batch(c)).collect();
+        assert_eq!(firsts, [true, false, true, false, true, false, true]);
+        assert_eq!(layout.rebased_chunks(), 3);
+        assert_eq!(layout.task_count(), 7 + 6);
+        assert_eq!(layout.batch_of(5), 2);
+
+        let whole = Layout::new(20, 3, Batch::Whole);
+        assert_eq!((whole.batches(), whole.rebased_chunks()), (1, 6));
+        // A batch larger than the video is the whole video.
+        assert_eq!(Layout::new(20, 3, Batch::Chunks(100)), whole);
+        let plain = Layout::new(20, 3, Batch::Chunks(1));
+        assert_eq!((plain.batches(), plain.task_count()), (7, 7));
+        // Chunks longer than the video: one chunk.
+        assert_eq!(Layout::new(5, 50, Batch::Chunks(16)).chunks(), 1);
+    }
+
+    #[test]
+    fn golden_chunks_count_from_the_batch_keyframe() {
+        let layout = Layout::new(60, 6, Batch::Whole);
+        let golden = layout.golden_chunks(16);
+        // Chunk starts 0, 6, 12, 18, 24, 30, 36, 42, 48, 54: golden at 18 (18 >= 16), then 36.
+        let expected: Vec<bool> = (0..10).map(|c| c == 3 || c == 6 || c == 9).collect();
+        assert_eq!(golden, expected);
+        assert!(layout.golden_chunks(0).iter().all(|g| !g));
+        // A new batch restarts the count.
+        let batches = Layout::new(60, 6, Batch::Chunks(4));
+        let golden = batches.golden_chunks(12);
+        let expected: Vec<bool> = (0..10).map(|c| c == 2 || c == 6).collect();
+        assert_eq!(golden, expected);
+    }
+
+    #[test]
+    fn step_order_is_the_priority() {
+        let mut steps = vec![
+            Step::Encode(0),
+            Step::GivenState(1),
+            Step::Rebase(3),
+            Step::Encode(1),
+            Step::Rebase(1),
+        ];
+        steps.sort();
+        assert_eq!(
+            steps,
+            [
+                Step::Rebase(1),
+                Step::Rebase(3),
+                Step::GivenState(1),
+                Step::Encode(0),
+                Step::Encode(1)
+            ]
+        );
+    }
+
+    fn id(label: &str) -> BlobId {
+        BlobId::of(label.as_bytes())
+    }
+
+    fn graph(frames: usize, chunk_frames: usize, batch: Batch) -> ChunkGraph {
+        let pictures = (0..frames).map(|f| id(&format!("picture {f}"))).collect();
+        ChunkGraph::new(
+            Layout::new(frames, chunk_frames, batch),
+            PictureFormat {
+                width: 16,
+                height: 16,
+            },
+            EncodeSettings::default(),
+            pictures,
+            16,
+        )
+    }
+
+    fn encoded(chunk: usize) -> TaskOutput {
+        TaskOutput::EncodeChunk {
+            stream: id(&format!("E{chunk} stream")),
+            final_state: id(&format!("E{chunk} state")),
+        }
+    }
+
+    fn rebased(chunk: usize) -> TaskOutput {
+        TaskOutput::Rebase {
+            stream: id(&format!("R{chunk} stream")),
+            final_state: id(&format!("R{chunk} state")),
+        }
+    }
+
+    #[test]
+    fn tasks_wait_for_their_inputs_and_chain_along_the_batch() {
+        // Chunks 0..3 in one batch.
+        let mut graph = graph(9, 3, Batch::Whole);
+        assert_eq!(graph.steps().len(), 3 + 2 * 2);
+        assert!(graph.task(Step::Encode(2)).is_some());
+        assert!(graph.task(Step::GivenState(1)).is_none());
+        assert!(
+            graph.task(Step::Rebase(0)).is_none(),
+            "the batch opener is never rebased"
+        );
+
+        let next = graph.complete(Step::Encode(0), &encoded(0)).unwrap();
+        assert_eq!(next, [Step::GivenState(1), Step::Rebase(1)]);
+        let Some(Task::EncodeGivenState { state, frame, .. }) = graph.task(Step::GivenState(1))
+        else {
+            panic!("G1 is ready once E0 is done");
+        };
+        assert_eq!(state, id("E0 state"));
+        assert_eq!(frame, id("picture 3"));
+        assert!(
+            graph.task(Step::Rebase(1)).is_none(),
+            "R1 also needs E1 and G1"
+        );
+
+        graph.complete(Step::Encode(1), &encoded(1)).unwrap();
+        graph.complete(Step::Encode(2), &encoded(2)).unwrap();
+        let next = graph
+            .complete(
+                Step::GivenState(1),
+                &TaskOutput::EncodeGivenState { frame: id("G1") },
+            )
+            .unwrap();
+        assert_eq!(next, [Step::Rebase(1)]);
+        let Some(Task::Rebase {
+            target,
+            first_frame,
+            first_made_from,
+            original,
+            frames,
+            ..
+        }) = graph.task(Step::Rebase(1))
+        else {
+            panic!("R1 is ready");
+        };
+        assert_eq!(
+            target,
+            id("E0 state"),
+            "chunk 0 opens the batch: its state is true"
+        );
+        assert_eq!(first_frame, id("G1"));
+        assert_eq!(first_made_from, id("E0 state"));
+        assert_eq!(original, id("E1 stream"));
+        assert_eq!(frames, [id("picture 3"), id("picture 4"), id("picture 5")]);
+
+        graph
+            .complete(
+                Step::GivenState(2),
+                &TaskOutput::EncodeGivenState { frame: id("G2") },
+            )
+            .unwrap();
+        assert!(graph.task(Step::Rebase(2)).is_none(), "R2 waits for R1");
+        assert!(graph.final_streams().is_err());
+        graph.complete(Step::Rebase(1), &rebased(1)).unwrap();
+        let Some(Task::Rebase {
+            target,
+            first_made_from,
+            ..
+        }) = graph.task(Step::Rebase(2))
+        else {
+            panic!("R2 is ready");
+        };
+        assert_eq!(target, id("R1 state"));
+        assert_eq!(first_made_from, id("E1 state"));
+        graph.complete(Step::Rebase(2), &rebased(2)).unwrap();
+        assert_eq!(
+            graph.final_streams().unwrap(),
+            [id("E0 stream"), id("R1 stream"), id("R2 stream")]
+        );
+    }
+
+    #[test]
+    fn wrong_or_repeated_outputs_are_errors() {
+        let mut graph = graph(4, 2, Batch::Chunks(1));
+        assert_eq!(graph.steps(), [Step::Encode(0), Step::Encode(1)]);
+        let error = graph.complete(Step::Encode(0), &rebased(0)).unwrap_err();
+        assert!(error.to_string().contains("another kind"), "{error}");
+        assert!(
+            graph
+                .complete(Step::Encode(0), &encoded(0))
+                .unwrap()
+                .is_empty()
+        );
+        let error = graph.complete(Step::Encode(0), &encoded(0)).unwrap_err();
+        assert!(error.to_string().contains("twice"), "{error}");
+        assert!(graph.complete(Step::Encode(5), &encoded(5)).is_err());
+        graph.complete(Step::Encode(1), &encoded(1)).unwrap();
+        assert_eq!(
+            graph.final_streams().unwrap(),
+            [id("E0 stream"), id("E1 stream")]
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! `flick encode --chunk-frames N` (the parallel ExCamera[N, x] pipeline) run as a user runs
+//! it: the stream decodes in `flick decode` and in vpxdec to exactly the pictures
+//! `--recon-md5` announced, has one keyframe per batch, the timeline records every task, and
+//! bad input gives one clean error and never leaves a stream behind.
+
+mod common;
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{assert_clean_error, flick, flick_ok, stderr, with_path};
+use flick_tests::{Source, make_y4m, raw_tag, read_ivf_frames, require_tools, vpxdec_md5_lines};
+use tempfile::TempDir;
+
+/// `encode IN -o OUT EXTRA...` as arguments.
+fn encode_args(input: &Path, output: &Path, extra: &[&str]) -> Vec<OsString> {
+    let mut args = with_path(&["encode"], input, &["-o"]);
+    args.push(output.as_os_str().to_owned());
+    args.extend(extra.iter().map(OsString::from));
+    args
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+fn partial(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// The first `frames` frames of the real clip at 64x48.
+fn clip(dir: &TempDir, frames: u32) -> PathBuf {
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 64, 48, frames, &y4m);
+    y4m
+}
+
+/// Encodes with `--recon-md5` and `extra`, checks that flick's decoder and vpxdec print
+/// exactly the announced lines and that the stream holds `frames` frames; returns the
+/// indices of its keyframes.
+fn encode_and_check(y4m: &Path, ivf: &Path, extra: &[&str], frames: usize) -> Vec<usize> {
+    let mut args = encode_args(y4m, ivf, extra);
+    args.push("--recon-md5".into());
+    let recon = flick_ok(&args);
+    assert_eq!(recon.len(), frames, "one --recon-md5 line per frame");
+    let first = format!("{}-64x48-0001.i420", stem(ivf));
+    assert!(recon[0].ends_with(&first), "{recon:?}");
+    assert!(!partial(ivf).exists(), "the .partial file was renamed");
+    let decoded = flick_ok(with_path(&["decode"], ivf, &["--frame-md5"]));
+    assert_eq!(decoded, recon, "flick decode --frame-md5 vs --recon-md5");
+    assert_eq!(
+        vpxdec_md5_lines(ivf, &stem(ivf)),
+        recon,
+        "vpxdec --md5 vs --recon-md5"
+    );
+    let stream = read_ivf_frames(ivf);
+    assert_eq!(stream.len(), frames);
+    stream
+        .iter()
+        .enumerate()
+        .filter(|(_, frame)| raw_tag(frame).expect("a frame tag").key_frame)
+        .map(|(index, _)| index)
+        .collect()
+}
+
+#[test]
+fn batches_of_two_chunks_decode_to_the_recon_md5s() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 20);
+    let ivf = dir.path().join("pipeline.ivf");
+    let extra = ["--chunk-frames", "3", "--batch", "2", "--workers", "2"];
+    // 7 chunks of 3 frames (the last has 2), 4 batches: ceil(7 / 2) keyframes.
+    let keys = encode_and_check(&y4m, &ivf, &extra, 20);
+    assert_eq!(keys, [0, 6, 12, 18]);
+}
+
+#[test]
+fn whole_and_single_chunk_batches() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 20);
+    let whole = dir.path().join("whole.ivf");
+    let keys = encode_and_check(
+        &y4m,
+        &whole,
+        &["--chunk-frames", "3", "--batch", "whole", "--workers", "2"],
+        20,
+    );
+    assert_eq!(keys, [0], "one batch, one keyframe");
+
+    // Batches of one chunk are plain chunked encoding: a keyframe per chunk.
+    let plain = dir.path().join("plain.ivf");
+    let keys = encode_and_check(
+        &y4m,
+        &plain,
+        &["--chunk-frames", "3", "--batch", "1", "--workers", "2"],
+        20,
+    );
+    assert_eq!(keys, [0, 3, 6, 9, 12, 15, 18]);
+    // Rebasing spends fewer bits than coding a keyframe per chunk.
+    let size = |path: &Path| fs::metadata(path).unwrap().len();
+    assert!(
+        size(&whole) < size(&plain),
+        "{} vs {}",
+        size(&whole),
+        size(&plain)
+    );
+}
+
+#[test]
+fn odd_size_quality_options_limit_and_save_state() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = dir.path().join("odd.y4m");
+    make_y4m(Source::Synthetic("testsrc2"), 33, 17, 9, &y4m);
+    let ivf = dir.path().join("odd.ivf");
+    let state = dir.path().join("odd.state");
+    let extra = [
+        "--chunk-frames",
+        "2",
+        "--batch",
+        "whole",
+        "--workers",
+        "3",
+        "--cq-level",
+        "40",
+        "--speed",
+        "8",
+        "--token-partitions",
+        "1",
+        "--golden-interval",
+        "4",
+        "--limit",
+        "7",
+        "--save-state",
+        state.to_str().unwrap(),
+    ];
+    let mut args = encode_args(&y4m, &ivf, &extra);
+    args.push("--recon-md5".into());
+    let recon = flick_ok(&args);
+    assert_eq!(recon.len(), 7, "--limit 7");
+    assert!(recon[0].ends_with("odd-33x17-0001.i420"), "{recon:?}");
+    assert_eq!(vpxdec_md5_lines(&ivf, "odd"), recon);
+    let keys = read_ivf_frames(&ivf)
+        .iter()
+        .filter(|f| raw_tag(f).unwrap().key_frame)
+        .count();
+    assert_eq!(keys, 1);
+
+    // --save-state writes what dump-state computes after the last frame.
+    let dumped = dir.path().join("dumped.state");
+    let mut args = with_path(&["dump-state"], &ivf, &["--after", "6", "-o"]);
+    args.push(dumped.clone().into_os_string());
+    flick_ok(&args);
+    assert_eq!(fs::read(&state).unwrap(), fs::read(&dumped).unwrap());
+}
+
+#[test]
+fn timeline_records_every_task_and_the_summary_names_the_pipeline() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 20);
+    let ivf = dir.path().join("timed.ivf");
+    let timeline = dir.path().join("timeline.json");
+    let args = encode_args(
+        &y4m,
+        &ivf,
+        &[
+            "--chunk-frames",
+            "3",
+            "--batch",
+            "2",
+            "--workers",
+            "2",
+            "--timeline",
+            timeline.to_str().unwrap(),
+        ],
+    );
+    let output = flick(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.stdout.is_empty(), "stdout is for --recon-md5 only");
+    let summary = stderr(&output);
+    for needle in [
+        "timed.ivf: encoded 20 frames (4 keyframes)",
+        "kb/s",
+        "PSNR",
+        "SSIM",
+        "ExCamera[3, 2]: 7 chunks in 4 batches, 2 local workers, 13 tasks run (0 retried)",
+        "encode_given_state",
+        "rebase is",
+    ] {
+        assert!(
+            summary.contains(needle),
+            "summary lacks {needle:?}: {summary}"
+        );
+    }
+
+    let text = fs::read_to_string(&timeline).unwrap();
+    let records: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    // 7 chunk encodes; chunks 1, 3 and 5 are not first in their batch.
+    assert_eq!(records.len(), 7 + 3 + 3);
+    let count = |kind: &str| records.iter().filter(|r| r["kind"] == kind).count();
+    assert_eq!(count("encode_chunk"), 7);
+    assert_eq!(count("encode_given_state"), 3);
+    assert_eq!(count("rebase"), 3);
+    for record in &records {
+        for key in [
+            "kind",
+            "chunk",
+            "worker",
+            "start_s",
+            "end_s",
+            "bytes_in",
+            "bytes_out",
+            "attempt",
+            "ok",
+        ] {
+            assert!(record.get(key).is_some(), "{key} missing from {record}");
+        }
+        let (start, end) = (
+            record["start_s"].as_f64().unwrap(),
+            record["end_s"].as_f64().unwrap(),
+        );
+        assert!(0.0 <= start && start <= end, "{record}");
+        assert!(record["worker"].as_u64().unwrap() < 2, "{record}");
+        assert!(record["chunk"].as_u64().unwrap() < 7, "{record}");
+        assert!(record["bytes_in"].as_u64().unwrap() > 0, "{record}");
+        assert!(record["bytes_out"].as_u64().unwrap() > 0, "{record}");
+        assert_eq!(record["attempt"], 1);
+        assert_eq!(record["ok"], true);
+        if record["kind"] == "rebase" {
+            assert_eq!(record["chunk"].as_u64().unwrap() % 2, 1, "{record}");
+        }
+    }
+    // Each rebase starts after its chunk's re-encode has ended.
+    let end_of = |kind: &str, chunk: u64| {
+        records
+            .iter()
+            .find(|r| r["kind"] == kind && r["chunk"] == chunk)
+            .map(|r| r["end_s"].as_f64().unwrap())
+            .unwrap()
+    };
+    for record in records.iter().filter(|r| r["kind"] == "rebase") {
+        let chunk = record["chunk"].as_u64().unwrap();
+        assert!(record["start_s"].as_f64().unwrap() >= end_of("encode_given_state", chunk));
+    }
+}
+
+#[test]
+fn help_documents_the_pipeline() {
+    let help = flick_ok(["encode", "--help"]).join("\n");
+    for needle in [
+        "--chunk-frames",
+        "--batch",
+        "whole",
+        "--workers",
+        "--backend",
+        "local",
+        "--timeline",
+        "--retries",
+        "[default: 16]",
+        "[default: 2]",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
+    }
+}
+
+/// A usage error: clap's exit status 2, no panic, the message naming `needle`, no output.
+fn expect_usage_error(input: &Path, output: &Path, extra: &[&str], needle: &str) {
+    let result = flick(encode_args(input, output, extra));
+    let err = stderr(&result);
+    assert_eq!(result.status.code(), Some(2), "{extra:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(needle),
+        "{extra:?}: error lacks {needle:?}: {err}"
+    );
+    assert!(!output.exists() && !partial(output).exists());
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.y4m");
+    let mut data = b"YUV4MPEG2 W16 H16 F30:1\nFRAME\n".to_vec();
+    data.extend([128u8; 384]);
+    fs::write(&input, data).unwrap();
+    let output = dir.path().join("out.ivf");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--chunk-frames", "0"], "--chunk-frames"),
+        (&["--chunk-frames", "3", "--workers", "0"], "--workers"),
+        (&["--chunk-frames", "3", "--batch", "0"], "--batch"),
+        (&["--chunk-frames", "3", "--batch", "lots"], "'lots'"),
+        (&["--chunk-frames", "3", "--retries", "many"], "--retries"),
+        (&["--chunk-frames", "3", "--backend", "cloud"], "--backend"),
+        (&["--batch", "2"], "--chunk-frames"),
+        (&["--workers", "2"], "--chunk-frames"),
+        (&["--chunk-frames", "3", "--state", "s.state"], "--state"),
+        (
+            &["--chunk-frames", "3", "--keyframe-interval", "5"],
+            "--keyframe-interval",
+        ),
+    ];
+    for (extra, needle) in cases {
+        expect_usage_error(&input, &output, extra, needle);
+    }
+}
+
+/// Runs a pipeline encode expecting a clean error naming `needles`, and checks that
+/// neither the output nor its `.partial` is left behind.
+fn expect_failure(input: &Path, output: &Path, needles: &[&str]) {
+    let extra = ["--chunk-frames", "2", "--batch", "2", "--workers", "2"];
+    assert_clean_error(&flick(encode_args(input, output, &extra)), needles);
+    assert!(!output.exists(), "{} left behind", output.display());
+    assert!(!partial(output).exists());
+}
+
+#[test]
+fn bad_input_is_a_clean_error_and_leaves_no_output() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 5);
+    let mut data = fs::read(&y4m).unwrap();
+    data.truncate(data.len() - 100);
+    let cut = dir.path().join("cut.y4m");
+    fs::write(&cut, data).unwrap();
+    expect_failure(&cut, &dir.path().join("cut.ivf"), &["cut.y4m", "frame 4"]);
+
+    let empty = dir.path().join("noframes.y4m");
+    fs::write(&empty, b"YUV4MPEG2 W16 H16 F30:1 Ip C420jpeg\n").unwrap();
+    expect_failure(
+        &empty,
+        &dir.path().join("empty.ivf"),
+        &["noframes.y4m", "no frames"],
+    );
+
+    let garbage = dir.path().join("garbage.y4m");
+    fs::write(&garbage, b"this is not a video\n").unwrap();
+    expect_failure(
+        &garbage,
+        &dir.path().join("garbage.ivf"),
+        &["garbage.y4m", "Y4M"],
+    );
+
+    // An existing output survives a failed encode.
+    let kept = dir.path().join("kept.ivf");
+    fs::write(&kept, b"an older file").unwrap();
+    let extra = ["--chunk-frames", "2"];
+    assert_clean_error(&flick(encode_args(&cut, &kept, &extra)), &["cut.y4m"]);
+    assert_eq!(fs::read(&kept).unwrap(), b"an older file");
+    assert!(!partial(&kept).exists());
+
+    // The timeline cannot be written: no stream either.
+    let out = dir.path().join("no-timeline.ivf");
+    let bad_timeline = dir.path().join("no/such/dir/t.json");
+    let extra = [
+        "--chunk-frames",
+        "2",
+        "--timeline",
+        bad_timeline.to_str().unwrap(),
+    ];
+    assert_clean_error(&flick(encode_args(&y4m, &out, &extra)), &["t.json"]);
+    assert!(!out.exists() && !partial(&out).exists());
+}
