@@ -104,7 +104,11 @@ fn encode_given_state(
     golden: bool,
     blobs: &impl BlobSource,
 ) -> Result<Executed, TaskError> {
-    let config = settings.sequence_config()?;
+    let mut config = settings.sequence_config()?;
+    // The picture was the chunk's keyframe, which the chunk's other frames were coded
+    // against: as a golden frame it gets a keyframe's quality, so that rebasing them onto it
+    // keeps theirs.
+    config.golden_boost = config.keyframe_boost;
     let state = read_state(blobs, format, "state", state)?;
     let picture = read_picture(blobs, format, "frame", frame)?;
     let kind = if golden {
