@@ -15,6 +15,7 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, Value
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
+use crate::encode::write_atomically;
 use crate::timeline::{TimelineRecord, read_timeline};
 
 /// More lanes than this cannot be told apart in any picture; a larger worker id is taken for a
@@ -479,25 +480,6 @@ fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
         .context("cannot encode the PNG")?;
     writer.finish().context("cannot encode the PNG")?;
     Ok(png)
-}
-
-/// Writes `bytes` to `path` through `path.partial`, so that `path` is whole or absent (as
-/// `flick encode` writes its streams).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let written = fs::write(&partial, bytes)
-        .with_context(|| format!("cannot write {}", partial.display()))
-        .and_then(|()| {
-            fs::rename(&partial, path).with_context(|| {
-                format!("cannot rename {} to {}", partial.display(), path.display())
-            })
-        });
-    if written.is_err() {
-        let _ = fs::remove_file(&partial);
-    }
-    written
 }
 
 #[cfg(test)]

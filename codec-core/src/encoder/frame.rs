@@ -277,23 +277,33 @@ pub(crate) fn encode_frame(
             "internal error: the written frame does not decode: {e}"
         ))
     })?;
-    let stats = FrameStats {
-        key_frame,
-        quantizer: q,
-        loop_filter_level: header.loop_filter_level,
-        intra_macroblocks: decided
-            .iter()
-            .filter(|d| d.info.ref_frame == RefFrame::Intra)
-            .count(),
-        macroblocks: decided.len(),
-        sse: picture_sse(source, &picture),
-    };
+    let stats = frame_stats(&header, &decided, source, &picture);
     Ok(EncodedFrame {
         data,
         state: next,
         picture,
         stats,
     })
+}
+
+/// What the written frame is: its type, quantizer, filter level, intra share and error.
+pub(crate) fn frame_stats(
+    header: &FrameHeader,
+    decided: &[Decided],
+    source: &Picture,
+    picture: &Picture,
+) -> FrameStats {
+    FrameStats {
+        key_frame: header.is_key_frame(),
+        quantizer: header.quant.y_ac,
+        loop_filter_level: header.loop_filter_level,
+        intra_macroblocks: decided
+            .iter()
+            .filter(|d| d.info.ref_frame == RefFrame::Intra)
+            .count(),
+        macroblocks: decided.len(),
+        sse: picture_sse(source, picture),
+    }
 }
 
 fn check_params(source: &Picture, params: &EncodeParams) -> Result<(), EncodeError> {

@@ -20,21 +20,22 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::decoder::{FrameContext, ParsedFrame, finish_frame, parse_frame, segment_factors};
-use crate::encoder::frame::{Decided, frame_statistics, lambda_for, probability, write_bitstream};
+use crate::encoder::frame::{
+    Decided, frame_statistics, frame_stats, lambda_for, probability, write_bitstream,
+};
 use crate::encoder::inter_decision::source_blocks;
 use crate::encoder::macroblock::{
     RdWeight, TYPE_Y_WITH_DC, code_block, code_chroma, code_luma_with_y2, code_luma_without_y2,
 };
 use crate::encoder::quantize::MacroblockQuantizer;
 use crate::encoder::token_writer::{MacroblockLevels, TokenCostTable};
-use crate::encoder::{EncodeError, EncodedFrame, FrameStats};
+use crate::encoder::{EncodeError, EncodedFrame};
 use crate::error::DecodeError;
 use crate::header::{
     BufferCopy, FrameHeader, FrameTag, KeyframeSize, LoopFilterDeltaUpdate, SegmentData,
     SegmentationHeader,
 };
 use crate::intra::{self, WS_LEN, WS_ORIGIN, WS_STRIDE, Workspace};
-use crate::metrics::picture_sse;
 use crate::modes::{LumaMode, MacroblockInfo, RefFrame};
 use crate::picture::Picture;
 use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace, load_edges, store};
@@ -158,17 +159,7 @@ pub fn rebase(
         )))
     })?;
     let (state, picture, _) = finish_frame(target, written, recon, &skip_inner);
-    let stats = FrameStats {
-        key_frame,
-        quantizer: header.quant.y_ac,
-        loop_filter_level: header.loop_filter_level,
-        intra_macroblocks: decided
-            .iter()
-            .filter(|d| d.info.ref_frame == RefFrame::Intra)
-            .count(),
-        macroblocks: decided.len(),
-        sse: picture_sse(source, &picture),
-    };
+    let stats = frame_stats(&header, &decided, source, &picture);
     Ok(EncodedFrame {
         data,
         state,
