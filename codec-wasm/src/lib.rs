@@ -301,6 +301,13 @@ pub fn rebase(
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
+/// MD5 of any bytes, hex: to compare compressed frames with native results.
+#[wasm_bindgen(js_name = md5Hex)]
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    inspect::hex(&Md5::digest(bytes))
+}
+
 /// A frame's tag and header, as JSON (see `inspect::FrameFacts`); `null` for a dropped
 /// (zero-length) frame.
 #[wasm_bindgen(js_name = frameFacts)]

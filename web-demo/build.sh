@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the static site into web-demo/dist: codec-wasm for wasm32-unknown-unknown, its
+# JavaScript glue from wasm-bindgen-cli (installed at exactly codec-wasm's wasm-bindgen
+# version when missing), wasm-opt from npm's binaryen where it makes the module smaller, and
+# the page's own files. Prints the .wasm size. Serve dist/ over HTTP (module workers do not
+# load from file://), e.g. `python3 -m http.server -d web-demo/dist`.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+cd "$root"
+
+version="$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' codec-wasm/Cargo.toml)"
+if [ -z "$version" ]; then
+    echo "build.sh: codec-wasm/Cargo.toml must pin wasm-bindgen with \"=X.Y.Z\"" >&2
+    exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ]; then
+    echo "build.sh: installing wasm-bindgen-cli $version (cargo install)"
+    cargo install wasm-bindgen-cli --version "=$version"
+fi
+rustup target list --installed | grep -qx wasm32-unknown-unknown ||
+    rustup target add wasm32-unknown-unknown
+if [ ! -x web-demo/node_modules/.bin/wasm-opt ] || [ ! -d web-demo/node_modules/playwright-core ]; then
+    (cd web-demo && npm ci --no-audit --no-fund)
+fi
+
+cargo build -p codec-wasm --target wasm32-unknown-unknown --release
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+wasm="$target_dir/wasm32-unknown-unknown/release/codec_wasm.wasm"
+
+dist="$here/dist"
+rm -rf "$dist"
+mkdir -p "$dist/pkg"
+wasm-bindgen --target web --no-typescript --out-dir "$dist/pkg" "$wasm"
+module="$dist/pkg/codec_wasm_bg.wasm"
+before=$(stat -c %s "$module")
+web-demo/node_modules/.bin/wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$module" -o "$module.opt"
+after=$(stat -c %s "$module.opt")
+if [ "$after" -lt "$before" ]; then
+    mv "$module.opt" "$module"
+else
+    rm "$module.opt"
+fi
+cp "$here"/src/* "$dist/"
+gzipped=$(gzip -9 -c "$module" | wc -c)
+echo "build.sh: $dist/pkg/codec_wasm_bg.wasm: $(stat -c %s "$module") bytes" \
+    "(wasm-bindgen output $before, wasm-opt -O3 $after; gzip -9 $gzipped)"
