@@ -1,28 +1,16 @@
 #!/usr/bin/env bash
 # Builds the static site into web-demo/dist: codec-wasm for wasm32-unknown-unknown, its
-# JavaScript glue from wasm-bindgen-cli (installed at exactly codec-wasm's wasm-bindgen
-# version when missing), wasm-opt from npm's binaryen where it makes the module smaller, and
-# the page's own files. Prints the .wasm size. Serve dist/ over HTTP (module workers do not
-# load from file://), e.g. `python3 -m http.server -d web-demo/dist`.
+# JavaScript glue from wasm-bindgen-cli (scripts/setup-web.sh installs it at exactly
+# codec-wasm's wasm-bindgen version, with the rest of the browser tool chain), wasm-opt from
+# npm's binaryen where it makes the module smaller, and the page's own files. Prints the .wasm
+# size. Serve dist/ over HTTP (module workers do not load from file://), e.g.
+# `python3 -m http.server -d web-demo/dist`, and open index.html.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 cd "$root"
 
-version="$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' codec-wasm/Cargo.toml)"
-if [ -z "$version" ]; then
-    echo "build.sh: codec-wasm/Cargo.toml must pin wasm-bindgen with \"=X.Y.Z\"" >&2
-    exit 1
-fi
-if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ]; then
-    echo "build.sh: installing wasm-bindgen-cli $version (cargo install)"
-    cargo install wasm-bindgen-cli --version "=$version"
-fi
-rustup target list --installed | grep -qx wasm32-unknown-unknown ||
-    rustup target add wasm32-unknown-unknown
-if [ ! -x web-demo/node_modules/.bin/wasm-opt ] || [ ! -d web-demo/node_modules/playwright-core ]; then
-    (cd web-demo && npm ci --no-audit --no-fund)
-fi
+"$root/scripts/setup-web.sh"
 
 cargo build -p codec-wasm --target wasm32-unknown-unknown --release
 target_dir="$(cargo metadata --format-version 1 --no-deps |
