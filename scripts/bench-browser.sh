@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Decode speed of flick in the browser (codec-wasm in headless Chromium, in the web demo's
+# Web Worker) against flick native, on the 720p stream scripts/bench-decode.sh uses (vpxenc
+# from the real clip, all 132 frames). One thread each.
+#
+# Browser: the self-test page's decode time, the sum of the decode() calls alone (no MD5,
+# no drawing), best of $RUNS (default 3) page loads; its MD5 lines must equal vpxdec's.
+# Native: `flick decode --summary`'s own decode time (after the file is read), best of $RUNS.
+# Writes into bench-out/ (or $FLICK_BENCH_OUT).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+clip=../shared/testdata/clips/bigbuckbunny.mp4
+out=${FLICK_BENCH_OUT:-bench-out}
+runs=${RUNS:-3}
+[ -f "$clip" ] || { echo "bench: $clip not found (shared/ must sit beside the repository)" >&2; exit 1; }
+
+scripts/setup.sh
+web-demo/build.sh
+cargo build --release -p orchestrator
+flick=target/release/flick
+mkdir -p "$out"
+stream=$out/bigbuckbunny-720p.ivf
+if [ ! -s "$stream" ]; then
+    echo "bench: encoding $clip (1280x720, all frames) with vpxenc --good --cpu-used=2 at 2000 kb/s"
+    ffmpeg -hide_banner -loglevel error -nostdin -i "$clip" -pix_fmt yuv420p -f yuv4mpegpipe -y "$out/clip.y4m"
+    vpxenc --codec=vp8 --ivf --quiet --good --cpu-used=2 --target-bitrate=2000 \
+        -o "$stream" "$out/clip.y4m" </dev/null
+    rm -f "$out/clip.y4m"
+fi
+vpxdec --codec=vp8 --i420 --md5 -o 'bigbuckbunny-720p-%wx%h-%4.i420' "$stream" >"$out/vpxdec.md5"
+
+best_browser=""
+for run in $(seq "$runs"); do
+    node web-demo/test/browser-test.mjs --dist web-demo/dist --out "$out/browser" \
+        --selftest "$stream" >/dev/null
+    read -r ms frames < <(python3 - "$out/browser/results.json" "$out/vpxdec.md5" <<'PY'
+import json, sys
+report = next(iter(json.load(open(sys.argv[1]))["selftest"].values()))
+expected = open(sys.argv[2]).read().split("\n")[:-1]
+if report["title"] != "selftest:done" or report["lines"] != expected:
+    sys.exit(f"bench: the browser's frames differ from vpxdec's ({report['title']})")
+print(report["decodeMs"], report["frames"])
+PY
+)
+    echo "bench: browser run $run: $frames frames in $ms ms"
+    if [ -z "$best_browser" ] || awk -v a="$ms" -v b="$best_browser" 'BEGIN { exit !(a < b) }'; then
+        best_browser=$ms
+    fi
+done
+
+best_native=""
+for run in $(seq "$runs"); do
+    seconds=$("$flick" decode "$stream" --summary 2>&1 >/dev/null |
+        sed -n 's/.* in \([0-9.]*\) s,.*/\1/p')
+    echo "bench: native run $run: $seconds s"
+    if [ -z "$best_native" ] || awk -v a="$seconds" -v b="$best_native" 'BEGIN { exit !(a < b) }'; then
+        best_native=$seconds
+    fi
+done
+
+awk -v n="$frames" -v b="$best_browser" -v k="$best_native" 'BEGIN {
+    browser = n / (b / 1000); native = n / k
+    printf "\n%-34s %10s %10s\n", "decoder (1280x720, 1 thread)", "frames/s", "vs native"
+    printf "%-34s %10.1f %9.2fx\n", "flick native (release)", native, 1
+    printf "%-34s %10.1f %9.2fx\n", "flick in Chromium (codec-wasm)", browser, browser / native
+}'
