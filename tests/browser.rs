@@ -5,6 +5,8 @@
 //!   the native decoder's;
 //! - the rebase preview, on real footage, encodes and rebases byte for byte as codec-core does
 //!   natively, and each rebased frame decodes to what rebase reconstructed;
+//! - a file cut short and a frame cut short end the self-test with an error that names
+//!   where, keeping the lines of the frames before it;
 //! - the player plays the footage and its screenshot is not blank.
 //!
 //! Needs Chromium, Node.js, wasm-bindgen-cli and web-demo's npm packages:
@@ -19,7 +21,7 @@ use codec_core::encoder::EncodeParams;
 use codec_core::{DecoderState, FrameContext};
 use flick_tests::{
     Source, all_vectors, decode_file, decode_from, make_y4m, md5_hex, md5_list_path,
-    read_ivf_frames, read_md5_list, require_tools, run_tool, vpxenc,
+    read_ivf_frames, read_md5_list, require_tools, run_tool, vpxenc, write_ivf,
 };
 use serde_json::Value;
 
@@ -82,6 +84,16 @@ fn the_browser_decodes_encodes_and_rebases_exactly_as_native() {
         &["--good", "--cpu-used=4", "--end-usage=q", "--cq-level=20"],
     );
 
+    // Bad input: the file cut in the middle of its last frame, and frame 5 cut to 10 bytes.
+    let first = &all_vectors()[0];
+    let whole = std::fs::read(first).unwrap();
+    let cut_file = dir.path().join("cut-file.ivf");
+    std::fs::write(&cut_file, &whole[..whole.len() - 7]).unwrap();
+    let mut frames = read_ivf_frames(first);
+    frames[5].truncate(10);
+    let cut_frame = dir.path().join("cut-frame.ivf");
+    write_ivf(&cut_frame, 176, 144, &frames);
+
     let out = dir.path().join("browser");
     let vectors = all_vectors();
     assert_eq!(vectors.len(), 18);
@@ -91,7 +103,7 @@ fn the_browser_decodes_encodes_and_rebases_exactly_as_native() {
         .arg(root.join("web-demo/dist"))
         .arg("--out")
         .arg(&out);
-    for vector in &vectors {
+    for vector in vectors.iter().chain([&cut_file, &cut_frame]) {
         node.arg("--selftest").arg(vector);
     }
     node.arg("--rebase")
@@ -108,6 +120,7 @@ fn the_browser_decodes_encodes_and_rebases_exactly_as_native() {
     println!("browser: {}", results["userAgent"]);
 
     check_vectors(&results, &vectors);
+    check_bad_input(&results, first);
     check_rebase(&results, &footage);
     check_player(&results, &out);
 }
@@ -142,6 +155,32 @@ fn check_vectors(results: &Value, vectors: &[PathBuf]) {
         "18 vectors, {frames} frames: browser {browser_ms:.1} ms, native (this test's build) \
          {native_ms:.1} ms; scripts/bench-browser.sh measures speed properly"
     );
+}
+
+/// Bad input ends the self-test with an error naming the frame, after the good frames' lines.
+fn check_bad_input(results: &Value, original: &Path) {
+    let expected = read_md5_list(&md5_list_path(original));
+    let name = |line: &str| line.replace("vp80-00-comprehensive-001", "NAME");
+    for (file, kept, says) in [
+        (
+            "cut-file.ivf",
+            expected.len() - 1,
+            "selftest:error:IVF frame 28 at byte",
+        ),
+        ("cut-frame.ivf", 5, "selftest:error:frame 5: "),
+    ] {
+        let report = &results["selftest"][file];
+        let title = report["title"].as_str().unwrap();
+        assert!(title.starts_with(says), "{file}: {title}");
+        let stem = file.trim_end_matches(".ivf");
+        let lines: Vec<String> = lines_of(&report["lines"])
+            .iter()
+            .map(|l| l.replace(stem, "NAME"))
+            .collect();
+        let wanted: Vec<String> = expected[..kept].iter().map(|l| name(l)).collect();
+        assert_eq!(lines, wanted, "{file}: the frames before the error");
+        println!("{file}: {title}");
+    }
 }
 
 /// The rebase preview's encoded and rebased frames are byte-identical to codec-core's, and
