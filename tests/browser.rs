@@ -7,7 +7,8 @@
 //!   natively, and each rebased frame decodes to what rebase reconstructed;
 //! - a file cut short and a frame cut short end the self-test with an error that names
 //!   where, keeping the lines of the frames before it;
-//! - the player plays the footage and its screenshot is not blank.
+//! - the player plays the footage and its screenshot is not blank; the state its inspector
+//!   saves after the last frame is byte for byte the native decoder's.
 //!
 //! Needs Chromium, Node.js, wasm-bindgen-cli and web-demo's npm packages:
 //! scripts/setup-web.sh installs them (scripts/test.sh runs it). Without them this test fails
@@ -122,7 +123,7 @@ fn the_browser_decodes_encodes_and_rebases_exactly_as_native() {
     check_vectors(&results, &vectors);
     check_bad_input(&results, first);
     check_rebase(&results, &footage);
-    check_player(&results, &out);
+    check_player(&results, &out, &footage);
 }
 
 fn lines_of(value: &Value) -> Vec<String> {
@@ -183,8 +184,9 @@ fn check_bad_input(results: &Value, original: &Path) {
     }
 }
 
-/// The rebase preview's encoded and rebased frames are byte-identical to codec-core's, and
-/// each rebased frame decoded in the browser as rebase said.
+/// The rebase preview's encoded and rebased frames are byte-identical to codec-core's, each
+/// rebased frame decoded in the browser as rebase said, and the state it rebased onto has
+/// the native state's content hash.
 fn check_rebase(results: &Value, footage: &Path) {
     let report = &results["rebase"];
     assert_eq!(report["title"], "rebasetest:done", "{report}");
@@ -222,6 +224,12 @@ fn check_rebase(results: &Value, footage: &Path) {
         made = encoded.state;
         onto = rebased.state;
     }
+    let target_hash: String = decoded.states[AT - 1]
+        .content_hash()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    expected.push(format!("target {} {target_hash}", AT - 1));
     let browser: Vec<String> = browser
         .into_iter()
         .filter(|l| !l.starts_with("psnr "))
@@ -232,7 +240,14 @@ fn check_rebase(results: &Value, footage: &Path) {
 }
 
 /// The player reached the last frame and its screenshot shows a picture, not a blank canvas.
-fn check_player(results: &Value, out: &Path) {
+fn check_player(results: &Value, out: &Path, footage: &Path) {
+    let saved = std::fs::read(out.join("player.state")).unwrap();
+    let native = decode_file(footage).unwrap();
+    assert!(
+        saved == native.states.last().unwrap().to_bytes(),
+        "the state the page saved after the last frame differs from the native decoder's"
+    );
+
     let report = &results["screenshot"];
     assert_eq!(report["position"], "frame 24 / 24", "{report}");
     let file = std::fs::File::open(out.join("player.png")).unwrap();

@@ -244,9 +244,13 @@ function stop() {
 
 // ---- the state inspector
 
+let inspected = -1; // the frame whose following state is shown
+
 async function inspect(index) {
   const { report, references } = await call('inspect', { index });
+  inspected = index;
   $('inspect-index').textContent = index + 1;
+  $('save-state').disabled = false;
   const p = report.probabilities;
   const blockTypes = ['Y after Y2', 'Y2', 'chroma', 'Y with DC'];
   const diff = (d) => (d.changed === 0 ? 'defaults' : `${d.values.join(' ')} (defaults ${d.defaults.join(' ')})`);
@@ -279,6 +283,18 @@ async function inspect(index) {
     if (picture) drawThumbnail(canvas, picture);
     else canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
   }
+}
+
+// Saves the state after the inspected frame: `flick decode STREAM --state FILE --from N`
+// goes on from it.
+async function saveState() {
+  const index = inspected;
+  const { bytes } = await call('stateBytes', { index });
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  link.download = `${stream.name}-after-${index + 1}.state`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
 function drawThumbnail(canvas, picture) {
@@ -392,6 +408,8 @@ async function rebasetest(url, params) {
         `psnr ${f.frame} ${f.standalonePsnr.toFixed(3)} ${f.rebasedPsnr.toFixed(3)}`,
       ])
       .join('\n');
+    const { report } = await call('inspect', { index: result.at - 1 });
+    out.textContent += `\ntarget ${result.at - 1} ${report.hash}`;
     document.title = 'rebasetest:done';
   } catch (e) {
     document.title = `rebasetest:error:${e.message}`;
@@ -419,6 +437,7 @@ $('open-form').addEventListener('submit', async (event) => {
     setStatus(e.message, true);
   }
 });
+$('save-state').addEventListener('click', () => saveState().catch((e) => setStatus(e.message, true)));
 $('first').addEventListener('click', () => seek(0));
 $('prev').addEventListener('click', () => seek(current - 1));
 $('next').addEventListener('click', () => seek(current + 1));

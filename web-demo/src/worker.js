@@ -105,6 +105,14 @@ const ops = {
     return transfer({ index, report, references }, buffers);
   },
 
+  // The state after frame `index`, serialized as `flick dump-state` writes it.
+  stateBytes({ index }) {
+    opened();
+    checkIndex(index);
+    const bytes = stateBefore(index + 1).toBytes();
+    return transfer({ index, bytes: bytes.buffer }, [bytes.buffer]);
+  },
+
   // Decodes the whole stream from the start and returns one MD5 line per shown frame, as
   // `flick decode --frame-md5` prints them. A frame that fails ends the list with an error;
   // the lines before it are kept.

@@ -6,7 +6,8 @@
 //        [--selftest FILE.ivf]...        decode in the browser: MD5 lines, decode time
 //        [--rebase FILE.ivf --at K --length L --q Q --speed S]
 //                                        run the rebase preview: per-frame MD5s
-//        [--screenshot FILE.ivf]         open it in the player and screenshot the canvas
+//        [--screenshot FILE.ivf]         play it in the player, screenshot the canvas and
+//                                        save the state after the last frame (player.state)
 //
 // Files are served from a loopback HTTP server this script starts. Chromium comes from
 // $CHROMIUM or /usr/bin/chromium. Any page error or console error fails the run.
@@ -151,6 +152,9 @@ async function main() {
       await page.click('#play');
       await page.waitForFunction(() => document.getElementById('play').textContent === 'Play' &&
         document.getElementById('speed').textContent.includes('played'), null, { timeout: TIMEOUT_MS });
+      // The state after the last frame, as the inspector's Save button downloads it.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-state')]);
+      await download.saveAs(path.join(args.out, 'player.state'));
       const player = path.join(args.out, 'player.png');
       await page.locator('#player').screenshot({ path: player });
       await page.screenshot({ path: path.join(args.out, 'page.png'), fullPage: true });
