@@ -9,25 +9,16 @@
 # Writes into bench-out/ (or $FLICK_BENCH_OUT).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bench-stream.sh
+source scripts/bench-stream.sh
 
-clip=../shared/testdata/clips/bigbuckbunny.mp4
 out=${FLICK_BENCH_OUT:-bench-out}
 runs=${RUNS:-3}
-[ -f "$clip" ] || { echo "bench: $clip not found (shared/ must sit beside the repository)" >&2; exit 1; }
 
 scripts/setup.sh
 cargo build --release -p orchestrator
 flick=target/release/flick
-mkdir -p "$out"
-stream=$out/bigbuckbunny-720p.ivf
-
-if [ ! -s "$stream" ]; then
-    echo "bench: encoding $clip (1280x720, all frames) with vpxenc --good --cpu-used=2 at 2000 kb/s"
-    ffmpeg -hide_banner -loglevel error -nostdin -i "$clip" -pix_fmt yuv420p -f yuv4mpegpipe -y "$out/clip.y4m"
-    vpxenc --codec=vp8 --ivf --quiet --good --cpu-used=2 --target-bitrate=2000 \
-        -o "$stream" "$out/clip.y4m" </dev/null
-    rm -f "$out/clip.y4m"
-fi
+stream=$(bench_stream "$out")
 frames=$(("$(wc -l < <("$flick" info "$stream"))" - 1))
 
 # Only a bit-exact decoder's speed is worth comparing.
