@@ -10,7 +10,55 @@ pub struct Plane {
     pub width: usize,
     pub height: usize,
     pub stride: usize,
+    /// Serialized as one byte string: in bincode the same bytes as a sequence of `u8`,
+    /// written and read in one copy rather than sample by sample.
+    #[serde(with = "byte_string")]
     pub data: Vec<u8>,
+}
+
+/// `Vec<u8>` as a serde byte string. Reading asks for borrowed bytes, so with a borrowing
+/// deserializer (the state loader uses one) a corrupt length can never make it allocate more
+/// than the input holds; deserializers that hand over a sequence instead are read element by
+/// element with serde's cautious preallocation.
+pub(crate) mod byte_string {
+    use alloc::vec::Vec;
+    use core::fmt;
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        deserializer.deserialize_bytes(Bytes)
+    }
+
+    struct Bytes;
+
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            Ok(bytes)
+        }
+    }
 }
 
 impl Plane {

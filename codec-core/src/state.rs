@@ -2,6 +2,7 @@
 //! frame to the next. Cloning is cheap (pictures are shared behind `Arc`), states compare
 //! with `Eq`, have a content hash, and serialize to a versioned, checksummed binary form.
 
+use alloc::borrow::Cow;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -132,13 +133,14 @@ const STATE_VERSION: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8;
 const CHECKSUM_LEN: usize = 32;
 
-/// The serialized layout: pictures stored once, references point into the list.
+/// The serialized layout: pictures stored once, references point into the list. Writing
+/// borrows from the state; reading owns.
 #[derive(Serialize, Deserialize)]
-struct StateRecord {
-    probabilities: EntropyProbabilities,
+struct StateRecord<'a> {
+    probabilities: Cow<'a, EntropyProbabilities>,
     segmentation: SegmentationRecord,
     loop_filter_deltas: LoopFilterDeltas,
-    frame: Option<FrameRecord>,
+    frame: Option<FrameRecord<'a>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -146,13 +148,14 @@ struct SegmentationRecord {
     absolute_values: bool,
     quantizer: [i8; 4],
     loop_filter_level: [i8; 4],
+    #[serde(with = "crate::picture::byte_string")]
     map: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct FrameRecord {
+struct FrameRecord<'a> {
     size: FrameSize,
-    pictures: Vec<Picture>,
+    pictures: Vec<Cow<'a, Picture>>,
     /// Indices into `pictures` for last, golden, altref.
     references: [u8; 3],
 }
@@ -224,8 +227,9 @@ impl DecoderState {
             return Err(StateError::ChecksumMismatch);
         }
         let config = bincode::config::standard().with_limit::<{ 1 << 30 }>();
+        // Borrowing from the payload, a length field cannot claim more than the payload holds.
         let (record, used): (StateRecord, usize) =
-            bincode::serde::decode_from_slice(payload, config)
+            bincode::serde::borrow_decode_from_slice(payload, config)
                 .map_err(|e| StateError::Malformed(e.to_string()))?;
         if used != payload.len() {
             return Err(StateError::Malformed(alloc::format!(
@@ -264,12 +268,12 @@ impl DecoderState {
             }
             FrameRecord {
                 size: frame.size,
-                pictures: pictures.into_iter().map(|p| (**p).clone()).collect(),
+                pictures: pictures.into_iter().map(|p| Cow::Borrowed(&**p)).collect(),
                 references,
             }
         });
         let record = StateRecord {
-            probabilities: self.probabilities.clone(),
+            probabilities: Cow::Borrowed(&self.probabilities),
             segmentation: SegmentationRecord {
                 absolute_values: self.segmentation.absolute_values,
                 quantizer: self.segmentation.quantizer,
@@ -355,7 +359,11 @@ impl DecoderState {
                 {
                     return Err(malformed("reference index out of range".into()));
                 }
-                let shared: Vec<Arc<Picture>> = frame.pictures.into_iter().map(Arc::new).collect();
+                let shared: Vec<Arc<Picture>> = frame
+                    .pictures
+                    .into_iter()
+                    .map(|p| Arc::new(p.into_owned()))
+                    .collect();
                 let [last, golden, altref] = frame.references.map(|i| shared[i as usize].clone());
                 Some(FrameState {
                     size,
@@ -380,7 +388,7 @@ impl DecoderState {
         }
         Ok(DecoderState {
             frame,
-            probabilities: record.probabilities,
+            probabilities: record.probabilities.into_owned(),
             segmentation: Segmentation {
                 absolute_values: seg.absolute_values,
                 quantizer: seg.quantizer,
@@ -389,5 +397,81 @@ impl DecoderState {
             },
             loop_filter_deltas: record.loop_filter_deltas,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plane as serialized, with its sample count but none of its samples.
+    #[derive(Serialize)]
+    struct HollowPlane {
+        width: usize,
+        height: usize,
+        stride: usize,
+        claimed_len: u64,
+    }
+
+    #[derive(Serialize)]
+    struct HollowPicture {
+        display_width: usize,
+        display_height: usize,
+        y: HollowPlane,
+    }
+
+    #[derive(Serialize)]
+    struct HollowState {
+        probabilities: EntropyProbabilities,
+        segmentation: SegmentationRecord,
+        loop_filter_deltas: LoopFilterDeltas,
+        frame: Option<(FrameSize, Vec<HollowPicture>)>,
+    }
+
+    fn file(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(STATE_MAGIC);
+        out.extend_from_slice(&STATE_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(payload);
+        out.extend_from_slice(&Sha256::digest(payload));
+        out
+    }
+
+    #[test]
+    fn a_plane_claiming_more_samples_than_the_file_holds_is_refused() {
+        // A checksum is no defence against a crafted file: it is valid here. The plane
+        // claims 1 GiB - 1 of samples (inside bincode's limit) in a file of a few kB.
+        let hollow = HollowState {
+            probabilities: EntropyProbabilities::default(),
+            segmentation: SegmentationRecord {
+                absolute_values: false,
+                quantizer: [0; 4],
+                loop_filter_level: [0; 4],
+                map: alloc::vec![0; 1],
+            },
+            loop_filter_deltas: LoopFilterDeltas::default(),
+            frame: Some((
+                FrameSize {
+                    width: 16,
+                    height: 16,
+                    horizontal_scale: 0,
+                    vertical_scale: 0,
+                },
+                alloc::vec![HollowPicture {
+                    display_width: 16,
+                    display_height: 16,
+                    y: HollowPlane {
+                        width: 16,
+                        height: 16,
+                        stride: 16,
+                        claimed_len: (1 << 30) - 1,
+                    },
+                }],
+            )),
+        };
+        let payload = bincode::serde::encode_to_vec(&hollow, bincode::config::standard()).unwrap();
+        let err = DecoderState::from_bytes(&file(&payload)).unwrap_err();
+        assert!(matches!(err, StateError::Malformed(_)), "{err}");
     }
 }
