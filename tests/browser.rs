@@ -7,7 +7,8 @@
 //!   natively, and each rebased frame decodes to what rebase reconstructed;
 //! - a file cut short and a frame cut short end the self-test with an error that names
 //!   where, keeping the lines of the frames before it;
-//! - the player plays the footage and its screenshot is not blank; the state its inspector
+//! - the player, given the footage through its file picker, plays it and its screenshot is
+//!   not blank; the state its inspector
 //!   saves after the last frame is byte for byte the native decoder's.
 //!
 //! Needs Chromium, Node.js, wasm-bindgen-cli and web-demo's npm packages:

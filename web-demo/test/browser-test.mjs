@@ -6,8 +6,9 @@
 //        [--selftest FILE.ivf]...        decode in the browser: MD5 lines, decode time
 //        [--rebase FILE.ivf --at K --length L --q Q --speed S]
 //                                        run the rebase preview: per-frame MD5s
-//        [--screenshot FILE.ivf]         play it in the player, screenshot the canvas and
-//                                        save the state after the last frame (player.state)
+//        [--screenshot FILE.ivf]         open it with the file picker, play it, screenshot
+//                                        the canvas and save the state after the last frame
+//                                        (player.state)
 //
 // Files are served from a loopback HTTP server this script starts. Chromium comes from
 // $CHROMIUM or /usr/bin/chromium. Any page error or console error fails the run.
@@ -146,7 +147,9 @@ async function main() {
     }
 
     if (args.screenshot) {
-      await page.goto(`${base}/index.html?src=${encodeURIComponent(inputUrl(args.screenshot))}`);
+      // Opened through the file picker, as a user would.
+      await page.goto(`${base}/index.html`);
+      await page.setInputFiles('#file', args.screenshot);
       await page.waitForFunction(() => document.getElementById('position').textContent.startsWith('frame'), null, { timeout: TIMEOUT_MS });
       // Play to the end, so the canvas shows a decoded frame well into the stream.
       await page.click('#play');
