@@ -8,8 +8,8 @@
 //! - a file cut short and a frame cut short end the self-test with an error that names
 //!   where, keeping the lines of the frames before it;
 //! - the player, given the footage through its file picker, plays it and its screenshot is
-//!   not blank; the state its inspector
-//!   saves after the last frame is byte for byte the native decoder's.
+//!   not blank; the state its inspector saves after the last frame is byte for byte the
+//!   native decoder's.
 //!
 //! Needs Chromium, Node.js, wasm-bindgen-cli and web-demo's npm packages:
 //! scripts/setup-web.sh installs them (scripts/test.sh runs it). Without them this test fails
