@@ -10,6 +10,7 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::decoder::FrameContext;
 use crate::picture::Picture;
 use crate::tables;
 
@@ -132,6 +133,71 @@ const STATE_MAGIC: &[u8; 8] = b"FLKSTATE";
 const STATE_VERSION: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8;
 const CHECKSUM_LEN: usize = 32;
+const CONTEXT_MAGIC: &[u8; 8] = b"FLKFRCTX";
+
+/// The envelope of both binary forms: magic, version, payload length, payload, SHA-256 of
+/// the payload.
+fn seal(magic: &[u8; 8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&STATE_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&Sha256::digest(payload));
+    out
+}
+
+/// Checks the envelope [`seal`] wrote and decodes its payload.
+fn unseal<'a, T: Deserialize<'a>>(magic: &[u8; 8], bytes: &'a [u8]) -> Result<T, StateError> {
+    if bytes.len() < 8 || &bytes[..8] != magic {
+        return Err(StateError::BadMagic);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(StateError::Truncated {
+            needed: HEADER_LEN,
+            available: bytes.len(),
+        });
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+    if version != STATE_VERSION {
+        return Err(StateError::UnsupportedVersion(version));
+    }
+    let payload_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap());
+    let needed = usize::try_from(payload_len)
+        .ok()
+        .and_then(|n| n.checked_add(HEADER_LEN + CHECKSUM_LEN))
+        .ok_or(StateError::Truncated {
+            needed: usize::MAX,
+            available: bytes.len(),
+        })?;
+    if bytes.len() < needed {
+        return Err(StateError::Truncated {
+            needed,
+            available: bytes.len(),
+        });
+    }
+    if bytes.len() > needed {
+        return Err(StateError::Malformed(alloc::format!(
+            "{} unexpected bytes after the checksum",
+            bytes.len() - needed
+        )));
+    }
+    let payload = &bytes[HEADER_LEN..needed - CHECKSUM_LEN];
+    if Sha256::digest(payload).as_slice() != &bytes[needed - CHECKSUM_LEN..] {
+        return Err(StateError::ChecksumMismatch);
+    }
+    let config = bincode::config::standard().with_limit::<{ 1 << 30 }>();
+    // Borrowing from the payload, a length field cannot claim more than the payload holds.
+    let (record, used): (T, usize) = bincode::serde::borrow_decode_from_slice(payload, config)
+        .map_err(|e| StateError::Malformed(e.to_string()))?;
+    if used != payload.len() {
+        return Err(StateError::Malformed(alloc::format!(
+            "payload has {} trailing bytes",
+            payload.len() - used
+        )));
+    }
+    Ok(record)
+}
 
 /// The serialized layout: pictures stored once, references point into the list. Writing
 /// borrows from the state; reading owns.
@@ -176,67 +242,13 @@ impl DecoderState {
 
     /// The state's versioned, checksummed binary form. Equal states give equal bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let payload = self.payload();
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
-        out.extend_from_slice(STATE_MAGIC);
-        out.extend_from_slice(&STATE_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&Sha256::digest(&payload));
-        out
+        seal(STATE_MAGIC, &self.payload())
     }
 
     /// Loads a state written by [`DecoderState::to_bytes`], checking magic, version,
     /// length, checksum and the consistency of every field.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StateError> {
-        if bytes.len() < 8 || &bytes[..8] != STATE_MAGIC {
-            return Err(StateError::BadMagic);
-        }
-        if bytes.len() < HEADER_LEN {
-            return Err(StateError::Truncated {
-                needed: HEADER_LEN,
-                available: bytes.len(),
-            });
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
-        if version != STATE_VERSION {
-            return Err(StateError::UnsupportedVersion(version));
-        }
-        let payload_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap());
-        let needed = usize::try_from(payload_len)
-            .ok()
-            .and_then(|n| n.checked_add(HEADER_LEN + CHECKSUM_LEN))
-            .ok_or(StateError::Truncated {
-                needed: usize::MAX,
-                available: bytes.len(),
-            })?;
-        if bytes.len() < needed {
-            return Err(StateError::Truncated {
-                needed,
-                available: bytes.len(),
-            });
-        }
-        if bytes.len() > needed {
-            return Err(StateError::Malformed(alloc::format!(
-                "{} unexpected bytes after the checksum",
-                bytes.len() - needed
-            )));
-        }
-        let payload = &bytes[HEADER_LEN..needed - CHECKSUM_LEN];
-        if Sha256::digest(payload).as_slice() != &bytes[needed - CHECKSUM_LEN..] {
-            return Err(StateError::ChecksumMismatch);
-        }
-        let config = bincode::config::standard().with_limit::<{ 1 << 30 }>();
-        // Borrowing from the payload, a length field cannot claim more than the payload holds.
-        let (record, used): (StateRecord, usize) =
-            bincode::serde::borrow_decode_from_slice(payload, config)
-                .map_err(|e| StateError::Malformed(e.to_string()))?;
-        if used != payload.len() {
-            return Err(StateError::Malformed(alloc::format!(
-                "payload has {} trailing bytes",
-                payload.len() - used
-            )));
-        }
+        let record: StateRecord = unseal(STATE_MAGIC, bytes)?;
         Self::from_record(record)
     }
 
@@ -292,28 +304,12 @@ impl DecoderState {
         let seg = record.segmentation;
         let frame = match record.frame {
             None => {
-                if !seg.map.is_empty() {
-                    return Err(malformed("segment map present without a frame size".into()));
-                }
+                check_segment_map(&seg.map, None)?;
                 None
             }
             Some(frame) => {
                 let size = frame.size;
-                if size.width == 0
-                    || size.height == 0
-                    || size.width > 0x3fff
-                    || size.height > 0x3fff
-                    || size.horizontal_scale > 3
-                    || size.vertical_scale > 3
-                {
-                    return Err(malformed(alloc::format!(
-                        "impossible frame size {}x{} (scale {}, {})",
-                        size.width,
-                        size.height,
-                        size.horizontal_scale,
-                        size.vertical_scale
-                    )));
-                }
+                check_size(size)?;
                 let expected = Picture::new(size.width as usize, size.height as usize);
                 if frame.pictures.is_empty() || frame.pictures.len() > 3 {
                     return Err(malformed(alloc::format!(
@@ -345,13 +341,7 @@ impl DecoderState {
                         )));
                     }
                 }
-                let mbs = expected.mb_cols() * expected.mb_rows();
-                if seg.map.len() != mbs || seg.map.iter().any(|&id| id > 3) {
-                    return Err(malformed(alloc::format!(
-                        "segment map has {} entries, expected {mbs} ids in 0..=3",
-                        seg.map.len()
-                    )));
-                }
+                check_segment_map(&seg.map, Some(size))?;
                 if frame
                     .references
                     .iter()
@@ -375,19 +365,124 @@ impl DecoderState {
                 })
             }
         };
-        if record
-            .probabilities
-            .coefficients
-            .iter()
-            .flatten()
-            .flatten()
-            .flatten()
-            .any(|&p| p == 0)
-        {
-            return Err(malformed("a coefficient probability is zero".into()));
-        }
+        check_probabilities(&record.probabilities)?;
         Ok(DecoderState {
             frame,
+            probabilities: record.probabilities.into_owned(),
+            segmentation: Segmentation {
+                absolute_values: seg.absolute_values,
+                quantizer: seg.quantizer,
+                loop_filter_level: seg.loop_filter_level,
+                map: Arc::new(seg.map),
+            },
+            loop_filter_deltas: record.loop_filter_deltas,
+        })
+    }
+}
+
+/// A frame size a keyframe can declare.
+fn check_size(size: FrameSize) -> Result<(), StateError> {
+    if size.width == 0
+        || size.height == 0
+        || size.width > 0x3fff
+        || size.height > 0x3fff
+        || size.horizontal_scale > 3
+        || size.vertical_scale > 3
+    {
+        return Err(StateError::Malformed(alloc::format!(
+            "impossible frame size {}x{} (scale {}, {})",
+            size.width,
+            size.height,
+            size.horizontal_scale,
+            size.vertical_scale
+        )));
+    }
+    Ok(())
+}
+
+/// A persistent segment map: none before the first keyframe, else one id in 0..=3 per
+/// macroblock.
+fn check_segment_map(map: &[u8], size: Option<FrameSize>) -> Result<(), StateError> {
+    let Some(size) = size else {
+        return if map.is_empty() {
+            Ok(())
+        } else {
+            Err(StateError::Malformed(
+                "segment map present without a frame size".into(),
+            ))
+        };
+    };
+    let mbs = usize::from(size.width).div_ceil(16) * usize::from(size.height).div_ceil(16);
+    if map.len() != mbs || map.iter().any(|&id| id > 3) {
+        return Err(StateError::Malformed(alloc::format!(
+            "segment map has {} entries, expected {mbs} ids in 0..=3",
+            map.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Coefficient probabilities a bool decoder can use: none is zero.
+fn check_probabilities(probabilities: &EntropyProbabilities) -> Result<(), StateError> {
+    let zero = probabilities
+        .coefficients
+        .iter()
+        .flatten()
+        .flatten()
+        .flatten()
+        .any(|&p| p == 0);
+    if zero {
+        return Err(StateError::Malformed(
+            "a coefficient probability is zero".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The serialized layout of a [`FrameContext`].
+#[derive(Serialize, Deserialize)]
+struct ContextRecord<'a> {
+    size: Option<FrameSize>,
+    probabilities: Cow<'a, EntropyProbabilities>,
+    segmentation: SegmentationRecord,
+    loop_filter_deltas: LoopFilterDeltas,
+}
+
+impl FrameContext {
+    /// The context's versioned, checksummed binary form: about 1.2 kB of probabilities
+    /// and deltas plus one byte per macroblock of segment map, where the state it comes from
+    /// carries up to three pictures. It is all a rebase needs to know about the state a
+    /// frame was made against.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let record = ContextRecord {
+            size: self.size,
+            probabilities: Cow::Borrowed(&self.probabilities),
+            segmentation: SegmentationRecord {
+                absolute_values: self.segmentation.absolute_values,
+                quantizer: self.segmentation.quantizer,
+                loop_filter_level: self.segmentation.loop_filter_level,
+                map: (*self.segmentation.map).clone(),
+            },
+            loop_filter_deltas: self.loop_filter_deltas,
+        };
+        let payload = bincode::serde::encode_to_vec(&record, bincode::config::standard())
+            .expect("in-memory serialization cannot fail");
+        seal(CONTEXT_MAGIC, &payload)
+    }
+
+    /// Loads a context written by [`FrameContext::to_bytes`], checking magic, version,
+    /// length, checksum and the consistency of every field, as
+    /// [`DecoderState::from_bytes`] does.
+    pub fn from_bytes(bytes: &[u8]) -> Result<FrameContext, StateError> {
+        let record: ContextRecord = unseal(CONTEXT_MAGIC, bytes)?;
+        if let Some(size) = record.size {
+            check_size(size)?;
+        }
+        check_segment_map(&record.segmentation.map, record.size)?;
+        check_probabilities(&record.probabilities)?;
+        let seg = record.segmentation;
+        Ok(FrameContext {
+            size: record.size,
             probabilities: record.probabilities.into_owned(),
             segmentation: Segmentation {
                 absolute_values: seg.absolute_values,
@@ -428,16 +523,6 @@ mod tests {
         frame: Option<(FrameSize, Vec<HollowPicture>)>,
     }
 
-    fn file(payload: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(STATE_MAGIC);
-        out.extend_from_slice(&STATE_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(payload);
-        out.extend_from_slice(&Sha256::digest(payload));
-        out
-    }
-
     #[test]
     fn a_plane_claiming_more_samples_than_the_file_holds_is_refused() {
         // A checksum is no defence against a crafted file: it is valid here. The plane
@@ -471,7 +556,7 @@ mod tests {
             )),
         };
         let payload = bincode::serde::encode_to_vec(&hollow, bincode::config::standard()).unwrap();
-        let err = DecoderState::from_bytes(&file(&payload)).unwrap_err();
+        let err = DecoderState::from_bytes(&seal(STATE_MAGIC, &payload)).unwrap_err();
         assert!(matches!(err, StateError::Malformed(_)), "{err}");
     }
 }

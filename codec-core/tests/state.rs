@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use codec_core::container::ivf::parse_ivf;
-use codec_core::{DecoderState, StateError, decode};
+use codec_core::{DecoderState, FrameContext, StateError, decode};
 
 fn frames(n: usize) -> Vec<Vec<u8>> {
     let path = format!(
@@ -116,4 +116,67 @@ fn damaged_state_files_fail_clearly() {
 fn empty_state_round_trips() {
     let empty = DecoderState::new();
     assert_eq!(DecoderState::from_bytes(&empty.to_bytes()).unwrap(), empty);
+}
+
+#[test]
+fn frame_contexts_round_trip_and_are_small() {
+    // 007 updates its segment map every frame; 010 turns segmentation on at frame 23.
+    for (vector, count) in [(1, 10), (7, 6), (10, 30)] {
+        let frames = frames(vector);
+        let state = state_after(&frames, count);
+        if vector != 1 {
+            assert!(state.segmentation.map.iter().any(|&id| id != 0), "{vector}");
+        }
+        let context = FrameContext::of(&state);
+        let bytes = context.to_bytes();
+        assert_eq!(
+            FrameContext::from_bytes(&bytes).unwrap(),
+            context,
+            "{vector}"
+        );
+        // Probabilities, deltas and one byte per macroblock: no pictures.
+        let mbs = usize::from(state.size().unwrap().width).div_ceil(16)
+            * usize::from(state.size().unwrap().height).div_ceil(16);
+        assert!(bytes.len() < 1300 + mbs, "{vector}: {} bytes", bytes.len());
+        // The context parses what follows exactly as the state's own does.
+        let next = &frames[count];
+        assert_eq!(
+            FrameContext::from_bytes(&bytes)
+                .unwrap()
+                .after(next)
+                .unwrap(),
+            context.after(next).unwrap()
+        );
+    }
+    let empty = FrameContext::of(&DecoderState::new());
+    assert_eq!(FrameContext::from_bytes(&empty.to_bytes()).unwrap(), empty);
+}
+
+#[test]
+fn damaged_frame_contexts_fail_clearly() {
+    let state = state_after(&frames(1), 3);
+    let bytes = FrameContext::of(&state).to_bytes();
+    assert_eq!(
+        FrameContext::from_bytes(&state.to_bytes()).unwrap_err(),
+        StateError::BadMagic,
+        "a state is not a context"
+    );
+    assert_eq!(
+        DecoderState::from_bytes(&bytes).unwrap_err(),
+        StateError::BadMagic,
+        "nor a context a state"
+    );
+    for len in [0, 19, bytes.len() - 1] {
+        let err = FrameContext::from_bytes(&bytes[..len]).unwrap_err();
+        assert!(
+            matches!(err, StateError::BadMagic | StateError::Truncated { .. }),
+            "cut to {len}: {err}"
+        );
+    }
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x01;
+    assert_eq!(
+        FrameContext::from_bytes(&flipped).unwrap_err(),
+        StateError::ChecksumMismatch
+    );
 }
