@@ -79,6 +79,11 @@ impl FrameContext {
         }
     }
 
+    /// The frame size of the state's references; `None` before the first keyframe.
+    pub fn size(&self) -> Option<FrameSize> {
+        self.size
+    }
+
     /// The context after `frame`: what [`FrameContext::of`] gives for the state that
     /// decoding `frame` from this context's state leads to. A zero-length (dropped) frame
     /// changes nothing.

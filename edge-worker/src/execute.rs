@@ -2,6 +2,7 @@
 
 use codec_core::encoder::rate_control::FrameKind;
 use codec_core::encoder::sequence::SequenceEncoder;
+use codec_core::state::FrameSize;
 use codec_core::{DecoderState, FrameContext, Picture, rebase};
 
 use crate::blob::{BlobId, BlobSource, Blobs};
@@ -116,6 +117,7 @@ fn encode_given_state(
     } else {
         FrameKind::Inter
     };
+    let made_from = FrameContext::of(&state).to_bytes();
     let encoded = SequenceEncoder::from_state(state, config)
         .encode_next_as(&picture, kind)
         .map_err(|e| TaskError::Encode {
@@ -125,8 +127,9 @@ fn encode_given_state(
         })?;
     let mut out = Blobs::new();
     let frame = out.insert(encoded.data);
+    let made_from = out.insert(made_from);
     Ok(Executed {
-        output: TaskOutput::EncodeGivenState { frame },
+        output: TaskOutput::EncodeGivenState { frame, made_from },
         blobs: out,
         work: WorkStats { frames: 1 },
     })
@@ -149,7 +152,7 @@ fn rebase_chunk(
     let frame_count = frame_count(chunk, frames.len())?;
     let target = read_state(blobs, format, "target", target)?;
     let first_frame = read_blob(blobs, "first_frame", first_frame)?;
-    let first_made_from = read_state(blobs, format, "first_made_from", first_made_from)?;
+    let first_made_from = read_context(blobs, format, "first_made_from", first_made_from)?;
     let original_id = original;
     let original = unpack_frames(read_blob(blobs, "original", original_id)?)
         .map_err(|e| e.in_input("original", original_id))?;
@@ -177,13 +180,8 @@ fn rebase_chunk(
 
     let mut rebased = Vec::with_capacity(frames.len());
     let picture = read_picture(blobs, format, "frames[0]", &frames[0])?;
-    let first = rebase(
-        &target,
-        &picture,
-        first_frame,
-        &FrameContext::of(&first_made_from),
-    )
-    .map_err(rebase_error(0))?;
+    let first =
+        rebase(&target, &picture, first_frame, &first_made_from).map_err(rebase_error(0))?;
     rebased.push(first.data);
     let mut current = first.state;
     // Frames 1.. were made against the chunk's own encode, which started from nothing.
@@ -249,24 +247,44 @@ fn read_state(
     input: &str,
     id: &BlobId,
 ) -> Result<DecoderState, TaskError> {
-    let malformed = |reason: String| TaskError::MalformedBlob {
+    let state = DecoderState::from_bytes(read_blob(blobs, input, id)?)
+        .map_err(|e| malformed(input, id, e.to_string()))?;
+    check_size(state.size(), format).map_err(|reason| malformed(input, id, reason))?;
+    Ok(state)
+}
+
+/// A frame-context blob, which must describe a state of the task's size, as [`read_state`].
+fn read_context(
+    blobs: &impl BlobSource,
+    format: &PictureFormat,
+    input: &str,
+    id: &BlobId,
+) -> Result<FrameContext, TaskError> {
+    let context = FrameContext::from_bytes(read_blob(blobs, input, id)?)
+        .map_err(|e| malformed(input, id, e.to_string()))?;
+    check_size(context.size(), format).map_err(|reason| malformed(input, id, reason))?;
+    Ok(context)
+}
+
+fn malformed(input: &str, id: &BlobId, reason: String) -> TaskError {
+    TaskError::MalformedBlob {
         input: format!("{input} ({})", id.short()),
         reason,
-    };
-    let state = DecoderState::from_bytes(read_blob(blobs, input, id)?)
-        .map_err(|e| malformed(e.to_string()))?;
-    match state.size() {
+    }
+}
+
+/// Whether a state (or its context) of `size` belongs to a task reading `format` pictures.
+fn check_size(size: Option<FrameSize>, format: &PictureFormat) -> Result<(), String> {
+    match size {
         Some(size)
             if u32::from(size.width) == format.width && u32::from(size.height) == format.height =>
         {
-            Ok(state)
+            Ok(())
         }
-        Some(size) => Err(malformed(format!(
+        Some(size) => Err(format!(
             "the state holds {}x{} pictures but the task's are {}x{}",
             size.width, size.height, format.width, format.height
-        ))),
-        None => Err(malformed(
-            "the state has no reference pictures (no frame decoded yet)".into(),
         )),
+        None => Err("the state has no reference pictures (no frame decoded yet)".into()),
     }
 }

@@ -136,9 +136,10 @@ pub enum Task {
         golden: bool,
     },
     /// Rewrite a chunk's frames to decode from `target`, the true state at the end of the
-    /// previous chunk: `first_frame` (made against the state `first_made_from`) stands for
-    /// the chunk's keyframe, then the interframes of `original` follow, each made against
-    /// the chunk's own encode.
+    /// previous chunk: `first_frame` (made against a state whose `FrameContext` is
+    /// `first_made_from`, as the given-state task reports it) stands for the chunk's
+    /// keyframe, then the interframes of `original` follow, each made against the chunk's
+    /// own encode.
     Rebase {
         chunk: u32,
         format: PictureFormat,
@@ -206,8 +207,10 @@ impl Task {
 pub enum TaskOutput {
     /// The chunk's frames as a chunk stream, and the decoder state after them.
     EncodeChunk { stream: BlobId, final_state: BlobId },
-    /// The single compressed frame (raw VP8 bytes, not a chunk stream).
-    EncodeGivenState { frame: BlobId },
+    /// The single compressed frame (raw VP8 bytes, not a chunk stream), and the
+    /// `FrameContext` of the state it was made against (`FrameContext::to_bytes`): all that
+    /// rebasing the frame needs to know of that state.
+    EncodeGivenState { frame: BlobId, made_from: BlobId },
     /// The rebased frames as a chunk stream, and the decoder state after them.
     Rebase { stream: BlobId, final_state: BlobId },
 }
@@ -224,7 +227,7 @@ impl TaskOutput {
                 stream,
                 final_state,
             } => vec![*stream, *final_state],
-            TaskOutput::EncodeGivenState { frame } => vec![*frame],
+            TaskOutput::EncodeGivenState { frame, made_from } => vec![*frame, *made_from],
         }
     }
 }
@@ -339,11 +342,14 @@ mod tests {
         assert!(json.starts_with(r#"{"encode_chunk":{"chunk":2,"#), "{json}");
         assert!(json.contains(&format!(r#""frames":["{id}"]"#)), "{json}");
         assert_eq!(serde_json::from_str::<Task>(&json).unwrap(), task);
-        let output = TaskOutput::EncodeGivenState { frame: id };
+        let output = TaskOutput::EncodeGivenState {
+            frame: id,
+            made_from: id,
+        };
         let json = serde_json::to_string(&output).unwrap();
         assert_eq!(
             json,
-            format!(r#"{{"encode_given_state":{{"frame":"{id}"}}}}"#)
+            format!(r#"{{"encode_given_state":{{"frame":"{id}","made_from":"{id}"}}}}"#)
         );
     }
 }

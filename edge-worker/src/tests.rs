@@ -133,13 +133,17 @@ fn encode_given_state_continues_the_previous_chunk() {
             frame: frames[CHUNK],
             golden,
         };
-        let TaskOutput::EncodeGivenState { frame } = run(&task, &mut blobs) else {
+        let TaskOutput::EncodeGivenState { frame, made_from } = run(&task, &mut blobs) else {
             panic!("wrong output kind");
         };
         let frame = blobs.get(&frame).unwrap();
         assert!(!is_keyframe(frame));
         let (shown, _) = decode_all(&state(&blobs, &s0), &[frame]);
         assert_eq!(shown, 1);
+        // The context it reports is the state's it was made against, without the pictures.
+        let context = FrameContext::from_bytes(blobs.get(&made_from).unwrap()).unwrap();
+        assert_eq!(context, FrameContext::of(&state(&blobs, &s0)));
+        assert!(blobs.get(&made_from).unwrap().len() < blobs.get(&s0).unwrap().len());
     }
 }
 
@@ -163,7 +167,11 @@ fn join(
         frame: frames[start],
         golden: true,
     };
-    let TaskOutput::EncodeGivenState { frame: first } = run(&given, blobs) else {
+    let TaskOutput::EncodeGivenState {
+        frame: first,
+        made_from,
+    } = run(&given, blobs)
+    else {
         panic!("wrong output kind");
     };
     let task = Task::Rebase {
@@ -171,7 +179,7 @@ fn join(
         format: FORMAT,
         target,
         first_frame: first,
-        first_made_from: prev_own,
+        first_made_from: made_from,
         original: own_stream,
         frames: frames[start..start + CHUNK].to_vec(),
     };
@@ -364,6 +372,21 @@ fn malformed_inputs_are_errors() {
     assert!(err.to_string().contains("48x32"), "{err}");
 
     // The original stream must have one frame per picture.
+    let context = FrameContext::of(&state(&blobs, &s0)).to_bytes();
+    let context = blobs.insert(context);
+    let task = Task::Rebase {
+        chunk: 1,
+        format: FORMAT,
+        target: s0,
+        first_frame: stream0,
+        first_made_from: context,
+        original: stream0,
+        frames: frames[CHUNK..CHUNK + 3].to_vec(),
+    };
+    let err = execute(&task, &blobs).unwrap_err();
+    assert!(matches!(err, TaskError::BadTask(_)), "{err}");
+
+    // first_made_from is a frame context, not a whole state.
     let task = Task::Rebase {
         chunk: 1,
         format: FORMAT,
@@ -374,7 +397,10 @@ fn malformed_inputs_are_errors() {
         frames: frames[CHUNK..CHUNK + 3].to_vec(),
     };
     let err = execute(&task, &blobs).unwrap_err();
-    assert!(matches!(err, TaskError::BadTask(_)), "{err}");
+    assert!(
+        matches!(&err, TaskError::MalformedBlob { input, .. } if input.starts_with("first_made_from")),
+        "{err}"
+    );
 }
 
 #[test]

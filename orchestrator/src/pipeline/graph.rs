@@ -157,6 +157,14 @@ struct ChunkResult {
     final_state: BlobId,
 }
 
+/// A chunk's first frame encoded from the previous chunk's state, and the frame context of
+/// that state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct GivenResult {
+    frame: BlobId,
+    made_from: BlobId,
+}
+
 /// The graph of one video, and the outputs of the tasks done so far.
 #[derive(Clone, Debug)]
 pub struct ChunkGraph {
@@ -167,7 +175,7 @@ pub struct ChunkGraph {
     pictures: Vec<BlobId>,
     golden: Vec<bool>,
     encoded: Vec<Option<ChunkResult>>,
-    given: Vec<Option<BlobId>>,
+    given: Vec<Option<GivenResult>>,
     rebased: Vec<Option<ChunkResult>>,
 }
 
@@ -241,18 +249,18 @@ impl ChunkGraph {
                 })
             }
             Step::Rebase(_) => {
-                let previous = self.encoded[chunk - 1]?;
                 let target = if self.layout.first_in_batch(chunk - 1) {
-                    previous.final_state
+                    self.encoded[chunk - 1]?.final_state
                 } else {
                     self.rebased[chunk - 1]?.final_state
                 };
+                let given = self.given[chunk]?;
                 Some(Task::Rebase {
                     chunk: chunk_id,
                     format: self.format,
                     target,
-                    first_frame: self.given[chunk]?,
-                    first_made_from: previous.final_state,
+                    first_frame: given.frame,
+                    first_made_from: given.made_from,
                     original: self.encoded[chunk]?.stream,
                     frames: self.pictures[frames].to_vec(),
                 })
@@ -283,9 +291,13 @@ impl ChunkGraph {
                     final_state: *final_state,
                 })
                 .is_some(),
-            (Step::GivenState(_), TaskOutput::EncodeGivenState { frame }) => {
-                self.given[chunk].replace(*frame).is_some()
-            }
+            (Step::GivenState(_), TaskOutput::EncodeGivenState { frame, made_from }) => self.given
+                [chunk]
+                .replace(GivenResult {
+                    frame: *frame,
+                    made_from: *made_from,
+                })
+                .is_some(),
             (
                 Step::Rebase(_),
                 TaskOutput::Rebase {
@@ -483,7 +495,10 @@ mod tests {
         let next = graph
             .complete(
                 Step::GivenState(1),
-                &TaskOutput::EncodeGivenState { frame: id("G1") },
+                &TaskOutput::EncodeGivenState {
+                    frame: id("G1"),
+                    made_from: id("G1 context"),
+                },
             )
             .unwrap();
         assert_eq!(next, [Step::Rebase(1)]);
@@ -504,14 +519,21 @@ mod tests {
             "chunk 0 opens the batch: its state is true"
         );
         assert_eq!(first_frame, id("G1"));
-        assert_eq!(first_made_from, id("E0 state"));
+        assert_eq!(
+            first_made_from,
+            id("G1 context"),
+            "G1 reports the context of E0's state, which G1 was made against"
+        );
         assert_eq!(original, id("E1 stream"));
         assert_eq!(frames, [id("picture 3"), id("picture 4"), id("picture 5")]);
 
         graph
             .complete(
                 Step::GivenState(2),
-                &TaskOutput::EncodeGivenState { frame: id("G2") },
+                &TaskOutput::EncodeGivenState {
+                    frame: id("G2"),
+                    made_from: id("G2 context"),
+                },
             )
             .unwrap();
         assert!(graph.task(Step::Rebase(2)).is_none(), "R2 waits for R1");
@@ -526,7 +548,7 @@ mod tests {
             panic!("R2 is ready");
         };
         assert_eq!(target, id("R1 state"));
-        assert_eq!(first_made_from, id("E1 state"));
+        assert_eq!(first_made_from, id("G2 context"));
         graph.complete(Step::Rebase(2), &rebased(2)).unwrap();
         assert_eq!(
             graph.final_streams().unwrap(),
