@@ -9,8 +9,9 @@
 # Writes into bench-out/ (or $FLICK_BENCH_OUT).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=scripts/bench-stream.sh
-source scripts/bench-stream.sh
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+bench=bench
 
 out=${FLICK_BENCH_OUT:-bench-out}
 runs=${RUNS:-3}

@@ -28,6 +28,9 @@
 # Quick run: scripts/compare-encoders.sh --frames 30 --rates 300,600,1000,1600,2400
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+bench=compare
 
 frames=""
 rates="300,600,1000,1600,2400,3500"
@@ -69,57 +72,6 @@ pin=()
 command -v taskset >/dev/null 2>&1 && pin=(taskset -c 0)
 mkdir -p "$out"
 
-ffmpeg_quiet() { ffmpeg -hide_banner -loglevel error -nostdin -y "$@"; }
-
-# Writes clip $1's source as Y4M into $2 with $3 frames (empty: the clip's default).
-make_source() {
-    local clip=$1 y4m=$2 n=$3
-    case "$clip" in
-        bbb720)
-            local mp4=../shared/testdata/clips/bigbuckbunny.mp4
-            [ -f "$mp4" ] || { echo "compare: $mp4 not found (shared/ must sit beside the repository)" >&2; exit 1; }
-            ffmpeg_quiet -i "$mp4" -frames:v "${n:-132}" -pix_fmt yuv420p -f yuv4mpegpipe "$y4m" ;;
-        mandelbrot360)
-            ffmpeg_quiet -f lavfi -i "mandelbrot=size=640x360:rate=25" \
-                -frames:v "${n:-120}" -pix_fmt yuv420p -f yuv4mpegpipe "$y4m" ;;
-        *) echo "compare: unknown clip '$clip' (bbb720, mandelbrot360)" >&2; exit 2 ;;
-    esac
-}
-
-describe_clip() {
-    case "$1" in
-        bbb720) echo "real: Big Buck Bunny, 1280x720 (../shared/testdata/clips/bigbuckbunny.mp4)" ;;
-        mandelbrot360) echo "synthetic: ffmpeg lavfi mandelbrot zoom, 640x360" ;;
-    esac
-}
-
-# Seconds (wall clock) the command takes; its output goes to $log.
-time_command() {
-    local start end
-    start=$(date +%s%N)
-    "$@" >>"$log" 2>&1 || return $?
-    end=$(date +%s%N)
-    awk -v ns="$((end - start))" 'BEGIN { printf "%.3f", ns / 1e9 }'
-}
-
-# Prints "frames kbps psnr ssim" for stream $1 against source $2 at frame rate $3 (a ratio).
-measure() {
-    local ivf=$1 y4m=$2 fps=$3 stats=$1.stats
-    ffmpeg -hide_banner -nostdin -i "$ivf" -i "$y4m" -lavfi \
-        "[0:v]split[a][b];[1:v]split[c][d];[a][c]ssim=stats_file=$stats.ssim;[b][d]psnr=stats_file=$stats.psnr" \
-        -f null - >"$stats.log" 2>&1 || { echo "compare: ffmpeg could not measure $ivf (see $stats.log)" >&2; return 1; }
-    local size ivf_frames shown ssim psnr
-    size=$(stat -c %s "$ivf")
-    ivf_frames=$(od -An -tu4 -j24 -N4 "$ivf" | tr -d ' ')
-    shown=$(wc -l <"$stats.psnr")
-    ssim=$(sed -n 's/.*SSIM .* All:\([0-9.]*\).*/\1/p' "$stats.log" | tail -1)
-    psnr=$(sed -n 's/.*PSNR .* average:\([0-9.inf]*\).*/\1/p' "$stats.log" | tail -1)
-    awk -v size="$size" -v n="$ivf_frames" -v shown="$shown" -v fps="$fps" -v s="$ssim" -v p="$psnr" 'BEGIN {
-        split(fps, r, ":"); seconds = shown / (r[1] / r[2])
-        printf "%d %.2f %s %s\n", shown, (size - 32 - 12 * n) * 8 / seconds / 1000, p, s
-    }'
-}
-
 summary=$out/summary.txt
 : >"$summary"
 for clip in "${clip_list[@]}"; do
@@ -129,14 +81,7 @@ for clip in "${clip_list[@]}"; do
     : >"$log"
     y4m=$dir/source-${frames:-all}.y4m
     [ -s "$y4m" ] || make_source "$clip" "$y4m" "$frames"
-    header=$(head -c 200 "$y4m" | head -n 1)
-    fps=$(sed -n 's/.* F\([0-9]*:[0-9]*\).*/\1/p' <<<"$header")
-    size=$(sed -n 's/.* W\([0-9]*\) H\([0-9]*\).*/\1x\2/p' <<<"$header")
-    # Every frame is a 6-byte "FRAME" line and I420 planes (chroma rounded up).
-    source_frames=$(awk -v total="$(stat -c %s "$y4m")" -v hdr="$((${#header} + 1))" -v wh="$size" 'BEGIN {
-        split(wh, d, "x"); frame = d[1] * d[2] + 2 * int((d[1] + 1) / 2) * int((d[2] + 1) / 2)
-        print int((total - hdr) / (6 + frame))
-    }')
+    read -r fps size source_frames < <(y4m_facts "$y4m")
 
     : >"$dir/vpxenc.csv"
     : >"$dir/flick.csv"

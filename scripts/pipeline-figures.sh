@@ -27,6 +27,9 @@
 # Quick run: scripts/pipeline-figures.sh --clips mandelbrot360 --frames 48 --batches 1,4,whole
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+bench=pipeline-figures
 
 clips="bbb720,mandelbrot360"
 levels="16,24,32,40"
@@ -69,44 +72,12 @@ scripts/bd-rate.py --self-test >/dev/null || { echo "pipeline-figures: bd-rate.p
 cargo build --release -p orchestrator
 flick=target/release/flick
 mkdir -p "$out"
-ffmpeg_quiet() { ffmpeg -hide_banner -loglevel error -nostdin -y "$@"; }
-
-make_source() {
-    local clip=$1 y4m=$2 n=$3
-    case "$clip" in
-        bbb720)
-            ffmpeg_quiet -i ../shared/testdata/clips/bigbuckbunny.mp4 -frames:v "${n:-132}" \
-                -pix_fmt yuv420p -f yuv4mpegpipe "$y4m" ;;
-        mandelbrot360)
-            ffmpeg_quiet -f lavfi -i "mandelbrot=size=640x360:rate=25" -frames:v "${n:-120}" \
-                -pix_fmt yuv420p -f yuv4mpegpipe "$y4m" ;;
-        *) echo "pipeline-figures: unknown clip '$clip' (bbb720, mandelbrot360)" >&2; exit 2 ;;
-    esac
-}
-
-# Seconds the command takes (wall clock); its output is appended to $log.
-time_command() {
-    local start end
-    start=$(date +%s%N)
-    "$@" >>"$log" 2>&1 || return $?
-    end=$(date +%s%N)
-    awk -v ns="$((end - start))" 'BEGIN { printf "%.3f", ns / 1e9 }'
-}
-
-# "kbps,psnr,ssim" of stream $1 against source $2 at frame rate $3 (a ratio).
-measure() {
-    local ivf=$1 y4m=$2 fps=$3 stats=$1.log
-    ffmpeg -hide_banner -nostdin -i "$ivf" -i "$y4m" -lavfi \
-        "[0:v]split[a][b];[1:v]split[c][d];[a][c]ssim;[b][d]psnr" -f null - >"$stats" 2>&1 ||
-        { echo "pipeline-figures: ffmpeg could not measure $ivf (see $stats)" >&2; return 1; }
-    local size n ssim psnr
-    size=$(stat -c %s "$ivf")
-    n=$(od -An -tu4 -j24 -N4 "$ivf" | tr -d ' ')
-    ssim=$(sed -n 's/.*SSIM .* All:\([0-9.]*\).*/\1/p' "$stats" | tail -1)
-    psnr=$(sed -n 's/.*PSNR .* average:\([0-9.inf]*\).*/\1/p' "$stats" | tail -1)
-    awk -v size="$size" -v n="$n" -v fps="$fps" -v s="$ssim" -v p="$psnr" 'BEGIN {
-        split(fps, r, ":"); printf "%.2f,%s,%s\n", (size - 32 - 12 * n) * 8 / (n / (r[1] / r[2])) / 1000, p, s
-    }'
+# "kbps,psnr,ssim" of stream $1 against source $2 at frame rate $3: a row for bd-rate.py.
+bd_row() {
+    local row shown kbps psnr ssim
+    row=$(measure "$@") || return 1
+    read -r shown kbps psnr ssim <<<"$row"
+    echo "$kbps,$psnr,$ssim"
 }
 
 # Task seconds per frame from a timeline: "encode_per_frame rebase_per_rebased_frame".
@@ -136,13 +107,7 @@ for clip in "${clip_list[@]}"; do
     : >"$log"
     y4m=$dir/source-${frames:-all}.y4m
     [ -s "$y4m" ] || make_source "$clip" "$y4m" "$frames"
-    header=$(head -c 200 "$y4m" | head -n 1)
-    fps=$(sed -n 's/.* F\([0-9]*:[0-9]*\).*/\1/p' <<<"$header")
-    size=$(sed -n 's/.* W\([0-9]*\) H\([0-9]*\).*/\1x\2/p' <<<"$header")
-    source_frames=$(awk -v total="$(stat -c %s "$y4m")" -v hdr="$((${#header} + 1))" -v wh="$size" 'BEGIN {
-        split(wh, d, "x"); frame = d[1] * d[2] + 2 * int((d[1] + 1) / 2) * int((d[2] + 1) / 2)
-        print int((total - hdr) / (6 + frame))
-    }')
+    read -r fps size source_frames < <(y4m_facts "$y4m")
 
     # The vpxenc anchor: compare-encoders.sh's curve for the same frames, made if missing.
     compare_out=${FLICK_BENCH_OUT:-bench-out}/compare
@@ -160,7 +125,7 @@ for clip in "${clip_list[@]}"; do
     for l in "${level_list[@]}"; do
         stream=$dir/serial-$l.ivf
         t=$(time_command "$flick" encode "$y4m" -o "$stream" --cq-level "$l" "${flick_args[@]}")
-        measure "$stream" "$y4m" "$fps" >>"$dir/serial.csv"
+        bd_row "$stream" "$y4m" "$fps" >>"$dir/serial.csv"
         serial_time=$(awk -v a="$serial_time" -v b="$t" 'BEGIN { print a + b }')
     done
 
@@ -177,7 +142,7 @@ for clip in "${clip_list[@]}"; do
             t=$(time_command "$flick" encode "$y4m" -o "$stream" --cq-level "$l" \
                 --chunk-frames "$chunk_frames" --batch "$x" --workers "$workers" \
                 --timeline "$timeline" "${flick_args[@]}")
-            measure "$stream" "$y4m" "$fps" >>"$csv"
+            bd_row "$stream" "$y4m" "$fps" >>"$csv"
             pipe_time=$(awk -v a="$pipe_time" -v b="$t" 'BEGIN { print a + b }')
             read -r e r < <(work_per_frame "$timeline" "$source_frames" "$chunk_frames")
             encode_work=$(awk -v a="$encode_work" -v b="$e" 'BEGIN { print a + b }')
