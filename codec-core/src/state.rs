@@ -218,6 +218,26 @@ struct SegmentationRecord {
     map: Vec<u8>,
 }
 
+impl SegmentationRecord {
+    fn of(segmentation: &Segmentation) -> SegmentationRecord {
+        SegmentationRecord {
+            absolute_values: segmentation.absolute_values,
+            quantizer: segmentation.quantizer,
+            loop_filter_level: segmentation.loop_filter_level,
+            map: (*segmentation.map).clone(),
+        }
+    }
+
+    fn into_segmentation(self) -> Segmentation {
+        Segmentation {
+            absolute_values: self.absolute_values,
+            quantizer: self.quantizer,
+            loop_filter_level: self.loop_filter_level,
+            map: Arc::new(self.map),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct FrameRecord<'a> {
     size: FrameSize,
@@ -286,12 +306,7 @@ impl DecoderState {
         });
         let record = StateRecord {
             probabilities: Cow::Borrowed(&self.probabilities),
-            segmentation: SegmentationRecord {
-                absolute_values: self.segmentation.absolute_values,
-                quantizer: self.segmentation.quantizer,
-                loop_filter_level: self.segmentation.loop_filter_level,
-                map: (*self.segmentation.map).clone(),
-            },
+            segmentation: SegmentationRecord::of(&self.segmentation),
             loop_filter_deltas: self.loop_filter_deltas,
             frame,
         };
@@ -369,12 +384,7 @@ impl DecoderState {
         Ok(DecoderState {
             frame,
             probabilities: record.probabilities.into_owned(),
-            segmentation: Segmentation {
-                absolute_values: seg.absolute_values,
-                quantizer: seg.quantizer,
-                loop_filter_level: seg.loop_filter_level,
-                map: Arc::new(seg.map),
-            },
+            segmentation: seg.into_segmentation(),
             loop_filter_deltas: record.loop_filter_deltas,
         })
     }
@@ -457,12 +467,7 @@ impl FrameContext {
         let record = ContextRecord {
             size: self.size,
             probabilities: Cow::Borrowed(&self.probabilities),
-            segmentation: SegmentationRecord {
-                absolute_values: self.segmentation.absolute_values,
-                quantizer: self.segmentation.quantizer,
-                loop_filter_level: self.segmentation.loop_filter_level,
-                map: (*self.segmentation.map).clone(),
-            },
+            segmentation: SegmentationRecord::of(&self.segmentation),
             loop_filter_deltas: self.loop_filter_deltas,
         };
         let payload = bincode::serde::encode_to_vec(&record, bincode::config::standard())
@@ -480,16 +485,10 @@ impl FrameContext {
         }
         check_segment_map(&record.segmentation.map, record.size)?;
         check_probabilities(&record.probabilities)?;
-        let seg = record.segmentation;
         Ok(FrameContext {
             size: record.size,
             probabilities: record.probabilities.into_owned(),
-            segmentation: Segmentation {
-                absolute_values: seg.absolute_values,
-                quantizer: seg.quantizer,
-                loop_filter_level: seg.loop_filter_level,
-                map: Arc::new(seg.map),
-            },
+            segmentation: record.segmentation.into_segmentation(),
             loop_filter_deltas: record.loop_filter_deltas,
         })
     }

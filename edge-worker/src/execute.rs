@@ -247,10 +247,14 @@ fn read_state(
     input: &str,
     id: &BlobId,
 ) -> Result<DecoderState, TaskError> {
-    let state = DecoderState::from_bytes(read_blob(blobs, input, id)?)
-        .map_err(|e| malformed(input, id, e.to_string()))?;
-    check_size(state.size(), format).map_err(|reason| malformed(input, id, reason))?;
-    Ok(state)
+    read_sized(
+        blobs,
+        format,
+        input,
+        id,
+        DecoderState::from_bytes,
+        DecoderState::size,
+    )
 }
 
 /// A frame-context blob, which must describe a state of the task's size, as [`read_state`].
@@ -260,10 +264,29 @@ fn read_context(
     input: &str,
     id: &BlobId,
 ) -> Result<FrameContext, TaskError> {
-    let context = FrameContext::from_bytes(read_blob(blobs, input, id)?)
-        .map_err(|e| malformed(input, id, e.to_string()))?;
-    check_size(context.size(), format).map_err(|reason| malformed(input, id, reason))?;
-    Ok(context)
+    read_sized(
+        blobs,
+        format,
+        input,
+        id,
+        FrameContext::from_bytes,
+        FrameContext::size,
+    )
+}
+
+/// Loads blob `id` with `load` and checks that `size` of it is the task's picture size.
+fn read_sized<T>(
+    blobs: &impl BlobSource,
+    format: &PictureFormat,
+    input: &str,
+    id: &BlobId,
+    load: impl FnOnce(&[u8]) -> Result<T, codec_core::StateError>,
+    size: impl FnOnce(&T) -> Option<FrameSize>,
+) -> Result<T, TaskError> {
+    let value =
+        load(read_blob(blobs, input, id)?).map_err(|e| malformed(input, id, e.to_string()))?;
+    check_size(size(&value), format).map_err(|reason| malformed(input, id, reason))?;
+    Ok(value)
 }
 
 fn malformed(input: &str, id: &BlobId, reason: String) -> TaskError {
