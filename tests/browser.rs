@@ -6,7 +6,7 @@
 //! - the rebase preview, on real footage, encodes and rebases byte for byte as codec-core does
 //!   natively, and each rebased frame decodes to what rebase reconstructed;
 //! - a file cut short and a frame cut short end the self-test with an error that names
-//!   where, keeping the lines of the frames before it;
+//!   where, keeping the lines of the frames before it; a dropped frame shows nothing;
 //! - the player, given the footage through its file picker, plays it and its screenshot is
 //!   not blank; the state its inspector saves after the last frame is byte for byte the
 //!   native decoder's.
@@ -97,6 +97,11 @@ fn the_browser_decodes_encodes_and_rebases_exactly_as_native() {
     frames[5].truncate(10);
     let cut_frame = dir.path().join("cut-frame.ivf");
     write_ivf(&cut_frame, 176, 144, &frames);
+    // A dropped (zero-length) frame, as encoders write when they skip one, at index 3.
+    let mut frames = read_ivf_frames(first);
+    frames.insert(3, Vec::new());
+    let dropped = dir.path().join("dropped.ivf");
+    write_ivf(&dropped, 176, 144, &frames);
 
     let out = dir.path().join("browser");
     let vectors = all_vectors();
@@ -107,7 +112,7 @@ fn the_browser_decodes_encodes_and_rebases_exactly_as_native() {
         .arg(root.join("web-demo/dist"))
         .arg("--out")
         .arg(&out);
-    for vector in vectors.iter().chain([&cut_file, &cut_frame]) {
+    for vector in vectors.iter().chain([&cut_file, &cut_frame, &dropped]) {
         node.arg("--selftest").arg(vector);
     }
     node.arg("--rebase")
@@ -185,6 +190,22 @@ fn check_bad_input(results: &Value, original: &Path) {
         assert_eq!(lines, wanted, "{file}: the frames before the error");
         println!("{file}: {title}");
     }
+
+    // The dropped frame shows nothing and changes nothing: the lines after it are the
+    // original's, numbered one further on.
+    let report = &results["selftest"]["dropped.ivf"];
+    assert_eq!(report["title"], "selftest:done");
+    let wanted: Vec<String> = expected
+        .iter()
+        .enumerate()
+        .map(|(k, line)| {
+            let (digest, name) = line.split_once("  ").unwrap();
+            let number = if k < 3 { k + 1 } else { k + 2 };
+            let size = name.rsplit('-').nth(1).unwrap();
+            format!("{digest}  dropped-{size}-{number:04}.i420")
+        })
+        .collect();
+    assert_eq!(lines_of(&report["lines"]), wanted, "dropped.ivf");
 }
 
 /// The rebase preview's encoded and rebased frames are byte-identical to codec-core's, each

@@ -102,10 +102,10 @@ async function showFrame(index) {
 }
 
 function showFacts({ facts, shown, md5, ms }) {
-  const rows = facts.error
-    ? [['error', facts.error]]
-    : facts === null
-      ? [['type', 'dropped (empty frame)']]
+  const rows = facts === null
+    ? [['type', 'dropped (empty frame)']]
+    : facts.error
+      ? [['error', facts.error]]
       : [
           ['type', frameType(facts)],
           ['bytes', `${facts.bytes} (first partition ${facts.firstPartitionBytes})`],
@@ -207,7 +207,7 @@ async function play() {
   playing = true;
   $('play').textContent = 'Pause';
   const interval = 1000 / (stream.frameRate > 0 ? stream.frameRate : 30);
-  let start = current + 1 >= stream.length ? 0 : current + 1;
+  const start = current + 1 >= stream.length ? 0 : current + 1;
   const began = performance.now();
   let decodeMs = 0;
   let frames = 0;
