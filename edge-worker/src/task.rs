@@ -3,7 +3,6 @@
 //! A task names its inputs by [`BlobId`] and is a pure function of them, so it can be
 //! retried, run twice, or run anywhere, and its outputs checked by hash.
 
-use codec_core::EncodeParams;
 use codec_core::encoder::rate_control::RateMode;
 use codec_core::encoder::sequence::SequenceConfig;
 use serde::{Deserialize, Serialize};
@@ -43,7 +42,14 @@ pub struct EncodeSettings {
 impl Default for EncodeSettings {
     /// The codec's own defaults.
     fn default() -> Self {
-        let config = SequenceConfig::default();
+        EncodeSettings::from_config(&SequenceConfig::default())
+    }
+}
+
+impl EncodeSettings {
+    /// The settings of a serial encoder configured with `config`; the chunk-level choices
+    /// (keyframe and golden intervals, scene cuts) are the pipeline's, so they are not kept.
+    pub fn from_config(config: &SequenceConfig) -> EncodeSettings {
         EncodeSettings {
             rate: match config.rate {
                 RateMode::ConstantQuality { cq_level } => RateSetting::CqLevel(cq_level),
@@ -51,15 +57,13 @@ impl Default for EncodeSettings {
                 RateMode::TargetBitrate { kbps } => RateSetting::TargetBitrate(kbps),
             },
             frame_rate: config.frame_rate,
-            speed: EncodeParams::default().speed,
+            speed: config.speed,
             token_partitions_log2: config.token_partitions_log2,
             golden_boost: config.golden_boost,
             keyframe_boost: config.keyframe_boost,
         }
     }
-}
 
-impl EncodeSettings {
     /// The encoder configuration for one chunk: a keyframe only where a sequence starts
     /// from nothing and golden refreshes only where a task asks for one, so that the chunks
     /// of a batch put exactly one keyframe into the final stream.

@@ -16,10 +16,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use codec_core::encoder::rate_control::RateMode;
-use codec_core::encoder::sequence::SequenceConfig;
 use codec_core::{DecoderState, metrics};
-use edge_worker::{BlobId, Blobs, EncodeSettings, PictureFormat, RateSetting, unpack_frames};
+use edge_worker::{BlobId, Blobs, EncodeSettings, PictureFormat, unpack_frames};
 
 use crate::EncodeArgs;
 use crate::encode::{
@@ -114,7 +112,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     let mut graph = ChunkGraph::new(
         layout,
         format,
-        encode_settings(&config),
+        EncodeSettings::from_config(&config),
         pictures.clone(),
         config.golden_interval,
     );
@@ -198,23 +196,6 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     }
     .report();
     Ok(())
-}
-
-/// The settings every task encodes with, from the same configuration the serial encoder
-/// would use.
-fn encode_settings(config: &SequenceConfig) -> EncodeSettings {
-    EncodeSettings {
-        rate: match config.rate {
-            RateMode::ConstantQuality { cq_level } => RateSetting::CqLevel(cq_level),
-            RateMode::TargetSsim { ssim } => RateSetting::TargetSsim(ssim),
-            RateMode::TargetBitrate { kbps } => RateSetting::TargetBitrate(kbps),
-        },
-        frame_rate: config.frame_rate,
-        speed: config.speed,
-        token_partitions_log2: config.token_partitions_log2,
-        golden_boost: config.golden_boost,
-        keyframe_boost: config.keyframe_boost,
-    }
 }
 
 /// Reads every picture (at most `limit`) into `store` as raw I420; returns their ids in order.
@@ -330,6 +311,10 @@ fn verify(
 
 #[cfg(test)]
 mod tests {
+    use codec_core::encoder::rate_control::RateMode;
+    use codec_core::encoder::sequence::SequenceConfig;
+    use edge_worker::RateSetting;
+
     use super::*;
 
     #[test]
@@ -361,11 +346,11 @@ mod tests {
             speed: 1,
             ..SequenceConfig::default()
         };
-        let settings = encode_settings(&config);
+        let settings = EncodeSettings::from_config(&config);
         assert_eq!(settings.rate, RateSetting::TargetSsim(0.93));
         assert_eq!(settings.speed, 1);
         assert_eq!(
-            encode_settings(&SequenceConfig::default()),
+            EncodeSettings::from_config(&SequenceConfig::default()),
             EncodeSettings::default()
         );
     }
