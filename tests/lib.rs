@@ -88,11 +88,9 @@ pub fn md5_hex(bytes: &[u8]) -> String {
 /// input frame `index` (0-based) shows: the number is `index + 1`, so hidden frames leave gaps.
 pub fn md5_line(name: &str, index: usize, picture: &Picture) -> String {
     format!(
-        "{}  {name}-{}x{}-{:04}.i420",
+        "{}  {}",
         md5_hex(&picture.to_i420()),
-        picture.display_width,
-        picture.display_height,
-        index + 1
+        picture.i420_file_name(name, index)
     )
 }
 

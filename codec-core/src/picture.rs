@@ -1,5 +1,6 @@
 //! Decoded pictures: three 8-bit planes covering whole macroblocks, plus the display size.
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
@@ -161,6 +162,18 @@ impl Picture {
         let mut out = Vec::new();
         self.write_i420(&mut out);
         out
+    }
+
+    /// `STREAM-WxH-NNNN.i420`: the name vpxdec's `--i420 -o STREAM-%wx%h-%4.i420` gives this
+    /// picture when frame `index` (0-based, hidden frames counted) of `stream` shows it, and
+    /// the name each line of a per-frame MD5 list carries.
+    pub fn i420_file_name(&self, stream: &str, index: usize) -> String {
+        alloc::format!(
+            "{stream}-{}x{}-{:04}.i420",
+            self.display_width,
+            self.display_height,
+            index + 1
+        )
     }
 }
 

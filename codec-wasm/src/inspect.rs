@@ -2,6 +2,8 @@
 //! frame and state reports, RGBA for the canvas. Nothing here touches JavaScript, so it is
 //! all tested natively.
 
+use std::sync::Arc;
+
 use codec_core::header::{BufferCopy, FrameHeader};
 use codec_core::state::EntropyProbabilities;
 use codec_core::{DecodeError, DecoderState, Picture};
@@ -232,15 +234,17 @@ pub fn state_report(state: &DecoderState) -> StateReport {
             mode: state.loop_filter_deltas.mode,
         },
         references: state.references().map(|r| SharingReport {
-            golden_is_last: alloc_ptr_eq(&r.golden, &r.last),
-            altref_is_last: alloc_ptr_eq(&r.altref, &r.last),
-            altref_is_golden: alloc_ptr_eq(&r.altref, &r.golden),
+            golden_is_last: same_picture(&r.golden, &r.last),
+            altref_is_last: same_picture(&r.altref, &r.last),
+            altref_is_golden: same_picture(&r.altref, &r.golden),
         }),
     }
 }
 
-fn alloc_ptr_eq(a: &std::sync::Arc<Picture>, b: &std::sync::Arc<Picture>) -> bool {
-    std::sync::Arc::ptr_eq(a, b) || a == b
+/// The same picture: shared, or equal sample for sample (as the state's serialization
+/// stores them once).
+fn same_picture(a: &Arc<Picture>, b: &Arc<Picture>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
 }
 
 /// Lowercase hex.
@@ -288,11 +292,9 @@ pub fn picture_md5(picture: &Picture) -> String {
 /// (0-based, counting hidden frames) of stream `name` shows.
 pub fn md5_line(name: &str, index: usize, picture: &Picture) -> String {
     format!(
-        "{}  {name}-{}x{}-{:04}.i420",
+        "{}  {}",
         picture_md5(picture),
-        picture.display_width,
-        picture.display_height,
-        index + 1
+        picture.i420_file_name(name, index)
     )
 }
 

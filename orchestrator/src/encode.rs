@@ -23,7 +23,6 @@ use md5::{Digest, Md5};
 
 use crate::EncodeArgs;
 use crate::decode::load_state;
-use crate::output::frame_file_name;
 use crate::stream::hex;
 
 pub fn run(args: &EncodeArgs) -> Result<()> {
@@ -81,7 +80,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
                 out,
                 "{}  {}",
                 hex(&digest),
-                frame_file_name(&name, index, &frame.picture)
+                frame.picture.i420_file_name(&name, index)
             )
             .context("cannot write to standard output")?;
         }

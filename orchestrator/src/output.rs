@@ -83,20 +83,10 @@ impl Md5Lines {
             self.out,
             "{}  {}",
             hex(&digest),
-            frame_file_name(&self.name, index, picture)
+            picture.i420_file_name(&self.name, index)
         )
         .context("cannot write to standard output")
     }
-}
-
-/// `<name>-<W>x<H>-<NNNN>.i420` for the picture that frame `index` (0-based) shows.
-pub fn frame_file_name(name: &str, index: usize, picture: &Picture) -> String {
-    format!(
-        "{name}-{}x{}-{:04}.i420",
-        picture.display_width,
-        picture.display_height,
-        index + 1
-    )
 }
 
 /// A Y4M or raw I420 output file (or standard output).
