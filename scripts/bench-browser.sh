@@ -23,11 +23,11 @@ flick=target/release/flick
 stream=$(bench_stream "$out")
 vpxdec --codec=vp8 --i420 --md5 -o 'bigbuckbunny-720p-%wx%h-%4.i420' "$stream" >"$out/vpxdec.md5"
 
-best_browser=""
+browser_ms=()
 for run in $(seq "$runs"); do
     node web-demo/test/browser-test.mjs --dist web-demo/dist --out "$out/browser" \
         --selftest "$stream" >/dev/null
-    read -r ms frames < <(python3 - "$out/browser/results.json" "$out/vpxdec.md5" <<'PY'
+    result=$(python3 - "$out/browser/results.json" "$out/vpxdec.md5" <<'PY'
 import json, sys
 report = next(iter(json.load(open(sys.argv[1]))["selftest"].values()))
 expected = open(sys.argv[2]).read().split("\n")[:-1]
@@ -36,21 +36,20 @@ if report["title"] != "selftest:done" or report["lines"] != expected:
 print(report["decodeMs"], report["frames"])
 PY
 )
+    read -r ms frames <<<"$result"
     echo "bench: browser run $run: $frames frames in $ms ms"
-    if [ -z "$best_browser" ] || awk -v a="$ms" -v b="$best_browser" 'BEGIN { exit !(a < b) }'; then
-        best_browser=$ms
-    fi
+    browser_ms+=("$ms")
 done
 
-best_native=""
+native_s=()
 for run in $(seq "$runs"); do
     seconds=$("$flick" decode "$stream" --summary 2>&1 >/dev/null |
         sed -n 's/.* in \([0-9.]*\) s,.*/\1/p')
     echo "bench: native run $run: $seconds s"
-    if [ -z "$best_native" ] || awk -v a="$seconds" -v b="$best_native" 'BEGIN { exit !(a < b) }'; then
-        best_native=$seconds
-    fi
+    native_s+=("$seconds")
 done
+best_browser=$(minimum "${browser_ms[@]}")
+best_native=$(minimum "${native_s[@]}")
 
 awk -v n="$frames" -v b="$best_browser" -v k="$best_native" 'BEGIN {
     browser = n / (b / 1000); native = n / k

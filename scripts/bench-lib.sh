@@ -50,6 +50,9 @@ time_command() {
     awk -v ns="$((end - start))" 'BEGIN { printf "%.3f", ns / 1e9 }'
 }
 
+# Prints the smallest of its (decimal) arguments.
+minimum() { printf '%s\n' "$@" | sort -g | head -n 1; }
+
 # Prints "frames kbps psnr ssim" for IVF stream $1 against Y4M source $2 at frame rate $3
 # (a ratio): frames shown, payload kb/s (container overhead left out), ffmpeg's average PSNR
 # and SSIM All. Per-frame figures go to $1.stats.psnr and $1.stats.ssim.
