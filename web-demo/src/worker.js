@@ -70,19 +70,17 @@ const ops = {
     if (!picture) {
       return { index, shown: false, ms, facts: s.facts[index] };
     }
-    const rgba = picture.rgba();
+    const buffers = [];
     const result = {
       index,
       shown: true,
       ms,
       facts: s.facts[index],
-      width: picture.width,
-      height: picture.height,
       md5: picture.md5(),
-      rgba: rgba.buffer,
+      ...image(picture, buffers),
     };
     picture.free();
-    return transfer(result, [rgba.buffer]);
+    return transfer(result, buffers);
   },
 
   // The state after frame `index`: its report and its three reference pictures.
@@ -96,9 +94,7 @@ const ops = {
     for (const which of ['last', 'golden', 'altref']) {
       const picture = state.reference(which);
       if (picture) {
-        const rgba = picture.rgba();
-        references[which] = { width: picture.width, height: picture.height, rgba: rgba.buffer };
-        buffers.push(rgba.buffer);
+        references[which] = image(picture, buffers);
         picture.free();
       }
     }
@@ -202,7 +198,7 @@ const ops = {
         encodeMd5: md5Hex(data),
         rebaseMd5: md5Hex(rebasedData),
         verified: check !== undefined && check.md5() === rebasedPicture.md5(),
-        pictures: { source: source.picture, standalone: standalonePicture, rebased: rebasedPicture },
+        pictures: { standalone: standalonePicture, rebased: rebasedPicture },
       });
       check?.free();
       encoded.free();
@@ -219,19 +215,23 @@ const ops = {
     };
   },
 
-  // One frame of the last rebase preview: source, standalone and rebased pictures as RGBA.
+  // One frame of the last rebase preview: its standalone and rebased pictures as RGBA.
   previewFrame({ k }) {
     if (!preview || !preview[k]) throw new Error(`no previewed frame ${k}`);
-    const out = {};
     const buffers = [];
-    for (const [which, picture] of Object.entries(preview[k].pictures)) {
-      const rgba = picture.rgba();
-      out[which] = { width: picture.width, height: picture.height, rgba: rgba.buffer };
-      buffers.push(rgba.buffer);
-    }
+    const { standalone, rebased } = preview[k].pictures;
+    const out = { standalone: image(standalone, buffers), rebased: image(rebased, buffers) };
     return transfer(out, buffers);
   },
 };
+
+// `picture` as {width, height, rgba} for the page; the RGBA buffer joins `buffers`, to be
+// transferred rather than copied.
+function image(picture, buffers) {
+  const rgba = picture.rgba();
+  buffers.push(rgba.buffer);
+  return { width: picture.width, height: picture.height, rgba: rgba.buffer };
+}
 
 function opened() {
   if (!stream) throw new Error('no stream is open');
