@@ -135,16 +135,45 @@ const HEADER_LEN: usize = 8 + 4 + 8;
 const CHECKSUM_LEN: usize = 32;
 const CONTEXT_MAGIC: &[u8; 8] = b"FLKFRCTX";
 
-/// The envelope of both binary forms: magic, version, payload length, payload, SHA-256 of
-/// the payload.
-fn seal(magic: &[u8; 8], payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
+/// The envelope of both binary forms: magic, version, payload length, the payload (the
+/// bincode encoding of `record`, written in place), SHA-256 of the payload.
+fn seal(magic: &[u8; 8], record: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::new();
     out.extend_from_slice(magic);
     out.extend_from_slice(&STATE_VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(payload);
-    out.extend_from_slice(&Sha256::digest(payload));
+    out.extend_from_slice(&[0; 8]);
+    encode_payload(record, Appender(&mut out));
+    let payload_len = (out.len() - HEADER_LEN) as u64;
+    out[12..HEADER_LEN].copy_from_slice(&payload_len.to_le_bytes());
+    let checksum = Sha256::digest(&out[HEADER_LEN..]);
+    out.extend_from_slice(&checksum);
     out
+}
+
+/// Writes the bincode encoding of `record`, the payload of [`seal`], to `writer`.
+fn encode_payload(record: &impl Serialize, writer: impl bincode::enc::write::Writer) {
+    bincode::serde::encode_into_writer(record, writer, bincode::config::standard())
+        .expect("in-memory serialization cannot fail");
+}
+
+/// Appends what bincode writes to a vector.
+struct Appender<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for Appender<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Hashes what bincode writes, without keeping it.
+struct Hashing(Sha256);
+
+impl bincode::enc::write::Writer for &mut Hashing {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.update(bytes);
+        Ok(())
+    }
 }
 
 /// Checks the envelope [`seal`] wrote and decodes its payload.
@@ -262,7 +291,7 @@ impl DecoderState {
 
     /// The state's versioned, checksummed binary form. Equal states give equal bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        seal(STATE_MAGIC, &self.payload())
+        seal(STATE_MAGIC, &self.record())
     }
 
     /// Loads a state written by [`DecoderState::to_bytes`], checking magic, version,
@@ -274,10 +303,13 @@ impl DecoderState {
 
     /// SHA-256 of the canonical serialized payload: equal states have equal hashes.
     pub fn content_hash(&self) -> [u8; 32] {
-        Sha256::digest(self.payload()).into()
+        let mut hashing = Hashing(Sha256::new());
+        encode_payload(&self.record(), &mut hashing);
+        hashing.0.finalize().into()
     }
 
-    fn payload(&self) -> Vec<u8> {
+    /// The state as serialized, borrowing its pictures.
+    fn record(&self) -> StateRecord<'_> {
         let frame = self.frame.as_ref().map(|frame| {
             let refs = &frame.references;
             // Store each distinct picture once; references name them by index.
@@ -304,14 +336,12 @@ impl DecoderState {
                 references,
             }
         });
-        let record = StateRecord {
+        StateRecord {
             probabilities: Cow::Borrowed(&self.probabilities),
             segmentation: SegmentationRecord::of(&self.segmentation),
             loop_filter_deltas: self.loop_filter_deltas,
             frame,
-        };
-        bincode::serde::encode_to_vec(&record, bincode::config::standard())
-            .expect("in-memory serialization cannot fail")
+        }
     }
 
     fn from_record(record: StateRecord) -> Result<Self, StateError> {
@@ -470,9 +500,7 @@ impl FrameContext {
             segmentation: SegmentationRecord::of(&self.segmentation),
             loop_filter_deltas: self.loop_filter_deltas,
         };
-        let payload = bincode::serde::encode_to_vec(&record, bincode::config::standard())
-            .expect("in-memory serialization cannot fail");
-        seal(CONTEXT_MAGIC, &payload)
+        seal(CONTEXT_MAGIC, &record)
     }
 
     /// Loads a context written by [`FrameContext::to_bytes`], checking magic, version,
@@ -554,8 +582,7 @@ mod tests {
                 }],
             )),
         };
-        let payload = bincode::serde::encode_to_vec(&hollow, bincode::config::standard()).unwrap();
-        let err = DecoderState::from_bytes(&seal(STATE_MAGIC, &payload)).unwrap_err();
+        let err = DecoderState::from_bytes(&seal(STATE_MAGIC, &hollow)).unwrap_err();
         assert!(matches!(err, StateError::Malformed(_)), "{err}");
     }
 }
