@@ -131,6 +131,28 @@ impl Picture {
         picture
     }
 
+    /// Bytes of a packed display-size I420 picture: `width*height` of luma and two chroma
+    /// planes of `ceil(width/2) x ceil(height/2)` (saturating, for absurd sizes).
+    pub fn i420_len(width: usize, height: usize) -> usize {
+        let chroma = width.div_ceil(2).saturating_mul(height.div_ceil(2));
+        width
+            .saturating_mul(height)
+            .saturating_add(chroma.saturating_mul(2))
+    }
+
+    /// A picture from packed I420 bytes (Y, then U, then V, as [`Picture::to_i420`] writes
+    /// them), edge-extended to whole macroblocks; `None` for an empty size or when `bytes`
+    /// is not exactly [`Picture::i420_len`] long.
+    pub fn from_packed_i420(width: usize, height: usize, bytes: &[u8]) -> Option<Self> {
+        if width == 0 || height == 0 || bytes.len() != Self::i420_len(width, height) {
+            return None;
+        }
+        let chroma = width.div_ceil(2) * height.div_ceil(2);
+        let (y, rest) = bytes.split_at(width * height);
+        let (u, v) = rest.split_at(chroma);
+        Some(Picture::from_i420(width, height, y, u, v))
+    }
+
     pub fn mb_cols(&self) -> usize {
         self.y.width / 16
     }

@@ -134,20 +134,17 @@ impl Picture {
                 "picture size {width}x{height} is outside what VP8 codes (1x1 to 16383x16383)"
             )));
         }
-        let luma = width * height;
-        let chroma = width.div_ceil(2) * height.div_ceil(2);
-        if bytes.len() != luma + 2 * chroma {
-            return Err(JsError::new(&format!(
-                "an I420 picture of {width}x{height} is {} bytes, not {}",
-                luma + 2 * chroma,
-                bytes.len()
-            )));
-        }
-        let (y, chroma_bytes) = bytes.split_at(luma);
-        let (u, v) = chroma_bytes.split_at(chroma);
-        Ok(Picture {
-            inner: Arc::new(codec_core::Picture::from_i420(width, height, y, u, v)),
-        })
+        codec_core::Picture::from_packed_i420(width, height, bytes)
+            .map(|picture| Picture {
+                inner: Arc::new(picture),
+            })
+            .ok_or_else(|| {
+                JsError::new(&format!(
+                    "a {width}x{height} I420 picture is {} bytes, not {}",
+                    codec_core::Picture::i420_len(width, height),
+                    bytes.len()
+                ))
+            })
     }
 
     #[wasm_bindgen(getter)]

@@ -46,10 +46,7 @@ impl PictureFormat {
     /// Bytes in one I420 picture of this size (saturating, for sizes that fail
     /// [`Self::validate`] on 32-bit targets).
     pub fn i420_len(&self) -> usize {
-        let (cw, ch) = self.chroma_size();
-        (self.width as usize)
-            .saturating_mul(self.height as usize)
-            .saturating_add(cw.saturating_mul(ch).saturating_mul(2))
+        Picture::i420_len(self.width as usize, self.height as usize)
     }
 
     /// The picture that an I420 blob of this size holds, edge-extended to whole macroblocks
@@ -61,8 +58,8 @@ impl PictureFormat {
     /// [`TaskError::MalformedBlob`] when `bytes` is not exactly [`Self::i420_len`] long.
     pub fn picture_from_i420(&self, bytes: &[u8]) -> Result<Picture, TaskError> {
         self.validate()?;
-        if bytes.len() != self.i420_len() {
-            return Err(TaskError::MalformedBlob {
+        Picture::from_packed_i420(self.width as usize, self.height as usize, bytes).ok_or_else(
+            || TaskError::MalformedBlob {
                 input: "I420 picture".into(),
                 reason: format!(
                     "{} bytes, but a {}x{} I420 picture is {} bytes",
@@ -71,13 +68,8 @@ impl PictureFormat {
                     self.height,
                     self.i420_len()
                 ),
-            });
-        }
-        let (w, h) = (self.width as usize, self.height as usize);
-        let (cw, ch) = self.chroma_size();
-        let (y, chroma) = bytes.split_at(w * h);
-        let (u, v) = chroma.split_at(cw * ch);
-        Ok(Picture::from_i420(w, h, y, u, v))
+            },
+        )
     }
 
     /// Whether `picture`'s display size is this format's.
