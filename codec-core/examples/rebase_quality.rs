@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use codec_core::container::y4m::parse_y4m;
 use codec_core::encoder::rate_control::{FrameKind, RateMode};
-use codec_core::encoder::sequence::{SequenceConfig, SequenceEncoder};
+use codec_core::encoder::sequence::{REPLACED_KEYFRAME_BOOST, SequenceConfig, SequenceEncoder};
 use codec_core::metrics::{picture_sse, psnr};
 use codec_core::{DecoderState, FrameContext, Picture, decode, rebase};
 
@@ -81,19 +81,23 @@ fn main() {
     println!("chunk  frame  original dB  rebased dB  delta dB  original B  rebased B");
     for (c, chunk) in chunks.iter().enumerate() {
         let start = Instant::now();
-        let mut encoder = SequenceEncoder::new(config.clone());
+        // A chunk whose keyframe an anchor frame replaces codes it as finely as the pipeline.
+        let chunk_config = if c == 0 {
+            config.clone()
+        } else {
+            SequenceConfig {
+                keyframe_boost: REPLACED_KEYFRAME_BOOST,
+                ..config.clone()
+            }
+        };
+        let mut encoder = SequenceEncoder::new(chunk_config);
         let originals: Vec<_> = chunk
             .iter()
             .map(|p| encoder.encode_next(p).expect("the chunk encodes"))
             .collect();
-        // The picture that was a keyframe gets a keyframe's quality as an interframe.
-        let given_config = SequenceConfig {
-            golden_boost: config.keyframe_boost,
-            ..config.clone()
-        };
         let given = (c > 0).then(|| {
-            SequenceEncoder::from_state(previous_end.clone(), given_config)
-                .encode_next_as(&chunk[0], FrameKind::Golden)
+            SequenceEncoder::from_state(previous_end.clone(), config.clone())
+                .encode_next_as(&chunk[0], FrameKind::Anchor)
                 .expect("the first picture encodes from the state")
         });
         encode_time += start.elapsed();

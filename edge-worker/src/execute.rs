@@ -1,7 +1,7 @@
 //! The worker proper: one pure function from a task and its input blobs to its output blobs.
 
 use codec_core::encoder::rate_control::FrameKind;
-use codec_core::encoder::sequence::SequenceEncoder;
+use codec_core::encoder::sequence::{REPLACED_KEYFRAME_BOOST, SequenceEncoder};
 use codec_core::state::FrameSize;
 use codec_core::{DecoderState, FrameContext, Picture, rebase};
 
@@ -9,7 +9,7 @@ use crate::blob::{BlobId, BlobSource, Blobs};
 use crate::error::TaskError;
 use crate::picture_io::PictureFormat;
 use crate::stream::{pack_frames, unpack_frames};
-use crate::task::{EncodeSettings, Executed, Task, TaskOutput, WorkStats};
+use crate::task::{EncodeSettings, Executed, Opening, Task, TaskOutput, WorkStats};
 
 /// Runs `task` on blobs read from `blobs`. Pure and deterministic: the same task on the same
 /// inputs gives byte-identical output blobs, wherever it runs.
@@ -25,16 +25,16 @@ pub fn execute(task: &Task, blobs: &impl BlobSource) -> Result<Executed, TaskErr
             chunk,
             format,
             settings,
+            opening,
             frames,
-        } => encode_chunk(*chunk, format, settings, frames, blobs),
+        } => encode_chunk(*chunk, format, settings, *opening, frames, blobs),
         Task::EncodeGivenState {
             chunk,
             format,
             settings,
             state,
             frame,
-            golden,
-        } => encode_given_state(*chunk, format, settings, state, frame, *golden, blobs),
+        } => encode_given_state(*chunk, format, settings, state, frame, blobs),
         Task::Rebase {
             chunk,
             format,
@@ -60,10 +60,14 @@ fn encode_chunk(
     chunk: u32,
     format: &PictureFormat,
     settings: &EncodeSettings,
+    opening: Opening,
     frames: &[BlobId],
     blobs: &impl BlobSource,
 ) -> Result<Executed, TaskError> {
-    let config = settings.sequence_config()?;
+    let mut config = settings.sequence_config()?;
+    if opening == Opening::Anchor {
+        config.keyframe_boost = REPLACED_KEYFRAME_BOOST;
+    }
     if frames.is_empty() {
         return Err(TaskError::BadTask(format!("chunk {chunk} has no frames")));
     }
@@ -102,24 +106,14 @@ fn encode_given_state(
     settings: &EncodeSettings,
     state: &BlobId,
     frame: &BlobId,
-    golden: bool,
     blobs: &impl BlobSource,
 ) -> Result<Executed, TaskError> {
-    let mut config = settings.sequence_config()?;
-    // The picture was the chunk's keyframe, which the chunk's other frames were coded
-    // against: as a golden frame it gets a keyframe's quality, so that rebasing them onto it
-    // keeps theirs.
-    config.golden_boost = config.keyframe_boost;
+    let config = settings.sequence_config()?;
     let state = read_state(blobs, format, "state", state)?;
     let picture = read_picture(blobs, format, "frame", frame)?;
-    let kind = if golden {
-        FrameKind::Golden
-    } else {
-        FrameKind::Inter
-    };
     let made_from = FrameContext::of(&state).to_bytes();
     let encoded = SequenceEncoder::from_state(state, config)
-        .encode_next_as(&picture, kind)
+        .encode_next_as(&picture, FrameKind::Anchor)
         .map_err(|e| TaskError::Encode {
             chunk,
             frame: 0,

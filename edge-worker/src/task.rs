@@ -37,6 +37,8 @@ pub struct EncodeSettings {
     pub golden_boost: u8,
     /// Quantizer-index reduction for keyframes.
     pub keyframe_boost: u8,
+    /// Quantizer-index reduction for the anchor frames that stand in for a chunk's keyframe.
+    pub anchor_boost: u8,
 }
 
 impl Default for EncodeSettings {
@@ -61,6 +63,7 @@ impl EncodeSettings {
             token_partitions_log2: config.token_partitions_log2,
             golden_boost: config.golden_boost,
             keyframe_boost: config.keyframe_boost,
+            anchor_boost: config.anchor_boost,
         }
     }
 
@@ -110,9 +113,22 @@ impl EncodeSettings {
             golden_interval: 0,
             golden_boost: self.golden_boost,
             keyframe_boost: self.keyframe_boost,
+            anchor_boost: self.anchor_boost,
             scene_cut_keyframes: false,
         })
     }
+}
+
+/// How a chunk begins in the final stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Opening {
+    /// The chunk opens its batch: its own keyframe goes into the final stream.
+    Keyframe,
+    /// The chunk's keyframe is replaced by an anchor frame encoded from the previous chunk's
+    /// state ([`Task::EncodeGivenState`]), so the keyframe only serves to decide the chunk's
+    /// other frames against.
+    Anchor,
 }
 
 /// One unit of work. Every task belongs to a chunk (its number within the job) and reads
@@ -121,23 +137,25 @@ impl EncodeSettings {
 #[serde(rename_all = "snake_case")]
 pub enum Task {
     /// Encode a chunk on its own: a keyframe, then interframes with the full mode and motion
-    /// search. `frames` are the chunk's raw I420 pictures.
+    /// search. `frames` are the chunk's raw I420 pictures. A keyframe that an anchor will
+    /// replace (`opening`) is coded finer, as good a reference as the anchor will be.
     EncodeChunk {
         chunk: u32,
         format: PictureFormat,
         settings: EncodeSettings,
+        opening: Opening,
         frames: Vec<BlobId>,
     },
-    /// Encode one picture (a chunk's first) as an interframe predicted from `state` (the
-    /// previous chunk's final state from its own encode), refreshing the golden reference
-    /// when `golden`.
+    /// Encode one picture (a chunk's first) as an anchor frame predicted from `state` (the
+    /// previous chunk's final state from its own encode): an interframe that refreshes all
+    /// three references, as the chunk's keyframe did, so that every decision the chunk's
+    /// other frames made against the keyframe finds its stand-in in the same place.
     EncodeGivenState {
         chunk: u32,
         format: PictureFormat,
         settings: EncodeSettings,
         state: BlobId,
         frame: BlobId,
-        golden: bool,
     },
     /// Rewrite a chunk's frames to decode from `target`, the true state at the end of the
     /// previous chunk: `first_frame` (made against a state whose `FrameContext` is
@@ -340,6 +358,7 @@ mod tests {
                 height: 48,
             },
             settings: EncodeSettings::default(),
+            opening: Opening::Anchor,
             frames: vec![id],
         };
         let json = serde_json::to_string(&task).unwrap();

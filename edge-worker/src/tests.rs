@@ -1,6 +1,8 @@
 //! End-to-end tests: the pipeline's three tasks on a small synthetic clip, directly and
 //! through the wire format.
 
+use std::sync::Arc;
+
 use codec_core::{DecoderState, FrameContext, decode, rebase};
 
 use crate::wire::{decode_request, decode_response, encode_request, encode_response, handle};
@@ -40,11 +42,18 @@ fn settings() -> EncodeSettings {
     }
 }
 
+/// The encode of chunk `chunk`, all chunks in one batch: chunk 0 opens it, the keyframes of
+/// the others are replaced by anchors.
 fn encode_chunk_task(chunk: u32, frames: &[BlobId]) -> Task {
     Task::EncodeChunk {
         chunk,
         format: FORMAT,
         settings: settings(),
+        opening: if chunk == 0 {
+            Opening::Keyframe
+        } else {
+            Opening::Anchor
+        },
         frames: frames[chunk as usize * CHUNK..][..CHUNK].to_vec(),
     }
 }
@@ -124,27 +133,49 @@ fn encode_given_state_continues_the_previous_chunk() {
     let mut blobs = Blobs::new();
     let frames = clip(&mut blobs);
     let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
-    for golden in [false, true] {
+    {
         let task = Task::EncodeGivenState {
             chunk: 1,
             format: FORMAT,
             settings: settings(),
             state: s0,
             frame: frames[CHUNK],
-            golden,
         };
         let TaskOutput::EncodeGivenState { frame, made_from } = run(&task, &mut blobs) else {
             panic!("wrong output kind");
         };
         let frame = blobs.get(&frame).unwrap();
         assert!(!is_keyframe(frame));
-        let (shown, _) = decode_all(&state(&blobs, &s0), &[frame]);
+        let (shown, after) = decode_all(&state(&blobs, &s0), &[frame]);
         assert_eq!(shown, 1);
+        // An anchor leaves the references as the keyframe it stands in for would have.
+        let refs = after.references().unwrap();
+        assert!(Arc::ptr_eq(&refs.last, &refs.golden) && Arc::ptr_eq(&refs.last, &refs.altref));
         // The context it reports is the state's it was made against, without the pictures.
         let context = FrameContext::from_bytes(blobs.get(&made_from).unwrap()).unwrap();
         assert_eq!(context, FrameContext::of(&state(&blobs, &s0)));
         assert!(blobs.get(&made_from).unwrap().len() < blobs.get(&s0).unwrap().len());
     }
+}
+
+#[test]
+fn a_keyframe_an_anchor_replaces_is_coded_finer() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    // A finer quantizer spends more bytes on the same picture.
+    let mut keyframe_bytes = |opening: Opening| {
+        let mut task = encode_chunk_task(1, &frames);
+        if let Task::EncodeChunk { opening: o, .. } = &mut task {
+            *o = opening;
+        }
+        let (stream, _) = stream_and_state(&run(&task, &mut blobs));
+        let frames = unpack_frames(blobs.get(&stream).unwrap()).unwrap();
+        assert!(is_keyframe(frames[0]));
+        frames[0].len()
+    };
+    let batch_keyframe = keyframe_bytes(Opening::Keyframe);
+    let replaced = keyframe_bytes(Opening::Anchor);
+    assert!(replaced > batch_keyframe, "{replaced} vs {batch_keyframe}");
 }
 
 /// Stage 2 and 3 of the pipeline for chunk `chunk`: its first frame encoded from the
@@ -165,7 +196,6 @@ fn join(
         settings: settings(),
         state: prev_own,
         frame: frames[start],
-        golden: true,
     };
     let TaskOutput::EncodeGivenState {
         frame: first,
@@ -366,7 +396,6 @@ fn malformed_inputs_are_errors() {
         settings: settings(),
         state: s0,
         frame: small_frame,
-        golden: false,
     };
     let err = execute(&task, &blobs).unwrap_err();
     assert!(err.to_string().contains("48x32"), "{err}");

@@ -48,6 +48,10 @@ pub enum FrameKind {
     Key,
     /// An interframe that refreshes the golden reference, predicted from for many frames.
     Golden,
+    /// An interframe that refreshes last, golden and altref alike, standing in for a
+    /// keyframe that later frames were decided against: the first frame of a pipeline
+    /// chunk, encoded from the previous chunk's state. Budgeted as a golden frame.
+    Anchor,
     /// An ordinary interframe.
     Inter,
 }
@@ -56,7 +60,7 @@ impl FrameKind {
     fn index(self) -> usize {
         match self {
             FrameKind::Key => 0,
-            FrameKind::Golden => 1,
+            FrameKind::Golden | FrameKind::Anchor => 1,
             FrameKind::Inter => 2,
         }
     }
@@ -67,7 +71,7 @@ impl FrameKind {
     fn size_exponent(self) -> f64 {
         match self {
             FrameKind::Key => 1.0,
-            FrameKind::Golden | FrameKind::Inter => 2.0,
+            FrameKind::Golden | FrameKind::Anchor | FrameKind::Inter => 2.0,
         }
     }
 
@@ -79,7 +83,7 @@ impl FrameKind {
     fn budget_weight(self) -> f64 {
         match self {
             FrameKind::Key => 12.0,
-            FrameKind::Golden => 3.0,
+            FrameKind::Golden | FrameKind::Anchor => 3.0,
             FrameKind::Inter => 1.0,
         }
     }
@@ -203,9 +207,13 @@ impl RateController {
         match kind {
             FrameKind::Key if self.observed[2] > 0 => Some(inter * INTER_TO_KEY_GUESS),
             FrameKind::Key if self.observed[1] > 0 => Some(golden * INTER_TO_KEY_GUESS),
-            FrameKind::Golden | FrameKind::Inter if self.observed[2] > 0 => Some(inter),
-            FrameKind::Golden | FrameKind::Inter if self.observed[1] > 0 => Some(golden),
-            FrameKind::Golden | FrameKind::Inter if self.observed[0] > 0 => {
+            FrameKind::Golden | FrameKind::Anchor | FrameKind::Inter if self.observed[2] > 0 => {
+                Some(inter)
+            }
+            FrameKind::Golden | FrameKind::Anchor | FrameKind::Inter if self.observed[1] > 0 => {
+                Some(golden)
+            }
+            FrameKind::Golden | FrameKind::Anchor | FrameKind::Inter if self.observed[0] > 0 => {
                 Some(key / INTER_TO_KEY_GUESS)
             }
             _ => None,
@@ -258,7 +266,7 @@ impl RateController {
             // Frames that others predict from are never much coarser than the ordinary ones,
             // and a golden frame never much finer: an interframe's size grows far faster
             // than 1/qstep when its quantizer drops well below its neighbours'.
-            FrameKind::Golden => {
+            FrameKind::Golden | FrameKind::Anchor => {
                 if let Some(last) = inter_last {
                     q = q.clamp(
                         last.saturating_sub(MAX_GOLDEN_BOOST),
@@ -532,7 +540,7 @@ mod tests {
             let noise = 1.0 + (self.rng.range(-150, 150) as f64) / 1000.0;
             let scale = match kind {
                 FrameKind::Key => 8.0,
-                FrameKind::Golden => 1.6,
+                FrameKind::Golden | FrameKind::Anchor => 1.6,
                 FrameKind::Inter => 1.0,
             };
             let qstep = f64::from(AC_QUANT[usize::from(q)]);

@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use anyhow::{Result, bail};
-use edge_worker::{BlobId, EncodeSettings, PictureFormat, Task, TaskOutput};
+use edge_worker::{BlobId, EncodeSettings, Opening, PictureFormat, Task, TaskOutput};
 
 /// How many chunks a batch holds: a number, or every chunk of the video.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,28 +96,6 @@ impl Layout {
     pub fn task_count(&self) -> usize {
         self.chunks() + 2 * self.rebased_chunks()
     }
-
-    /// For each chunk, whether its re-encoded first frame refreshes the golden reference: when
-    /// at least `golden_interval` frames have passed since the batch's keyframe or the last
-    /// golden chunk start (0: never, as the serial encoder's "only at keyframes").
-    pub fn golden_chunks(&self, golden_interval: u32) -> Vec<bool> {
-        let interval = golden_interval as usize;
-        let mut last_golden = 0;
-        (0..self.chunks())
-            .map(|chunk| {
-                let start = self.frames_of(chunk).start;
-                if self.first_in_batch(chunk) {
-                    last_golden = start;
-                    false
-                } else if interval > 0 && start - last_golden >= interval {
-                    last_golden = start;
-                    true
-                } else {
-                    false
-                }
-            })
-            .collect()
-    }
 }
 
 /// One task of the graph. The derived order is the scheduler's priority: rebases first (they
@@ -173,7 +151,6 @@ pub struct ChunkGraph {
     settings: EncodeSettings,
     /// One raw I420 picture blob per frame.
     pictures: Vec<BlobId>,
-    golden: Vec<bool>,
     encoded: Vec<Option<ChunkResult>>,
     given: Vec<Option<GivenResult>>,
     rebased: Vec<Option<ChunkResult>>,
@@ -186,12 +163,10 @@ impl ChunkGraph {
         format: PictureFormat,
         settings: EncodeSettings,
         pictures: Vec<BlobId>,
-        golden_interval: u32,
     ) -> ChunkGraph {
         debug_assert_eq!(pictures.len(), layout.frames);
         let chunks = layout.chunks();
         ChunkGraph {
-            golden: layout.golden_chunks(golden_interval),
             layout,
             format,
             settings,
@@ -205,6 +180,15 @@ impl ChunkGraph {
     /// The layout the graph was built for.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// What stands first in chunk `chunk` in the final stream.
+    fn opening(&self, chunk: usize) -> Opening {
+        if self.layout.first_in_batch(chunk) {
+            Opening::Keyframe
+        } else {
+            Opening::Anchor
+        }
     }
 
     /// Every task of the graph.
@@ -235,6 +219,7 @@ impl ChunkGraph {
                 chunk: chunk_id,
                 format: self.format,
                 settings: self.settings.clone(),
+                opening: self.opening(chunk),
                 frames: self.pictures[frames].to_vec(),
             }),
             Step::GivenState(_) => {
@@ -245,7 +230,6 @@ impl ChunkGraph {
                     settings: self.settings.clone(),
                     state: previous.final_state,
                     frame: self.pictures[frames.start],
-                    golden: self.golden[chunk],
                 })
             }
             Step::Rebase(_) => {
@@ -397,21 +381,6 @@ mod tests {
     }
 
     #[test]
-    fn golden_chunks_count_from_the_batch_keyframe() {
-        let layout = Layout::new(60, 6, Batch::Whole);
-        let golden = layout.golden_chunks(16);
-        // Chunk starts 0, 6, 12, 18, 24, 30, 36, 42, 48, 54: golden at 18 (18 >= 16), then 36.
-        let expected: Vec<bool> = (0..10).map(|c| c == 3 || c == 6 || c == 9).collect();
-        assert_eq!(golden, expected);
-        assert!(layout.golden_chunks(0).iter().all(|g| !g));
-        // A new batch restarts the count.
-        let batches = Layout::new(60, 6, Batch::Chunks(4));
-        let golden = batches.golden_chunks(12);
-        let expected: Vec<bool> = (0..10).map(|c| c == 2 || c == 6).collect();
-        assert_eq!(golden, expected);
-    }
-
-    #[test]
     fn step_order_is_the_priority() {
         let mut steps = vec![
             Step::Encode(0),
@@ -447,7 +416,6 @@ mod tests {
             },
             EncodeSettings::default(),
             pictures,
-            16,
         )
     }
 

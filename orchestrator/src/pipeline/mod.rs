@@ -114,7 +114,6 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         format,
         EncodeSettings::from_config(&config),
         pictures.clone(),
-        config.golden_interval,
     );
     let workers = match options.workers {
         Some(workers) => workers as usize,

@@ -337,7 +337,7 @@ mod tests {
             .map(|f| store.insert(vec![(40 + 20 * f) as u8; 16 * 16 + 2 * 8 * 8]))
             .collect();
         let layout = Layout::new(frames, 2, Batch::Chunks(1));
-        let graph = ChunkGraph::new(layout, format, EncodeSettings::default(), pictures, 16);
+        let graph = ChunkGraph::new(layout, format, EncodeSettings::default(), pictures);
         (graph, store)
     }
 
