@@ -84,6 +84,9 @@ fn encode_chunk(
                 reason: e.to_string(),
             })?;
         compressed.push(frame.data);
+        // Only the replaced keyframe is coded finer: a scene cut's keyframe later in the
+        // chunk stays in the final stream.
+        encoder.config_mut().keyframe_boost = settings.keyframe_boost;
     }
     let mut out = Blobs::new();
     let stream = out.insert(pack_frames(&compressed));
@@ -119,11 +122,16 @@ fn encode_given_state(
             frame: 0,
             reason: e.to_string(),
         })?;
+    let scene_cut = encoded.stats.key_frame;
     let mut out = Blobs::new();
     let frame = out.insert(encoded.data);
     let made_from = out.insert(made_from);
     Ok(Executed {
-        output: TaskOutput::EncodeGivenState { frame, made_from },
+        output: TaskOutput::EncodeGivenState {
+            frame,
+            made_from,
+            scene_cut,
+        },
         blobs: out,
         work: WorkStats { frames: 1 },
     })
@@ -133,7 +141,7 @@ fn encode_given_state(
 fn rebase_chunk(
     chunk: u32,
     format: &PictureFormat,
-    target: &BlobId,
+    target: &Option<BlobId>,
     first_frame: &BlobId,
     first_made_from: &BlobId,
     original: &BlobId,
@@ -144,8 +152,17 @@ fn rebase_chunk(
         return Err(TaskError::BadTask(format!("chunk {chunk} has no frames")));
     }
     let frame_count = frame_count(chunk, frames.len())?;
-    let target = read_state(blobs, format, "target", target)?;
     let first_frame = read_blob(blobs, "first_frame", first_frame)?;
+    let target = match target {
+        Some(id) => read_state(blobs, format, "target", id)?,
+        None if is_key_frame(first_frame) => DecoderState::new(),
+        None => {
+            return Err(TaskError::BadTask(format!(
+                "chunk {chunk}: a rebase without a target needs a keyframe first, \
+                 which first_frame is not"
+            )));
+        }
+    };
     let first_made_from = read_context(blobs, format, "first_made_from", first_made_from)?;
     let original_id = original;
     let original = unpack_frames(read_blob(blobs, "original", original_id)?)
@@ -157,37 +174,51 @@ fn rebase_chunk(
             frames.len()
         )));
     }
-    let rebase_error = |frame: u32| {
-        move |e: codec_core::RebaseError| TaskError::Rebase {
-            chunk,
-            frame,
-            reason: e.to_string(),
-        }
-    };
-    let decode_error = |frame: u32| {
-        move |e: codec_core::DecodeError| TaskError::Decode {
-            chunk,
-            frame,
-            reason: e.to_string(),
-        }
-    };
 
     let mut rebased = Vec::with_capacity(frames.len());
-    let picture = read_picture(blobs, format, "frames[0]", &frames[0])?;
-    let first =
-        rebase(&target, &picture, first_frame, &first_made_from).map_err(rebase_error(0))?;
-    rebased.push(first.data);
-    let mut current = first.state;
-    // Frames 1.. were made against the chunk's own encode, which started from nothing.
-    let mut made_from = FrameContext::of(&DecoderState::new())
-        .after(original[0])
-        .map_err(decode_error(0))?;
-    for (index, (id, frame)) in (1u32..).zip(frames.iter().zip(&original).skip(1)) {
-        let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
-        let next = rebase(&current, &picture, frame, &made_from).map_err(rebase_error(index))?;
-        made_from = made_from.after(frame).map_err(decode_error(index))?;
-        rebased.push(next.data);
-        current = next.state;
+    let mut current = target;
+    let mut made_from = first_made_from;
+    for (index, id) in (0u32..).zip(frames) {
+        let frame = if index == 0 {
+            first_frame
+        } else {
+            original[index as usize]
+        };
+        let (data, state) = if is_key_frame(frame) {
+            // A keyframe (the chunk's scene cut) needs no state: it stays as it is, which
+            // is what the serial encoder would have put there.
+            let (state, _) =
+                codec_core::decode(&DecoderState::new(), frame).map_err(|e| TaskError::Decode {
+                    chunk,
+                    frame: index,
+                    reason: e.to_string(),
+                })?;
+            (frame.to_vec(), state)
+        } else {
+            let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
+            let next =
+                rebase(&current, &picture, frame, &made_from).map_err(|e| TaskError::Rebase {
+                    chunk,
+                    frame: index,
+                    reason: e.to_string(),
+                })?;
+            (next.data, next.state)
+        };
+        // Frames 1.. were made against the chunk's own encode, which started from nothing.
+        let own = if index == 0 {
+            FrameContext::of(&DecoderState::new())
+        } else {
+            made_from
+        };
+        made_from = own
+            .after(original[index as usize])
+            .map_err(|e| TaskError::Decode {
+                chunk,
+                frame: index,
+                reason: e.to_string(),
+            })?;
+        rebased.push(data);
+        current = state;
     }
 
     let mut out = Blobs::new();
@@ -203,6 +234,11 @@ fn rebase_chunk(
             frames: frame_count,
         },
     })
+}
+
+/// Whether a compressed frame is a keyframe (RFC 6386 §9.1: bit 0 of the tag is 0).
+pub fn is_key_frame(frame: &[u8]) -> bool {
+    frame.first().is_some_and(|tag| tag & 1 == 0)
 }
 
 fn frame_count(chunk: u32, frames: usize) -> Result<u32, TaskError> {

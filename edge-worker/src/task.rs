@@ -67,9 +67,10 @@ impl EncodeSettings {
         }
     }
 
-    /// The encoder configuration for one chunk: a keyframe only where a sequence starts
-    /// from nothing and golden refreshes only where a task asks for one, so that the chunks
-    /// of a batch put exactly one keyframe into the final stream.
+    /// The encoder configuration for one chunk: a keyframe where a sequence starts from
+    /// nothing and at scene cuts, as the serial encoder puts them, but none by interval and
+    /// no golden refreshes by interval: the batches place those (one keyframe each, and an
+    /// anchor frame at every other chunk's start).
     ///
     /// # Errors
     ///
@@ -114,7 +115,7 @@ impl EncodeSettings {
             golden_boost: self.golden_boost,
             keyframe_boost: self.keyframe_boost,
             anchor_boost: self.anchor_boost,
-            scene_cut_keyframes: false,
+            scene_cut_keyframes: true,
         })
     }
 }
@@ -161,11 +162,13 @@ pub enum Task {
     /// previous chunk: `first_frame` (made against a state whose `FrameContext` is
     /// `first_made_from`, as the given-state task reports it) stands for the chunk's
     /// keyframe, then the interframes of `original` follow, each made against the chunk's
-    /// own encode.
+    /// own encode. Keyframes (scene cuts) are kept as they are: they need no state, so a
+    /// chunk whose first frame is one has no `target` and need not wait for the chunk
+    /// before it.
     Rebase {
         chunk: u32,
         format: PictureFormat,
-        target: BlobId,
+        target: Option<BlobId>,
         first_frame: BlobId,
         first_made_from: BlobId,
         original: BlobId,
@@ -213,8 +216,10 @@ impl Task {
                 original,
                 frames,
                 ..
-            } => [*target, *first_frame, *first_made_from, *original]
-                .into_iter()
+            } => target
+                .iter()
+                .copied()
+                .chain([*first_frame, *first_made_from, *original])
                 .chain(frames.iter().copied())
                 .collect(),
         };
@@ -231,8 +236,14 @@ pub enum TaskOutput {
     EncodeChunk { stream: BlobId, final_state: BlobId },
     /// The single compressed frame (raw VP8 bytes, not a chunk stream), and the
     /// `FrameContext` of the state it was made against (`FrameContext::to_bytes`): all that
-    /// rebasing the frame needs to know of that state.
-    EncodeGivenState { frame: BlobId, made_from: BlobId },
+    /// rebasing the frame needs to know of that state. `scene_cut` when the picture had
+    /// so little to do with that state that the frame is a keyframe, as the serial encoder
+    /// would have made it.
+    EncodeGivenState {
+        frame: BlobId,
+        made_from: BlobId,
+        scene_cut: bool,
+    },
     /// The rebased frames as a chunk stream, and the decoder state after them.
     Rebase { stream: BlobId, final_state: BlobId },
 }
@@ -249,7 +260,9 @@ impl TaskOutput {
                 stream,
                 final_state,
             } => vec![*stream, *final_state],
-            TaskOutput::EncodeGivenState { frame, made_from } => vec![*frame, *made_from],
+            TaskOutput::EncodeGivenState {
+                frame, made_from, ..
+            } => vec![*frame, *made_from],
         }
     }
 }
@@ -285,7 +298,7 @@ mod tests {
         assert_eq!(config.rate, RateMode::TargetSsim { ssim: 0.95 });
         assert_eq!(config.keyframe_interval, 0);
         assert_eq!(config.golden_interval, 0);
-        assert!(!config.scene_cut_keyframes);
+        assert!(config.scene_cut_keyframes);
         assert_eq!((config.speed, config.token_partitions_log2), (2, 1));
     }
 
@@ -338,7 +351,7 @@ mod tests {
                 width: 16,
                 height: 16,
             },
-            target: a,
+            target: Some(a),
             first_frame: b,
             first_made_from: a,
             original: c,
@@ -368,11 +381,14 @@ mod tests {
         let output = TaskOutput::EncodeGivenState {
             frame: id,
             made_from: id,
+            scene_cut: false,
         };
         let json = serde_json::to_string(&output).unwrap();
         assert_eq!(
             json,
-            format!(r#"{{"encode_given_state":{{"frame":"{id}","made_from":"{id}"}}}}"#)
+            format!(
+                r#"{{"encode_given_state":{{"frame":"{id}","made_from":"{id}","scene_cut":false}}}}"#
+            )
         );
     }
 }

@@ -141,9 +141,15 @@ fn encode_given_state_continues_the_previous_chunk() {
             state: s0,
             frame: frames[CHUNK],
         };
-        let TaskOutput::EncodeGivenState { frame, made_from } = run(&task, &mut blobs) else {
+        let TaskOutput::EncodeGivenState {
+            frame,
+            made_from,
+            scene_cut,
+        } = run(&task, &mut blobs)
+        else {
             panic!("wrong output kind");
         };
+        assert!(!scene_cut);
         let frame = blobs.get(&frame).unwrap();
         assert!(!is_keyframe(frame));
         let (shown, after) = decode_all(&state(&blobs, &s0), &[frame]);
@@ -178,6 +184,79 @@ fn a_keyframe_an_anchor_replaces_is_coded_finer() {
     assert!(replaced > batch_keyframe, "{replaced} vs {batch_keyframe}");
 }
 
+/// Vertical stripes: nothing like the clip, so a scene cut after any of its frames.
+fn stripes(blobs: &mut Blobs) -> BlobId {
+    let (w, h) = (FORMAT.width as usize, FORMAT.height as usize);
+    let (cw, ch) = FORMAT.chroma_size();
+    let mut frame: Vec<u8> = (0..w * h)
+        .map(|i| if (i % w / 3) % 2 == 0 { 16 } else { 240 })
+        .collect();
+    frame.extend(std::iter::repeat_n(40, cw * ch));
+    frame.extend(std::iter::repeat_n(220, cw * ch));
+    blobs.insert(frame)
+}
+
+#[test]
+fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
+    let mut blobs = Blobs::new();
+    let mut frames = clip(&mut blobs);
+    // Chunk 1 is another scene.
+    let cut = stripes(&mut blobs);
+    frames[CHUNK..2 * CHUNK].fill(cut);
+    let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
+    let (own1, end1) = stream_and_state(&run(&encode_chunk_task(1, &frames), &mut blobs));
+    let given = Task::EncodeGivenState {
+        chunk: 1,
+        format: FORMAT,
+        settings: settings(),
+        state: s0,
+        frame: frames[CHUNK],
+    };
+    let TaskOutput::EncodeGivenState {
+        frame: first,
+        made_from,
+        scene_cut,
+    } = run(&given, &mut blobs)
+    else {
+        panic!("wrong output kind");
+    };
+    assert!(scene_cut);
+    assert!(is_keyframe(blobs.get(&first).unwrap()));
+    let rebase_task = |target: Option<BlobId>, first_frame: BlobId| Task::Rebase {
+        chunk: 1,
+        format: FORMAT,
+        target,
+        first_frame,
+        first_made_from: made_from,
+        original: own1,
+        frames: frames[CHUNK..2 * CHUNK].to_vec(),
+    };
+    let (stream, end) = stream_and_state(&run(&rebase_task(None, first), &mut blobs));
+    let rebased = unpack_frames(blobs.get(&stream).unwrap()).unwrap();
+    assert_eq!(
+        rebased[0],
+        blobs.get(&first).unwrap(),
+        "the keyframe is kept"
+    );
+    assert_eq!(rebased.iter().filter(|f| is_keyframe(f)).count(), 1);
+    let (shown, decoded) = decode_all(&DecoderState::new(), &rebased);
+    assert_eq!(shown, CHUNK);
+    assert_eq!(decoded, state(&blobs, &end));
+    // With a target, the keyframe is kept all the same, and the rest follows from it.
+    let (same, _) = stream_and_state(&run(&rebase_task(Some(s0), first), &mut blobs));
+    assert_eq!(same, stream);
+    assert_ne!(
+        end, end1,
+        "the chunk now follows the cut's keyframe, not its own"
+    );
+
+    // Without a target, the first frame must be a keyframe.
+    let inter = unpack_frames(blobs.get(&own1).unwrap()).unwrap()[1].to_vec();
+    let inter = blobs.insert(inter);
+    let err = execute(&rebase_task(None, inter), &blobs).unwrap_err();
+    assert!(matches!(err, TaskError::BadTask(_)), "{err}");
+}
+
 /// Stage 2 and 3 of the pipeline for chunk `chunk`: its first frame encoded from the
 /// previous chunk's own final state `prev_own`, then the chunk rebased onto `target`, the
 /// true state after the previous chunk. Returns the rebase task and its output.
@@ -200,6 +279,7 @@ fn join(
     let TaskOutput::EncodeGivenState {
         frame: first,
         made_from,
+        ..
     } = run(&given, blobs)
     else {
         panic!("wrong output kind");
@@ -207,7 +287,7 @@ fn join(
     let task = Task::Rebase {
         chunk,
         format: FORMAT,
-        target,
+        target: Some(target),
         first_frame: first,
         first_made_from: made_from,
         original: own_stream,
@@ -406,7 +486,7 @@ fn malformed_inputs_are_errors() {
     let task = Task::Rebase {
         chunk: 1,
         format: FORMAT,
-        target: s0,
+        target: Some(s0),
         first_frame: stream0,
         first_made_from: context,
         original: stream0,
@@ -419,7 +499,7 @@ fn malformed_inputs_are_errors() {
     let task = Task::Rebase {
         chunk: 1,
         format: FORMAT,
-        target: s0,
+        target: Some(s0),
         first_frame: stream0,
         first_made_from: s0,
         original: stream0,

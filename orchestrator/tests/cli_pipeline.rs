@@ -111,6 +111,52 @@ fn whole_and_single_chunk_batches() {
     );
 }
 
+/// Frames of `parts` (Y4M files of one size) one after another, under the first one's header.
+fn splice(parts: &[PathBuf], out: &Path) {
+    let mut spliced = Vec::new();
+    for (index, part) in parts.iter().enumerate() {
+        let data = fs::read(part).unwrap();
+        let body = data.iter().position(|&b| b == b'\n').unwrap() + 1;
+        spliced.extend_from_slice(if index == 0 { &data } else { &data[body..] });
+    }
+    fs::write(out, spliced).unwrap();
+}
+
+#[test]
+fn scene_cuts_get_keyframes_where_the_serial_encoder_puts_them() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let part = |name: &str, source: Source, frames: u32| {
+        let path = dir.path().join(name);
+        make_y4m(source, 64, 48, frames, &path);
+        path
+    };
+    // Cuts at frame 12, where chunk 4 starts, and at 19, inside chunk 6 (frames 18..21).
+    let y4m = dir.path().join("spliced.y4m");
+    let parts = [
+        part("a.y4m", Source::Clip, 12),
+        part("b.y4m", Source::Synthetic("mandelbrot"), 7),
+        part("c.y4m", Source::Synthetic("testsrc2"), 5),
+    ];
+    splice(&parts, &y4m);
+    let serial = encode_and_check(&y4m, &dir.path().join("serial.ivf"), &[], 24);
+    assert_eq!(serial, [0, 12, 19], "the serial encoder finds both cuts");
+    for batch in ["whole", "2", "1"] {
+        let ivf = dir.path().join(format!("batch-{batch}.ivf"));
+        let extra = ["--chunk-frames", "3", "--batch", batch, "--workers", "2"];
+        let keys = encode_and_check(&y4m, &ivf, &extra, 24);
+        let mut expected: Vec<usize> = match batch {
+            "whole" => vec![0],
+            "2" => (0..24).step_by(6).collect(),
+            _ => (0..24).step_by(3).collect(),
+        };
+        expected.extend([12, 19]);
+        expected.sort();
+        expected.dedup();
+        assert_eq!(keys, expected, "--batch {batch}: batch starts and both cuts");
+    }
+}
+
 #[test]
 fn odd_size_quality_options_limit_and_save_state() {
     require_tools();

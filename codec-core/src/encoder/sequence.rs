@@ -144,6 +144,11 @@ impl SequenceEncoder {
         &self.config
     }
 
+    /// The configuration the next frames are encoded with, to change between frames.
+    pub fn config_mut(&mut self) -> &mut SequenceConfig {
+        &mut self.config
+    }
+
     /// Encodes the next picture of the sequence and moves the sequence's state past it.
     ///
     /// # Errors

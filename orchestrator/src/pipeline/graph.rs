@@ -135,12 +135,13 @@ struct ChunkResult {
     final_state: BlobId,
 }
 
-/// A chunk's first frame encoded from the previous chunk's state, and the frame context of
-/// that state.
+/// A chunk's first frame encoded from the previous chunk's state, the frame context of
+/// that state, and whether the frame is a keyframe (a scene cut).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct GivenResult {
     frame: BlobId,
     made_from: BlobId,
+    scene_cut: bool,
 }
 
 /// The graph of one video, and the outputs of the tasks done so far.
@@ -233,12 +234,15 @@ impl ChunkGraph {
                 })
             }
             Step::Rebase(_) => {
-                let target = if self.layout.first_in_batch(chunk - 1) {
-                    self.encoded[chunk - 1]?.final_state
-                } else {
-                    self.rebased[chunk - 1]?.final_state
-                };
                 let given = self.given[chunk]?;
+                // A scene cut's keyframe needs no state, so the serial walk starts anew.
+                let target = if given.scene_cut {
+                    None
+                } else if self.layout.first_in_batch(chunk - 1) {
+                    Some(self.encoded[chunk - 1]?.final_state)
+                } else {
+                    Some(self.rebased[chunk - 1]?.final_state)
+                };
                 Some(Task::Rebase {
                     chunk: chunk_id,
                     format: self.format,
@@ -275,11 +279,18 @@ impl ChunkGraph {
                     final_state: *final_state,
                 })
                 .is_some(),
-            (Step::GivenState(_), TaskOutput::EncodeGivenState { frame, made_from }) => self.given
-                [chunk]
+            (
+                Step::GivenState(_),
+                TaskOutput::EncodeGivenState {
+                    frame,
+                    made_from,
+                    scene_cut,
+                },
+            ) => self.given[chunk]
                 .replace(GivenResult {
                     frame: *frame,
                     made_from: *made_from,
+                    scene_cut: *scene_cut,
                 })
                 .is_some(),
             (
@@ -466,6 +477,7 @@ mod tests {
                 &TaskOutput::EncodeGivenState {
                     frame: id("G1"),
                     made_from: id("G1 context"),
+                    scene_cut: false,
                 },
             )
             .unwrap();
@@ -483,7 +495,7 @@ mod tests {
         };
         assert_eq!(
             target,
-            id("E0 state"),
+            Some(id("E0 state")),
             "chunk 0 opens the batch: its state is true"
         );
         assert_eq!(first_frame, id("G1"));
@@ -501,6 +513,7 @@ mod tests {
                 &TaskOutput::EncodeGivenState {
                     frame: id("G2"),
                     made_from: id("G2 context"),
+                    scene_cut: false,
                 },
             )
             .unwrap();
@@ -515,9 +528,41 @@ mod tests {
         else {
             panic!("R2 is ready");
         };
-        assert_eq!(target, id("R1 state"));
+        assert_eq!(target, Some(id("R1 state")));
         assert_eq!(first_made_from, id("G2 context"));
         graph.complete(Step::Rebase(2), &rebased(2)).unwrap();
+        assert_eq!(
+            graph.final_streams().unwrap(),
+            [id("E0 stream"), id("R1 stream"), id("R2 stream")]
+        );
+    }
+
+    #[test]
+    fn a_scene_cut_starts_the_serial_walk_anew() {
+        let mut graph = graph(9, 3, Batch::Whole);
+        for chunk in 0..3 {
+            graph
+                .complete(Step::Encode(chunk), &encoded(chunk))
+                .unwrap();
+        }
+        let given = |chunk: usize, scene_cut: bool| TaskOutput::EncodeGivenState {
+            frame: id(&format!("G{chunk}")),
+            made_from: id(&format!("G{chunk} context")),
+            scene_cut,
+        };
+        graph
+            .complete(Step::GivenState(1), &given(1, false))
+            .unwrap();
+        graph
+            .complete(Step::GivenState(2), &given(2, true))
+            .unwrap();
+        // R2 starts with a keyframe: it needs no target, so it does not wait for R1.
+        let Some(Task::Rebase { target, .. }) = graph.task(Step::Rebase(2)) else {
+            panic!("R2 is ready before R1 ran");
+        };
+        assert_eq!(target, None);
+        graph.complete(Step::Rebase(2), &rebased(2)).unwrap();
+        graph.complete(Step::Rebase(1), &rebased(1)).unwrap();
         assert_eq!(
             graph.final_streams().unwrap(),
             [id("E0 stream"), id("R1 stream"), id("R2 stream")]

@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use codec_core::{DecoderState, metrics};
-use edge_worker::{BlobId, Blobs, EncodeSettings, PictureFormat, unpack_frames};
+use edge_worker::{BlobId, Blobs, EncodeSettings, PictureFormat, is_key_frame, unpack_frames};
 
 use crate::EncodeArgs;
 use crate::encode::{
@@ -155,7 +155,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     timeline?;
 
     let frames = assemble(&graph, &store)?;
-    check_keyframes(&layout, &frames)?;
+    let scene_cuts = check_keyframes(&layout, &frames)?;
     let mut ivf = PartialIvf::create(&args.output, header)?;
     for (index, frame) in frames.iter().enumerate() {
         ivf.write_frame(index as u64, frame)?;
@@ -187,6 +187,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         file_bytes,
         payload: frames.iter().map(|f| f.len() as u64).sum(),
         quality,
+        scene_cuts,
         records: &outcome.records,
         tasks_run: outcome.tasks_run,
         retried: outcome.retried,
@@ -236,12 +237,9 @@ fn assemble<'a>(graph: &ChunkGraph, store: &'a Blobs) -> Result<Vec<&'a [u8]>> {
 }
 
 /// Whether a VP8 frame is a keyframe (RFC 6386 §9.1: bit 0 of the tag is 0).
-fn is_key_frame(frame: &[u8]) -> bool {
-    frame.first().is_some_and(|tag| tag & 1 == 0)
-}
-
-/// The stream must hold every frame, and a keyframe exactly where each batch starts.
-fn check_keyframes(layout: &Layout, frames: &[&[u8]]) -> Result<()> {
+/// The stream must hold every frame and a keyframe where each batch starts; returns how many
+/// other keyframes it holds (the scene cuts the encoder found, as the serial encoder would).
+fn check_keyframes(layout: &Layout, frames: &[&[u8]]) -> Result<usize> {
     if frames.len() != layout.frames {
         bail!(
             "the chunks hold {} frames in all, not the video's {}",
@@ -250,6 +248,7 @@ fn check_keyframes(layout: &Layout, frames: &[&[u8]]) -> Result<()> {
         );
     }
     let batch_frames = layout.chunk_frames * layout.batch_chunks;
+    let mut scene_cuts = 0;
     for (index, frame) in frames.iter().enumerate() {
         let batch_start = index.is_multiple_of(batch_frames);
         match (batch_start, is_key_frame(frame)) {
@@ -257,16 +256,11 @@ fn check_keyframes(layout: &Layout, frames: &[&[u8]]) -> Result<()> {
                 "frame {index} starts batch {} but is not a keyframe",
                 index / batch_frames
             ),
-            (false, true) => bail!(
-                "frame {index} (chunk {}) is a keyframe inside batch {}; only a batch's first \
-                 frame may be",
-                index / layout.chunk_frames,
-                index / batch_frames
-            ),
+            (false, true) => scene_cuts += 1,
             _ => {}
         }
     }
-    Ok(())
+    Ok(scene_cuts)
 }
 
 /// Decodes the final stream, hands every shown picture to `sinks` and measures it against
@@ -322,15 +316,14 @@ mod tests {
         let inter: &[u8] = &[0x11, 0, 0];
         let layout = Layout::new(7, 2, Batch::Chunks(2));
         let good = [key, inter, inter, inter, key, inter, inter];
-        check_keyframes(&layout, &good).unwrap();
+        assert_eq!(check_keyframes(&layout, &good).unwrap(), 0);
         let mut missing = good;
         missing[4] = inter;
         let error = check_keyframes(&layout, &missing).unwrap_err().to_string();
         assert!(error.contains("frame 4 starts batch 1"), "{error}");
-        let mut extra = good;
-        extra[2] = key;
-        let error = check_keyframes(&layout, &extra).unwrap_err().to_string();
-        assert!(error.contains("frame 2 (chunk 1)"), "{error}");
+        let mut cut = good;
+        cut[2] = key;
+        assert_eq!(check_keyframes(&layout, &cut).unwrap(), 1);
         let error = check_keyframes(&layout, &good[..6])
             .unwrap_err()
             .to_string();

@@ -45,6 +45,8 @@ pub struct Summary<'a> {
     /// Bytes of frame data, without the IVF headers.
     pub payload: u64,
     pub quality: Quality,
+    /// Keyframes beyond the batches' own: scene cuts.
+    pub scene_cuts: usize,
     pub records: &'a [TimelineRecord],
     pub tasks_run: usize,
     pub retried: usize,
@@ -68,11 +70,17 @@ impl Summary<'_> {
         let kbps = self.payload as f64 * 8.0 / 1000.0 / seconds.max(1e-9);
         let total = self.total_time.as_secs_f64();
         let batches = layout.batches();
+        let keyframes = batches + self.scene_cuts;
+        let cuts = match self.scene_cuts {
+            0 => String::new(),
+            1 => ", 1 at a scene cut".to_owned(),
+            n => format!(", {n} at scene cuts"),
+        };
         let stream = format!(
-            "{}: encoded {frames} frames ({batches} keyframe{}), {} bytes, {kbps:.1} kb/s at \
-             {}/{} fps, average PSNR {:.2} dB, SSIM {:.4}, in {total:.2} s ({:.1} frames/s)",
+            "{}: encoded {frames} frames ({keyframes} keyframe{}{cuts}), {} bytes, {kbps:.1} kb/s \
+             at {}/{} fps, average PSNR {:.2} dB, SSIM {:.4}, in {total:.2} s ({:.1} frames/s)",
             self.output.display(),
-            if batches == 1 { "" } else { "s" },
+            if keyframes == 1 { "" } else { "s" },
             self.file_bytes,
             self.frame_rate.0,
             self.frame_rate.1,
@@ -174,6 +182,7 @@ mod tests {
             file_bytes: 1100,
             payload: 1000,
             quality,
+            scene_cuts: 1,
             records: &records,
             tasks_run: 4,
             retried: 1,
@@ -182,7 +191,7 @@ mod tests {
         };
         let text = summary.text();
         for needle in [
-            "out.ivf: encoded 20 frames (4 keyframes), 1100 bytes, 8.0 kb/s at 20/1 fps",
+            "out.ivf: encoded 20 frames (5 keyframes, 1 at a scene cut), 1100 bytes, 8.0 kb/s at 20/1",
             "average PSNR 35.00 dB, SSIM 0.9700, in 5.00 s (4.0 frames/s)",
             "ExCamera[3, 2]: 7 chunks in 4 batches, 2 local workers, 4 tasks run (1 retried)",
             "encode_chunk 2.00 s, encode_given_state 0.50 s, rebase 1.25 s",
