@@ -153,7 +153,10 @@ fn scene_cuts_get_keyframes_where_the_serial_encoder_puts_them() {
         expected.extend([12, 19]);
         expected.sort();
         expected.dedup();
-        assert_eq!(keys, expected, "--batch {batch}: batch starts and both cuts");
+        assert_eq!(
+            keys, expected,
+            "--batch {batch}: batch starts and both cuts"
+        );
     }
 }
 
