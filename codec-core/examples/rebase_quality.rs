@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use codec_core::container::y4m::parse_y4m;
 use codec_core::encoder::rate_control::{FrameKind, RateMode};
-use codec_core::encoder::sequence::{REPLACED_KEYFRAME_BOOST, SequenceConfig, SequenceEncoder};
+use codec_core::encoder::sequence::{SequenceConfig, SequenceEncoder};
 use codec_core::metrics::{picture_sse, psnr};
 use codec_core::{DecoderState, FrameContext, Picture, decode, rebase};
 
@@ -86,7 +86,7 @@ fn main() {
             config.clone()
         } else {
             SequenceConfig {
-                keyframe_boost: REPLACED_KEYFRAME_BOOST,
+                first_frame_replaced: true,
                 ..config.clone()
             }
         };

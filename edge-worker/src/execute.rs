@@ -1,7 +1,7 @@
 //! The worker proper: one pure function from a task and its input blobs to its output blobs.
 
 use codec_core::encoder::rate_control::FrameKind;
-use codec_core::encoder::sequence::{REPLACED_KEYFRAME_BOOST, SequenceEncoder};
+use codec_core::encoder::sequence::SequenceEncoder;
 use codec_core::state::FrameSize;
 use codec_core::{DecoderState, FrameContext, Picture, rebase};
 
@@ -65,9 +65,7 @@ fn encode_chunk(
     blobs: &impl BlobSource,
 ) -> Result<Executed, TaskError> {
     let mut config = settings.sequence_config()?;
-    if opening == Opening::Anchor {
-        config.keyframe_boost = REPLACED_KEYFRAME_BOOST;
-    }
+    config.first_frame_replaced = opening == Opening::Anchor;
     if frames.is_empty() {
         return Err(TaskError::BadTask(format!("chunk {chunk} has no frames")));
     }
@@ -84,9 +82,6 @@ fn encode_chunk(
                 reason: e.to_string(),
             })?;
         compressed.push(frame.data);
-        // Only the replaced keyframe is coded finer: a scene cut's keyframe later in the
-        // chunk stays in the final stream.
-        encoder.config_mut().keyframe_boost = settings.keyframe_boost;
     }
     let mut out = Blobs::new();
     let stream = out.insert(pack_frames(&compressed));

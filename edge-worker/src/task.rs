@@ -115,6 +115,7 @@ impl EncodeSettings {
             golden_boost: self.golden_boost,
             keyframe_boost: self.keyframe_boost,
             anchor_boost: self.anchor_boost,
+            first_frame_replaced: false,
             scene_cut_keyframes: true,
         })
     }

@@ -39,6 +39,10 @@ pub struct SequenceConfig {
     /// Quantizer-index reduction for anchor frames ([`FrameKind::Anchor`]), the stand-ins
     /// for a pipeline chunk's keyframe.
     pub anchor_boost: u8,
+    /// The first frame is a keyframe that an anchor frame will replace in the final stream
+    /// (a pipeline chunk that does not open its batch): it is coded only as a reference for
+    /// the frames after it, finer ([`REPLACED_KEYFRAME_BOOST`]) and faster.
+    pub first_frame_replaced: bool,
     /// Code a picture as a keyframe when most of its macroblocks choose intra prediction.
     /// A chunked encode turns this off: it wants exactly one keyframe per batch.
     pub scene_cut_keyframes: bool,
@@ -58,6 +62,7 @@ impl Default for SequenceConfig {
             golden_boost: 10,
             keyframe_boost: 24,
             anchor_boost: ANCHOR_BOOST,
+            first_frame_replaced: false,
             scene_cut_keyframes: true,
         }
     }
@@ -142,11 +147,6 @@ impl SequenceEncoder {
 
     pub fn config(&self) -> &SequenceConfig {
         &self.config
-    }
-
-    /// The configuration the next frames are encoded with, to change between frames.
-    pub fn config_mut(&mut self) -> &mut SequenceConfig {
-        &mut self.config
     }
 
     /// Encodes the next picture of the sequence and moves the sequence's state past it.
@@ -239,6 +239,11 @@ impl SequenceEncoder {
         self.config.scene_cut_keyframes && is_scene_cut(frame)
     }
 
+    /// Whether the next frame, as `kind`, is the keyframe an anchor will replace.
+    fn replaced(&self, kind: FrameKind) -> bool {
+        self.config.first_frame_replaced && self.frames_encoded == 0 && kind == FrameKind::Key
+    }
+
     fn params(&self, quantizer: u8, kind: FrameKind) -> EncodeParams {
         let references = match kind {
             // The old golden moves to altref, so the encoder can predict from the newest
@@ -264,6 +269,7 @@ impl SequenceEncoder {
             speed: self.config.speed,
             token_partitions_log2: self.config.token_partitions_log2,
             references,
+            reference_only: self.replaced(kind),
             ..EncodeParams::default()
         }
     }
@@ -280,6 +286,9 @@ impl SequenceEncoder {
     /// The boosted quantizer of frames that are predicted from for long.
     fn boosted(&self, quantizer: u8, kind: FrameKind) -> u8 {
         match kind {
+            FrameKind::Key if self.replaced(kind) => {
+                quantizer.saturating_sub(REPLACED_KEYFRAME_BOOST)
+            }
             FrameKind::Key => quantizer.saturating_sub(self.config.keyframe_boost),
             FrameKind::Golden => quantizer.saturating_sub(self.config.golden_boost),
             FrameKind::Anchor => quantizer.saturating_sub(self.config.anchor_boost),
