@@ -9,7 +9,7 @@ use crate::blob::{BlobId, BlobSource, Blobs};
 use crate::error::TaskError;
 use crate::picture_io::PictureFormat;
 use crate::stream::{pack_frames, unpack_frames};
-use crate::task::{EncodeSettings, Executed, Opening, Task, TaskOutput, WorkStats};
+use crate::task::{EncodeSettings, Executed, FrameFacts, Opening, Task, TaskOutput, WorkStats};
 
 /// Runs `task` on blobs read from `blobs`. Pure and deterministic: the same task on the same
 /// inputs gives byte-identical output blobs, wherever it runs.
@@ -72,6 +72,7 @@ fn encode_chunk(
     let frame_count = frame_count(chunk, frames.len())?;
     let mut encoder = SequenceEncoder::new(config);
     let mut compressed = Vec::with_capacity(frames.len());
+    let mut coded = Vec::with_capacity(frames.len());
     for (index, id) in (0u32..).zip(frames) {
         let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
         let frame = encoder
@@ -81,6 +82,7 @@ fn encode_chunk(
                 frame: index,
                 reason: e.to_string(),
             })?;
+        coded.push(FrameFacts::coded(frame.data.len(), frame.stats.sse));
         compressed.push(frame.data);
     }
     let mut out = Blobs::new();
@@ -94,6 +96,7 @@ fn encode_chunk(
         blobs: out,
         work: WorkStats {
             frames: frame_count,
+            coded,
         },
     })
 }
@@ -118,6 +121,7 @@ fn encode_given_state(
             reason: e.to_string(),
         })?;
     let scene_cut = encoded.stats.key_frame;
+    let coded = vec![FrameFacts::coded(encoded.data.len(), encoded.stats.sse)];
     let mut out = Blobs::new();
     let frame = out.insert(encoded.data);
     let made_from = out.insert(made_from);
@@ -128,7 +132,7 @@ fn encode_given_state(
             scene_cut,
         },
         blobs: out,
-        work: WorkStats { frames: 1 },
+        work: WorkStats { frames: 1, coded },
     })
 }
 
@@ -171,6 +175,7 @@ fn rebase_chunk(
     }
 
     let mut rebased = Vec::with_capacity(frames.len());
+    let mut coded = Vec::with_capacity(frames.len());
     let mut current = target;
     let mut made_from = first_made_from;
     for (index, id) in (0u32..).zip(frames) {
@@ -179,7 +184,7 @@ fn rebase_chunk(
         } else {
             original[index as usize]
         };
-        let (data, state) = if is_key_frame(frame) {
+        let (data, state, facts) = if is_key_frame(frame) {
             // A keyframe (the chunk's scene cut) needs no state: it stays as it is, which
             // is what the serial encoder would have put there.
             let (state, _) =
@@ -188,7 +193,12 @@ fn rebase_chunk(
                     frame: index,
                     reason: e.to_string(),
                 })?;
-            (frame.to_vec(), state)
+            let kept = FrameFacts {
+                bytes: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+                sse: 0,
+                kept: true,
+            };
+            (frame.to_vec(), state, kept)
         } else {
             let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
             let next =
@@ -197,7 +207,8 @@ fn rebase_chunk(
                     frame: index,
                     reason: e.to_string(),
                 })?;
-            (next.data, next.state)
+            let facts = FrameFacts::coded(next.data.len(), next.stats.sse);
+            (next.data, next.state, facts)
         };
         // Frames 1.. were made against the chunk's own encode, which started from nothing.
         let own = if index == 0 {
@@ -213,6 +224,7 @@ fn rebase_chunk(
                 reason: e.to_string(),
             })?;
         rebased.push(data);
+        coded.push(facts);
         current = state;
     }
 
@@ -227,6 +239,7 @@ fn rebase_chunk(
         blobs: out,
         work: WorkStats {
             frames: frame_count,
+            coded,
         },
     })
 }

@@ -28,4 +28,6 @@ pub use error::TaskError;
 pub use execute::{execute, is_key_frame};
 pub use picture_io::{MAX_DIMENSION, PictureFormat, i420_from_picture};
 pub use stream::{CHUNK_MAGIC, pack_frames, unpack_frames};
-pub use task::{EncodeSettings, Executed, Opening, RateSetting, Task, TaskOutput, WorkStats};
+pub use task::{
+    EncodeSettings, Executed, FrameFacts, Opening, RateSetting, Task, TaskOutput, WorkStats,
+};

@@ -268,11 +268,37 @@ impl TaskOutput {
     }
 }
 
-/// How much work a task did, for progress and timelines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How much work a task did, for progress and timelines, and what came of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkStats {
     /// Frames encoded or rebased.
     pub frames: u32,
+    /// Each frame the task put out, in order.
+    pub coded: Vec<FrameFacts>,
+}
+
+/// One frame a task put out: its size and its distortion, which let the orchestrator hold a
+/// rebased frame against the frame it was made from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameFacts {
+    /// Compressed bytes.
+    pub bytes: u32,
+    /// Sum of squared differences from the source picture over the three planes' displayed
+    /// area; 0 for a frame the task kept without coding it.
+    pub sse: u64,
+    /// Carried over as it was (a keyframe that a rebase keeps), not coded by the task.
+    pub kept: bool,
+}
+
+impl FrameFacts {
+    /// The facts of a frame the task coded.
+    pub fn coded(bytes: usize, sse: [u64; 3]) -> FrameFacts {
+        FrameFacts {
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            sse: sse.iter().sum(),
+            kept: false,
+        }
+    }
 }
 
 /// A finished task: its output, the new blobs that the output names, and its work.

@@ -54,7 +54,7 @@ struct RequestIn<'a> {
 struct ExecutedOut<'a> {
     output: &'a TaskOutput,
     blobs: WireBlobs<'a>,
-    work: WorkStats,
+    work: &'a WorkStats,
 }
 
 #[derive(Deserialize)]
@@ -110,7 +110,7 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
                 .iter()
                 .map(|(id, bytes)| (*id, Bytes::new(bytes)))
                 .collect(),
-            work: executed.work,
+            work: &executed.work,
         }),
         Err(e) => Err(e),
     };

@@ -28,7 +28,7 @@ use crate::timeline::write_timeline;
 pub use backend::BackendKind;
 use graph::{Batch, ChunkGraph, Layout, parse_batch};
 use scheduler::Schedule;
-use summary::{Quality, Summary};
+use summary::{Quality, RebaseQuality, Summary};
 
 /// The parallel encoder's options; `--chunk-frames` turns it on.
 #[derive(Args, Debug)]
@@ -188,6 +188,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         payload: frames.iter().map(|f| f.len() as u64).sum(),
         quality,
         scene_cuts,
+        rebase_quality: RebaseQuality::measure(&outcome.coded, format.i420_len() as u64),
         records: &outcome.records,
         tasks_run: outcome.tasks_run,
         retried: outcome.retried,

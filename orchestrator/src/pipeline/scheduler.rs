@@ -17,8 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use edge_worker::Blobs;
 use edge_worker::wire::{decode_response, encode_request};
+use edge_worker::{Blobs, FrameFacts};
 use indicatif::ProgressBar;
 
 use super::backend::Backend;
@@ -41,6 +41,8 @@ pub struct Outcome {
     pub tasks_run: usize,
     /// Failed attempts that were tried again.
     pub retried: usize,
+    /// The frames each successful task put out.
+    pub coded: BTreeMap<Step, Vec<FrameFacts>>,
     /// `Ok` once every task of the graph succeeded.
     pub result: Result<()>,
 }
@@ -97,6 +99,7 @@ pub fn run(
         records: driver.records,
         tasks_run: driver.tasks_run,
         retried: driver.retried,
+        coded: driver.coded,
         result,
     }
 }
@@ -159,6 +162,7 @@ struct Driver<'a> {
     records: Vec<TimelineRecord>,
     tasks_run: usize,
     retried: usize,
+    coded: BTreeMap<Step, Vec<FrameFacts>>,
     /// The first task that failed for good; once set, nothing new starts.
     failure: Option<anyhow::Error>,
 }
@@ -185,6 +189,7 @@ impl<'a> Driver<'a> {
             records: Vec::new(),
             tasks_run: 0,
             retried: 0,
+            coded: BTreeMap::new(),
             failure: None,
         }
     }
@@ -310,6 +315,7 @@ impl<'a> Driver<'a> {
         let executed = decode_response(response).map_err(|error| anyhow!(error))?;
         let next = self.graph.complete(step, &executed.output)?;
         self.store.extend(executed.blobs);
+        self.coded.insert(step, executed.work.coded);
         Ok(next)
     }
 }

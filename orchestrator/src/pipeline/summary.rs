@@ -6,7 +6,10 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use super::graph::Layout;
+use codec_core::metrics;
+use edge_worker::FrameFacts;
+
+use super::graph::{Layout, Step};
 use crate::timeline::TimelineRecord;
 
 /// Per-frame quality of the decoded stream against the source, summed.
@@ -34,6 +37,81 @@ impl Quality {
     }
 }
 
+/// Rebased frames held against the frames they were made from: a chunk's anchor frame as the
+/// given-state task coded it and its other frames as its own encode did, each beside what
+/// rebase made of it on the state the final stream really decodes it from. Keyframes a
+/// rebase keeps are left out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RebaseQuality {
+    pub frames: usize,
+    /// Sum over the frames of rebased PSNR minus original PSNR.
+    psnr_delta_sum: f64,
+    /// The largest loss: its PSNR change, chunk and frame within the chunk.
+    pub worst: (f64, usize, usize),
+    pub original_bytes: u64,
+    pub rebased_bytes: u64,
+}
+
+impl RebaseQuality {
+    /// From the frames every task put out; `samples` per picture (luma and chroma), to
+    /// turn distortion into PSNR. `None` when nothing was rebased.
+    pub fn measure(coded: &BTreeMap<Step, Vec<FrameFacts>>, samples: u64) -> Option<Self> {
+        let mut quality: Option<RebaseQuality> = None;
+        for (step, rebased) in coded {
+            let Step::Rebase(chunk) = *step else { continue };
+            let (Some(given), Some(own)) = (
+                coded.get(&Step::GivenState(chunk)),
+                coded.get(&Step::Encode(chunk)),
+            ) else {
+                continue;
+            };
+            let originals = given.iter().take(1).chain(own.iter().skip(1));
+            for (frame, (original, rebased)) in originals.zip(rebased).enumerate() {
+                if rebased.kept {
+                    continue;
+                }
+                let delta =
+                    metrics::psnr(rebased.sse, samples) - metrics::psnr(original.sse, samples);
+                let q = quality.get_or_insert(RebaseQuality {
+                    frames: 0,
+                    psnr_delta_sum: 0.0,
+                    worst: (f64::INFINITY, chunk, frame),
+                    original_bytes: 0,
+                    rebased_bytes: 0,
+                });
+                q.frames += 1;
+                q.psnr_delta_sum += delta;
+                if delta < q.worst.0 {
+                    q.worst = (delta, chunk, frame);
+                }
+                q.original_bytes += u64::from(original.bytes);
+                q.rebased_bytes += u64::from(rebased.bytes);
+            }
+        }
+        quality
+    }
+
+    pub fn mean_psnr_delta(&self) -> f64 {
+        self.psnr_delta_sum / self.frames.max(1) as f64
+    }
+
+    /// Rebased bytes against original bytes, in percent.
+    pub fn bytes_change(&self) -> f64 {
+        100.0 * (self.rebased_bytes as f64 / self.original_bytes.max(1) as f64 - 1.0)
+    }
+
+    fn text(&self) -> String {
+        let (worst, chunk, frame) = self.worst;
+        format!(
+            "rebased {} frames: PSNR {:+.3} dB on average against the frames they were made \
+             from (worst {worst:+.3} dB, frame {frame} of chunk {chunk}), bytes {:+.2}%",
+            self.frames,
+            self.mean_psnr_delta(),
+            self.bytes_change()
+        )
+    }
+}
+
 /// Everything the summary reports.
 pub struct Summary<'a> {
     pub output: &'a Path,
@@ -47,6 +125,7 @@ pub struct Summary<'a> {
     pub quality: Quality,
     /// Keyframes beyond the batches' own: scene cuts.
     pub scene_cuts: usize,
+    pub rebase_quality: Option<RebaseQuality>,
     pub records: &'a [TimelineRecord],
     pub tasks_run: usize,
     pub retried: usize,
@@ -62,7 +141,8 @@ impl Summary<'_> {
         let _ = writeln!(io::stderr(), "{}", self.text());
     }
 
-    /// Two lines: the stream, then the pipeline.
+    /// Two lines, the stream, then the pipeline; and a third on rebase's quality when
+    /// anything was rebased.
     fn text(&self) -> String {
         let layout = &self.layout;
         let frames = layout.frames;
@@ -116,7 +196,14 @@ impl Summary<'_> {
             100.0 * rebase / all_tasks.max(1e-9),
             100.0 * walk / wall.max(1e-9),
         );
-        format!("{stream}\n{pipeline}")
+        match &self.rebase_quality {
+            Some(quality) => format!(
+                "{stream}\n{pipeline}\n{}: {}",
+                self.output.display(),
+                quality.text()
+            ),
+            None => format!("{stream}\n{pipeline}"),
+        }
     }
 }
 
@@ -161,6 +248,41 @@ mod tests {
     }
 
     #[test]
+    fn rebased_frames_are_held_against_the_frames_they_were_made_from() {
+        let facts = |bytes: u32, sse: u64| FrameFacts {
+            bytes,
+            sse,
+            kept: false,
+        };
+        let kept = FrameFacts {
+            bytes: 500,
+            sse: 0,
+            kept: true,
+        };
+        // 100 samples a picture: an SSE of 65025 is 0 dB, a tenth of it 10 dB.
+        let coded = BTreeMap::from([
+            (Step::Encode(0), vec![facts(900, 1); 2]),
+            // Chunk 1's own keyframe is replaced by G1's anchor.
+            (Step::Encode(1), vec![facts(800, 1), facts(100, 65025)]),
+            (Step::GivenState(1), vec![facts(200, 6502)]),
+            (Step::Rebase(1), vec![facts(190, 6502), facts(130, 6502)]),
+            // Chunk 2 starts at a scene cut: its keyframe is kept, not rebased.
+            (Step::Encode(2), vec![facts(800, 1), facts(100, 6502)]),
+            (Step::GivenState(2), vec![kept]),
+            (Step::Rebase(2), vec![kept, facts(100, 65025)]),
+        ]);
+        let quality = RebaseQuality::measure(&coded, 100).unwrap();
+        assert_eq!(quality.frames, 3);
+        assert_eq!((quality.original_bytes, quality.rebased_bytes), (400, 420));
+        assert!((quality.bytes_change() - 5.0).abs() < 1e-9);
+        assert!((quality.mean_psnr_delta() - 0.0).abs() < 1e-3, "{quality:?}");
+        let (worst, chunk, frame) = quality.worst;
+        assert!((worst + 10.0).abs() < 1e-3 && (chunk, frame) == (2, 1), "{quality:?}");
+        assert!(quality.text().contains("rebased 3 frames"), "{}", quality.text());
+        assert_eq!(RebaseQuality::measure(&BTreeMap::new(), 100), None);
+    }
+
+    #[test]
     fn summary_names_the_output_rate_quality_and_pipeline() {
         let layout = Layout::new(20, 3, Batch::Chunks(2));
         let records = [
@@ -183,6 +305,7 @@ mod tests {
             payload: 1000,
             quality,
             scene_cuts: 1,
+            rebase_quality: None,
             records: &records,
             tasks_run: 4,
             retried: 1,
