@@ -275,10 +275,20 @@ mod tests {
         assert_eq!(quality.frames, 3);
         assert_eq!((quality.original_bytes, quality.rebased_bytes), (400, 420));
         assert!((quality.bytes_change() - 5.0).abs() < 1e-9);
-        assert!((quality.mean_psnr_delta() - 0.0).abs() < 1e-3, "{quality:?}");
+        assert!(
+            (quality.mean_psnr_delta() - 0.0).abs() < 1e-3,
+            "{quality:?}"
+        );
         let (worst, chunk, frame) = quality.worst;
-        assert!((worst + 10.0).abs() < 1e-3 && (chunk, frame) == (2, 1), "{quality:?}");
-        assert!(quality.text().contains("rebased 3 frames"), "{}", quality.text());
+        assert!(
+            (worst + 10.0).abs() < 1e-3 && (chunk, frame) == (2, 1),
+            "{quality:?}"
+        );
+        assert!(
+            quality.text().contains("rebased 3 frames"),
+            "{}",
+            quality.text()
+        );
         assert_eq!(RebaseQuality::measure(&BTreeMap::new(), 100), None);
     }
 
