@@ -96,7 +96,7 @@ bd_row() {
     read -r shown kbps psnr ssim <<<"$row"
     echo "$kbps,$psnr,$ssim"
 }
-pick() { sed -n "s/^BD-rate at equal $1:[[:space:]]*//p" <<<"$2"; }
+pick() { sed -n "s/^BD-rate at equal $1:[[:space:]]*//p" <<<"$2" | grep . || echo n/a; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
 
 # From a timeline $1 of $2 frames in chunks of $3: "encode_s_per_frame rebase_s_per_rebased_frame
@@ -199,10 +199,11 @@ for clip in "${clip_list[@]}"; do
                 task_time=$(add "$task_time" "$w")
                 quality+=("$(rebase_quality "$run_log")")
             done
-            bd_serial=$(scripts/bd-rate.py "$dir/serial-$mode.csv" "$csv")
+            # A curve whose qualities repeat (a rate mode stuck at one quantizer) has no BD-rate.
+            bd_serial=$(scripts/bd-rate.py "$dir/serial-$mode.csv" "$csv" 2>>"$log" || true)
             s1=$(pick 'SSIM (dB)' "$bd_serial") p1=$(pick PSNR "$bd_serial") s2=- p2=-
             if [ "$vpx" = 1 ]; then
-                bd_vpx=$(scripts/bd-rate.py "$dir/vpxenc.csv" "$csv")
+                bd_vpx=$(scripts/bd-rate.py "$dir/vpxenc.csv" "$csv" 2>>"$log" || true)
                 s2=$(pick 'SSIM (dB)' "$bd_vpx") p2=$(pick PSNR "$bd_vpx")
             fi
             q=$(printf '%s\n' "${quality[@]}" | awk '$1 != "-" { n++; m += $1; b += $3; if (n == 1 || $2 < w) w = $2 }
@@ -216,7 +217,7 @@ for clip in "${clip_list[@]}"; do
             echo "== $clip ($(describe_clip "$clip")): $size, $source_frames frames at ${fps/:/\/} fps; ExCamera[$chunk_frames,x], $workers workers, $option ${settings[*]} ${FLICK_ARGS:-}"
             line="   serial flick: time, all levels: ${serial_time} s"
             if [ "$vpx" = 1 ]; then
-                bd_vpx_serial=$(scripts/bd-rate.py "$dir/vpxenc.csv" "$dir/serial-$mode.csv")
+                bd_vpx_serial=$(scripts/bd-rate.py "$dir/vpxenc.csv" "$dir/serial-$mode.csv" 2>>"$log" || true)
                 line="   serial flick against vpxenc's best mode: SSIM $(pick 'SSIM (dB)' "$bd_vpx_serial"), PSNR $(pick PSNR "$bd_vpx_serial"); serial time, all levels: ${serial_time} s"
             fi
             echo "$line"
@@ -245,7 +246,7 @@ for mode in dict.fromkeys(r[1] for r in rows):
     for x in dict.fromkeys(r[2] for r in rows if r[1] == mode):
         sel = [r for r in rows if r[1] == mode and r[2] == x]
         def stats(col):
-            vals = [(float(r[col]), r[0]) for r in sel if r[col] not in ("", "-")]
+            vals = [(float(r[col]), r[0]) for r in sel if r[col] not in ("", "-", "n/a")]
             if not vals:
                 return "-"
             mean = sum(v for v, _ in vals) / len(vals)
