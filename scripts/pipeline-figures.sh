@@ -156,7 +156,9 @@ for clip in "${clip_list[@]}"; do
     if [ "$vpx" = 1 ]; then
         : >"$dir/vpxenc.csv"
         for k in "${rates[@]}"; do
-            vpxenc_best "$y4m" "$dir/vpxenc-$k.ivf" "$k" >>"$log" 2>&1
+            # Kept from an earlier run into the same directory: vpxenc is slow and its
+            # output depends only on the source and the bitrate.
+            [ -s "$dir/vpxenc-$k.ivf" ] || vpxenc_best "$y4m" "$dir/vpxenc-$k.ivf" "$k" >>"$log" 2>&1
             bd_row "$dir/vpxenc-$k.ivf" "$y4m" "$fps" >>"$dir/vpxenc.csv"
         done
     fi

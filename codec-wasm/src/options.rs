@@ -59,6 +59,5 @@ pub fn encode_params(json: &str) -> Result<EncodeParams, String> {
                 golden_to_altref: r.golden_to_altref,
             }),
         show: options.show.unwrap_or(defaults.show),
-        reference_only: false,
     })
 }

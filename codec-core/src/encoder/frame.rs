@@ -186,14 +186,7 @@ pub(crate) fn encode_frame(
             let inter_cost = inter.as_ref().map_or(u64::MAX, |c| c.cost);
             // B_PRED is tried on interframes only where whole-block intra comes close.
             let luma = intra_decision::decide_luma(
-                &intra_ctx,
-                &recon,
-                &map,
-                row,
-                col,
-                &above,
-                &left,
-                key_frame && !params.reference_only,
+                &intra_ctx, &recon, &map, row, col, &above, &left, key_frame,
             );
             let luma = if !key_frame
                 && allow_bpred_inter

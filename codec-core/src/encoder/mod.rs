@@ -68,10 +68,6 @@ pub struct EncodeParams {
     pub references: ReferenceUpdate,
     /// `false` for frames decoded only to serve as a reference.
     pub show: bool,
-    /// The frame's bits will be thrown away and only its reconstruction used, as the
-    /// reference other frames are decided against: a keyframe then skips the B_PRED
-    /// search, which costs most of its time and buys bits, not reference quality.
-    pub reference_only: bool,
 }
 
 impl Default for EncodeParams {
@@ -85,7 +81,6 @@ impl Default for EncodeParams {
             sharpness: 0,
             references: ReferenceUpdate::default(),
             show: true,
-            reference_only: false,
         }
     }
 }

@@ -41,7 +41,7 @@ pub struct SequenceConfig {
     pub anchor_boost: u8,
     /// The first frame is a keyframe that an anchor frame will replace in the final stream
     /// (a pipeline chunk that does not open its batch): it is coded only as a reference for
-    /// the frames after it, finer ([`REPLACED_KEYFRAME_BOOST`]) and faster.
+    /// the frames after it, finer ([`REPLACED_KEYFRAME_BOOST`]).
     pub first_frame_replaced: bool,
     /// Code a picture as a keyframe when most of its macroblocks choose intra prediction.
     /// A chunked encode turns this off: it wants exactly one keyframe per batch.
@@ -269,7 +269,6 @@ impl SequenceEncoder {
             speed: self.config.speed,
             token_partitions_log2: self.config.token_partitions_log2,
             references,
-            reference_only: self.replaced(kind),
             ..EncodeParams::default()
         }
     }
