@@ -58,6 +58,7 @@ fn main() {
         speed: speed.min(8) as u8,
         keyframe_interval: 0,
         golden_interval: 0,
+        // One keyframe per run: the pipeline's scene-cut keyframes are not rebased.
         scene_cut_keyframes: false,
         ..SequenceConfig::default()
     };

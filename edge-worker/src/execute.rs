@@ -185,20 +185,16 @@ fn rebase_chunk(
             original[index as usize]
         };
         let (data, state, facts) = if is_key_frame(frame) {
-            // A keyframe (the chunk's scene cut) needs no state: it stays as it is, which
-            // is what the serial encoder would have put there.
+            // A keyframe (a scene cut) stays as it is, which is what the serial encoder
+            // would have put there. Decoded from the state before it, as any decoder does: a
+            // keyframe keeps the segment map.
             let (state, _) =
-                codec_core::decode(&DecoderState::new(), frame).map_err(|e| TaskError::Decode {
+                codec_core::decode(&current, frame).map_err(|e| TaskError::Decode {
                     chunk,
                     frame: index,
                     reason: e.to_string(),
                 })?;
-            let kept = FrameFacts {
-                bytes: u32::try_from(frame.len()).unwrap_or(u32::MAX),
-                sse: 0,
-                kept: true,
-            };
-            (frame.to_vec(), state, kept)
+            (frame.to_vec(), state, FrameFacts::kept(frame.len()))
         } else {
             let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
             let next =

@@ -33,8 +33,6 @@ pub struct EncodeSettings {
     pub speed: u8,
     /// log2 of the number of token partitions, 0 ..= 3.
     pub token_partitions_log2: u8,
-    /// Quantizer-index reduction for golden frames.
-    pub golden_boost: u8,
     /// Quantizer-index reduction for keyframes.
     pub keyframe_boost: u8,
     /// Quantizer-index reduction for the anchor frames that stand in for a chunk's keyframe.
@@ -61,7 +59,6 @@ impl EncodeSettings {
             frame_rate: config.frame_rate,
             speed: config.speed,
             token_partitions_log2: config.token_partitions_log2,
-            golden_boost: config.golden_boost,
             keyframe_boost: config.keyframe_boost,
             anchor_boost: config.anchor_boost,
         }
@@ -112,7 +109,7 @@ impl EncodeSettings {
             speed: self.speed,
             token_partitions_log2: self.token_partitions_log2,
             golden_interval: 0,
-            golden_boost: self.golden_boost,
+            golden_boost: SequenceConfig::default().golden_boost,
             keyframe_boost: self.keyframe_boost,
             anchor_boost: self.anchor_boost,
             first_frame_replaced: false,
@@ -297,6 +294,15 @@ impl FrameFacts {
             bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
             sse: sse.iter().sum(),
             kept: false,
+        }
+    }
+
+    /// The facts of a frame the task kept as it was.
+    pub fn kept(bytes: usize) -> FrameFacts {
+        FrameFacts {
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            sse: 0,
+            kept: true,
         }
     }
 }

@@ -86,10 +86,6 @@ fn state(blobs: &Blobs, id: &BlobId) -> DecoderState {
     DecoderState::from_bytes(blobs.get(id).unwrap()).unwrap()
 }
 
-fn is_keyframe(frame: &[u8]) -> bool {
-    frame[0] & 1 == 0
-}
-
 /// Decodes `frames` from `start`, returning the pictures shown and the final state.
 fn decode_all(start: &DecoderState, frames: &[&[u8]]) -> (usize, DecoderState) {
     let mut current = start.clone();
@@ -110,8 +106,8 @@ fn encode_chunk_decodes_to_its_final_state() {
     let (stream, final_state) = stream_and_state(&output);
     let coded = unpack_frames(blobs.get(&stream).unwrap()).unwrap();
     assert_eq!(coded.len(), CHUNK);
-    assert!(is_keyframe(coded[0]));
-    assert!(coded[1..].iter().all(|f| !is_keyframe(f)));
+    assert!(is_key_frame(coded[0]));
+    assert!(coded[1..].iter().all(|f| !is_key_frame(f)));
     let (shown, end) = decode_all(&DecoderState::new(), &coded);
     assert_eq!(shown, CHUNK);
     assert_eq!(end, state(&blobs, &final_state));
@@ -133,35 +129,33 @@ fn encode_given_state_continues_the_previous_chunk() {
     let mut blobs = Blobs::new();
     let frames = clip(&mut blobs);
     let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
-    {
-        let task = Task::EncodeGivenState {
-            chunk: 1,
-            format: FORMAT,
-            settings: settings(),
-            state: s0,
-            frame: frames[CHUNK],
-        };
-        let TaskOutput::EncodeGivenState {
-            frame,
-            made_from,
-            scene_cut,
-        } = run(&task, &mut blobs)
-        else {
-            panic!("wrong output kind");
-        };
-        assert!(!scene_cut);
-        let frame = blobs.get(&frame).unwrap();
-        assert!(!is_keyframe(frame));
-        let (shown, after) = decode_all(&state(&blobs, &s0), &[frame]);
-        assert_eq!(shown, 1);
-        // An anchor leaves the references as the keyframe it stands in for would have.
-        let refs = after.references().unwrap();
-        assert!(Arc::ptr_eq(&refs.last, &refs.golden) && Arc::ptr_eq(&refs.last, &refs.altref));
-        // The context it reports is the state's it was made against, without the pictures.
-        let context = FrameContext::from_bytes(blobs.get(&made_from).unwrap()).unwrap();
-        assert_eq!(context, FrameContext::of(&state(&blobs, &s0)));
-        assert!(blobs.get(&made_from).unwrap().len() < blobs.get(&s0).unwrap().len());
-    }
+    let task = Task::EncodeGivenState {
+        chunk: 1,
+        format: FORMAT,
+        settings: settings(),
+        state: s0,
+        frame: frames[CHUNK],
+    };
+    let TaskOutput::EncodeGivenState {
+        frame,
+        made_from,
+        scene_cut,
+    } = run(&task, &mut blobs)
+    else {
+        panic!("wrong output kind");
+    };
+    assert!(!scene_cut);
+    let frame = blobs.get(&frame).unwrap();
+    assert!(!is_key_frame(frame));
+    let (shown, after) = decode_all(&state(&blobs, &s0), &[frame]);
+    assert_eq!(shown, 1);
+    // An anchor leaves the references as the keyframe it stands in for would have.
+    let refs = after.references().unwrap();
+    assert!(Arc::ptr_eq(&refs.last, &refs.golden) && Arc::ptr_eq(&refs.last, &refs.altref));
+    // The context it reports is the state's it was made against, without the pictures.
+    let context = FrameContext::from_bytes(blobs.get(&made_from).unwrap()).unwrap();
+    assert_eq!(context, FrameContext::of(&state(&blobs, &s0)));
+    assert!(blobs.get(&made_from).unwrap().len() < blobs.get(&s0).unwrap().len());
 }
 
 #[test]
@@ -176,7 +170,7 @@ fn a_keyframe_an_anchor_replaces_is_coded_finer() {
         }
         let (stream, _) = stream_and_state(&run(&task, &mut blobs));
         let frames = unpack_frames(blobs.get(&stream).unwrap()).unwrap();
-        assert!(is_keyframe(frames[0]));
+        assert!(is_key_frame(frames[0]));
         frames[0].len()
     };
     let batch_keyframe = keyframe_bytes(Opening::Keyframe);
@@ -221,7 +215,7 @@ fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
         panic!("wrong output kind");
     };
     assert!(scene_cut);
-    assert!(is_keyframe(blobs.get(&first).unwrap()));
+    assert!(is_key_frame(blobs.get(&first).unwrap()));
     let rebase_task = |target: Option<BlobId>, first_frame: BlobId| Task::Rebase {
         chunk: 1,
         format: FORMAT,
@@ -238,7 +232,7 @@ fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
         blobs.get(&first).unwrap(),
         "the keyframe is kept"
     );
-    assert_eq!(rebased.iter().filter(|f| is_keyframe(f)).count(), 1);
+    assert_eq!(rebased.iter().filter(|f| is_key_frame(f)).count(), 1);
     let (shown, decoded) = decode_all(&DecoderState::new(), &rebased);
     assert_eq!(shown, CHUNK);
     assert_eq!(decoded, state(&blobs, &end));
@@ -316,8 +310,8 @@ fn rebased_chunks_join_into_one_stream() {
     let mut all = unpack_frames(blobs.get(&own[0].0).unwrap()).unwrap();
     for (stream, end_state) in [(stream1, t1), (stream2, t2)] {
         all.extend(unpack_frames(blobs.get(&stream).unwrap()).unwrap());
-        assert_eq!(all.iter().filter(|f| is_keyframe(f)).count(), 1);
-        assert!(is_keyframe(all[0]));
+        assert_eq!(all.iter().filter(|f| is_key_frame(f)).count(), 1);
+        assert!(is_key_frame(all[0]));
         let (shown, end) = decode_all(&DecoderState::new(), &all);
         assert_eq!(shown, all.len());
         assert_eq!(end, state(&blobs, &end_state));

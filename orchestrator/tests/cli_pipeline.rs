@@ -1,7 +1,7 @@
 //! `flick encode --chunk-frames N` (the parallel ExCamera[N, x] pipeline) run as a user runs
 //! it: the stream decodes in `flick decode` and in vpxdec to exactly the pictures
-//! `--recon-md5` announced, has one keyframe per batch, the timeline records every task, and
-//! bad input gives one clean error and never leaves a stream behind.
+//! `--recon-md5` announced, has a keyframe per batch and at each scene cut, the timeline
+//! records every task, and bad input gives one clean error and never leaves a stream behind.
 
 mod common;
 

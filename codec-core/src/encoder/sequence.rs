@@ -37,14 +37,16 @@ pub struct SequenceConfig {
     /// predicted from them, so their quality pays off many times.
     pub keyframe_boost: u8,
     /// Quantizer-index reduction for anchor frames ([`FrameKind::Anchor`]), the stand-ins
-    /// for a pipeline chunk's keyframe.
+    /// for a pipeline chunk's keyframe, in the constant-quality and SSIM modes (the bitrate
+    /// mode budgets them as golden frames).
     pub anchor_boost: u8,
     /// The first frame is a keyframe that an anchor frame will replace in the final stream
-    /// (a pipeline chunk that does not open its batch): it is coded only as a reference for
-    /// the frames after it, finer ([`REPLACED_KEYFRAME_BOOST`]).
+    /// (a pipeline chunk that does not open its batch), so its bits are thrown away and only
+    /// its reconstruction counts, as the reference the chunk's other frames are decided
+    /// against: it is coded finer ([`REPLACED_KEYFRAME_BOOST`]) in the constant-quality and
+    /// SSIM modes. The bitrate mode codes it as any first keyframe.
     pub first_frame_replaced: bool,
     /// Code a picture as a keyframe when most of its macroblocks choose intra prediction.
-    /// A chunked encode turns this off: it wants exactly one keyframe per batch.
     pub scene_cut_keyframes: bool,
 }
 
@@ -160,8 +162,8 @@ impl SequenceEncoder {
         self.encode_next_as(picture, kind)
     }
 
-    /// Encodes the next picture as `kind` instead of what the schedule plans, e.g. a
-    /// golden frame where a chunked encode starts a chunk from another chunk's state. A
+    /// Encodes the next picture as `kind` instead of what the schedule plans, e.g. an
+    /// anchor frame where a chunked encode starts a chunk from another chunk's state. A
     /// keyframe is still made when the state cannot predict the picture, and a scene cut
     /// may still turn an interframe into a keyframe (see
     /// [`SequenceConfig::scene_cut_keyframes`]).
@@ -239,9 +241,9 @@ impl SequenceEncoder {
         self.config.scene_cut_keyframes && is_scene_cut(frame)
     }
 
-    /// Whether the next frame, as `kind`, is the keyframe an anchor will replace.
-    fn replaced(&self, kind: FrameKind) -> bool {
-        self.config.first_frame_replaced && self.frames_encoded == 0 && kind == FrameKind::Key
+    /// Whether the next frame, if a keyframe, is the one an anchor will replace.
+    fn replaced(&self) -> bool {
+        self.config.first_frame_replaced && self.frames_encoded == 0
     }
 
     fn params(&self, quantizer: u8, kind: FrameKind) -> EncodeParams {
@@ -285,9 +287,7 @@ impl SequenceEncoder {
     /// The boosted quantizer of frames that are predicted from for long.
     fn boosted(&self, quantizer: u8, kind: FrameKind) -> u8 {
         match kind {
-            FrameKind::Key if self.replaced(kind) => {
-                quantizer.saturating_sub(REPLACED_KEYFRAME_BOOST)
-            }
+            FrameKind::Key if self.replaced() => quantizer.saturating_sub(REPLACED_KEYFRAME_BOOST),
             FrameKind::Key => quantizer.saturating_sub(self.config.keyframe_boost),
             FrameKind::Golden => quantizer.saturating_sub(self.config.golden_boost),
             FrameKind::Anchor => quantizer.saturating_sub(self.config.anchor_boost),

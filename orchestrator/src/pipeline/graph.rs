@@ -5,8 +5,11 @@
 //! Every chunk is encoded alone (`E_i`). A chunk that is not first in its batch also gets its
 //! first picture re-encoded from `E_{i-1}`'s final state (`G_i`), and is rebased (`R_i`) onto
 //! the true state at the end of chunk `i-1`: `E_{i-1}`'s when chunk `i-1` opens the batch,
-//! `R_{i-1}`'s otherwise. That last dependency is the serial walk along each batch.
+//! `R_{i-1}`'s otherwise. That last dependency is the serial walk along each batch, which
+//! starts anew at a chunk whose first frame `G_i` found to be a scene cut: a keyframe needs no
+//! state.
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 use anyhow::{Result, bail};
@@ -102,7 +105,8 @@ impl Layout {
 /// are the serial critical path), then re-encodes, then chunk encodes, each in chunk order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Step {
-    /// `R_i`: rebase chunk i onto the true state at the end of chunk i-1.
+    /// `R_i`: rebase chunk i onto the true state at the end of chunk i-1 (none when its first
+    /// frame is a scene cut's keyframe).
     Rebase(usize),
     /// `G_i`: re-encode chunk i's first picture from `E_{i-1}`'s final state.
     GivenState(usize),
@@ -181,6 +185,14 @@ impl ChunkGraph {
     /// The layout the graph was built for.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// Chunks whose first frame is a scene cut's keyframe, so that their rebase waits for no
+    /// other: each starts a serial walk of its own.
+    pub fn scene_cut_chunks(&self) -> BTreeSet<usize> {
+        (0..self.layout.chunks())
+            .filter(|&chunk| self.given[chunk].is_some_and(|given| given.scene_cut))
+            .collect()
     }
 
     /// What stands first in chunk `chunk` in the final stream.

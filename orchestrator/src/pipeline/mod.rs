@@ -36,13 +36,14 @@ use summary::{Quality, RebaseQuality, Summary};
 pub struct PipelineArgs {
     /// Encode in parallel: cut the video into chunks of N frames, encode every chunk on its
     /// own, then rebase each chunk onto the end of the one before it, so that a batch of X
-    /// chunks keeps a single keyframe (see --batch). Not with --state or
-    /// --keyframe-interval: keyframes are where batches start.
+    /// chunks keeps a single keyframe (see --batch). Not with --state, --keyframe-interval or
+    /// --golden-interval: keyframes are where batches start (and at scene cuts), and every
+    /// chunk's first frame refreshes golden.
     #[arg(
         long,
         value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..),
-        conflicts_with_all = ["state", "keyframe_interval"]
+        conflicts_with_all = ["state", "keyframe_interval", "golden_interval"]
     )]
     pub chunk_frames: Option<u32>,
 
@@ -188,6 +189,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         payload: frames.iter().map(|f| f.len() as u64).sum(),
         quality,
         scene_cuts,
+        scene_cut_chunks: graph.scene_cut_chunks(),
         rebase_quality: RebaseQuality::measure(&outcome.coded, format.i420_len() as u64),
         records: &outcome.records,
         tasks_run: outcome.tasks_run,
@@ -237,7 +239,6 @@ fn assemble<'a>(graph: &ChunkGraph, store: &'a Blobs) -> Result<Vec<&'a [u8]>> {
     Ok(frames)
 }
 
-/// Whether a VP8 frame is a keyframe (RFC 6386 §9.1: bit 0 of the tag is 0).
 /// The stream must hold every frame and a keyframe where each batch starts; returns how many
 /// other keyframes it holds (the scene cuts the encoder found, as the serial encoder would).
 fn check_keyframes(layout: &Layout, frames: &[&[u8]]) -> Result<usize> {

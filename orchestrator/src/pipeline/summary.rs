@@ -1,7 +1,7 @@
 //! The closing lines of a parallel encode: the stream as the serial encoder describes it, then
 //! what the pipeline did and where its time went.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -125,6 +125,8 @@ pub struct Summary<'a> {
     pub quality: Quality,
     /// Keyframes beyond the batches' own: scene cuts.
     pub scene_cuts: usize,
+    /// Chunks whose first frame is a scene cut, where a serial walk starts anew.
+    pub scene_cut_chunks: BTreeSet<usize>,
     pub rebase_quality: Option<RebaseQuality>,
     pub records: &'a [TimelineRecord],
     pub tasks_run: usize,
@@ -177,7 +179,7 @@ impl Summary<'_> {
             .collect::<Vec<_>>()
             .join(", ");
         let rebase = busy.get("rebase").copied().unwrap_or(0.0);
-        let walk = longest_rebase_walk(self.records, layout);
+        let walk = longest_rebase_walk(self.records, layout, &self.scene_cut_chunks);
         let wall = self.pipeline_time.as_secs_f64();
         let pipeline = format!(
             "{}: ExCamera[{}, {}]: {} chunks in {batches} batch{}, {} {} worker{}, {} tasks run \
@@ -216,14 +218,21 @@ fn task_seconds(records: &[TimelineRecord]) -> BTreeMap<&str, f64> {
     busy
 }
 
-/// The longest time any one batch spent rebasing: the successful rebases along it, which
-/// cannot overlap, so this is a lower bound on the pipeline's wall time.
-fn longest_rebase_walk(records: &[TimelineRecord], layout: &Layout) -> f64 {
-    let mut walks: BTreeMap<usize, f64> = BTreeMap::new();
+/// The longest time one serial walk spent rebasing: the successful rebases along a batch,
+/// from its start or from a scene cut (`cuts`, whose rebase waits for no other) to the next,
+/// which cannot overlap, so this is a lower bound on the pipeline's wall time.
+fn longest_rebase_walk(records: &[TimelineRecord], layout: &Layout, cuts: &BTreeSet<usize>) -> f64 {
+    let mut walks: BTreeMap<(usize, usize), f64> = BTreeMap::new();
     for record in records.iter().filter(|r| r.ok && r.kind == "rebase") {
-        *walks
-            .entry(layout.batch_of(record.chunk as usize))
-            .or_insert(0.0) += record.end_s - record.start_s;
+        let chunk = record.chunk as usize;
+        let batch = layout.batch_of(chunk);
+        let start = cuts
+            .range(..=chunk)
+            .next_back()
+            .copied()
+            .filter(|&cut| layout.batch_of(cut) == batch)
+            .unwrap_or(0);
+        *walks.entry((batch, start)).or_insert(0.0) += record.end_s - record.start_s;
     }
     walks.into_values().fold(0.0, f64::max)
 }
@@ -248,6 +257,23 @@ mod tests {
     }
 
     #[test]
+    fn a_scene_cut_starts_a_serial_walk_of_its_own() {
+        let layout = Layout::new(24, 3, Batch::Whole);
+        let records = [
+            record("rebase", 1, 0.0, 1.0, true),
+            record("rebase", 2, 1.0, 2.0, true),
+            record("rebase", 3, 0.5, 1.0, true),
+            record("rebase", 4, 2.0, 2.5, false),
+        ];
+        assert_eq!(
+            longest_rebase_walk(&records, &layout, &BTreeSet::new()),
+            2.5
+        );
+        let cuts = BTreeSet::from([3]);
+        assert_eq!(longest_rebase_walk(&records, &layout, &cuts), 2.0);
+    }
+
+    #[test]
     fn rebased_frames_are_held_against_the_frames_they_were_made_from() {
         let facts = |bytes: u32, sse: u64| FrameFacts {
             bytes,
@@ -268,7 +294,7 @@ mod tests {
             (Step::Rebase(1), vec![facts(190, 6502), facts(130, 6502)]),
             // Chunk 2 starts at a scene cut: its keyframe is kept, not rebased.
             (Step::Encode(2), vec![facts(800, 1), facts(100, 6502)]),
-            (Step::GivenState(2), vec![kept]),
+            (Step::GivenState(2), vec![facts(500, 0)]),
             (Step::Rebase(2), vec![kept, facts(100, 65025)]),
         ]);
         let quality = RebaseQuality::measure(&coded, 100).unwrap();
@@ -315,6 +341,7 @@ mod tests {
             payload: 1000,
             quality,
             scene_cuts: 1,
+            scene_cut_chunks: BTreeSet::new(),
             rebase_quality: None,
             records: &records,
             tasks_run: 4,
