@@ -181,8 +181,6 @@ fn odd_size_quality_options_limit_and_save_state() {
         "8",
         "--token-partitions",
         "1",
-        "--golden-interval",
-        "4",
         "--limit",
         "7",
         "--save-state",
@@ -352,6 +350,10 @@ fn bad_arguments_are_usage_errors() {
         (
             &["--chunk-frames", "3", "--keyframe-interval", "5"],
             "--keyframe-interval",
+        ),
+        (
+            &["--chunk-frames", "3", "--golden-interval", "4"],
+            "--golden-interval",
         ),
     ];
     for (extra, needle) in cases {
