@@ -82,6 +82,9 @@ for m in "${mode_list[@]}"; do
     case "$m" in cq|bitrate) ;; *) echo "pipeline-figures: bad mode '$m' (cq, bitrate)" >&2; exit 2 ;; esac
 done
 IFS=, read -r -a clip_list <<<"$clips"
+for clip in "${clip_list[@]}"; do
+    [[ ",$TEST_SET," == *",$clip,"* ]] || { echo "pipeline-figures: unknown clip '$clip' (one of $TEST_SET)" >&2; exit 2; }
+done
 read -r -a flick_args <<<"${FLICK_ARGS:-}"
 
 scripts/setup.sh
@@ -96,7 +99,8 @@ bd_row() {
     read -r shown kbps psnr ssim <<<"$row"
     echo "$kbps,$psnr,$ssim"
 }
-pick() { sed -n "s/^BD-rate at equal $1:[[:space:]]*//p" <<<"$2" | grep . || echo n/a; }
+# The figure bd-rate.py gives at equal $1 in its output $2 (its first word: "n/a" when it has none).
+pick() { sed -n "s/^BD-rate at equal $1:[[:space:]]*//p" <<<"$2" | awk 'NR == 1 { print $1 }' | grep . || echo n/a; }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
 
 # From a timeline $1 of $2 frames in chunks of $3: "encode_s_per_frame rebase_s_per_rebased_frame
@@ -158,8 +162,12 @@ for clip in "${clip_list[@]}"; do
         for k in "${rates[@]}"; do
             # Kept from an earlier run into the same directory: vpxenc is slow and its
             # output depends only on the source and the bitrate.
-            [ -s "$dir/vpxenc-$k.ivf" ] || vpxenc_best "$y4m" "$dir/vpxenc-$k.ivf" "$k" >>"$log" 2>&1
-            bd_row "$dir/vpxenc-$k.ivf" "$y4m" "$fps" >>"$dir/vpxenc.csv"
+            stream=$dir/vpxenc-${frames:-all}-$k.ivf
+            if [ ! -s "$stream" ]; then
+                vpxenc_best "$y4m" "$stream.partial" "$k" >>"$log" 2>&1
+                mv "$stream.partial" "$stream"
+            fi
+            bd_row "$stream" "$y4m" "$fps" >>"$dir/vpxenc.csv"
         done
     fi
 
@@ -190,6 +198,7 @@ for clip in "${clip_list[@]}"; do
                 stream=$dir/$mode-batch-$x-$v.ivf
                 timeline=$dir/$mode-batch-$x-$v.json
                 run_log=$dir/$mode-batch-$x-$v.log
+                : >"$run_log"
                 t=$(log=$run_log time_command "$flick" encode "$y4m" -o "$stream" "$option" "$v" \
                     --chunk-frames "$chunk_frames" --batch "$x" --workers "$workers" \
                     --timeline "$timeline" "${flick_args[@]}")
