@@ -174,6 +174,13 @@ fn rebase_chunk(
         )));
     }
 
+    let decode_error = |frame: u32| {
+        move |e: codec_core::DecodeError| TaskError::Decode {
+            chunk,
+            frame,
+            reason: e.to_string(),
+        }
+    };
     let mut rebased = Vec::with_capacity(frames.len());
     let mut coded = Vec::with_capacity(frames.len());
     let mut current = target;
@@ -188,12 +195,7 @@ fn rebase_chunk(
             // A keyframe (a scene cut) stays as it is, which is what the serial encoder
             // would have put there. Decoded from the state before it, as any decoder does: a
             // keyframe keeps the segment map.
-            let (state, _) =
-                codec_core::decode(&current, frame).map_err(|e| TaskError::Decode {
-                    chunk,
-                    frame: index,
-                    reason: e.to_string(),
-                })?;
+            let (state, _) = codec_core::decode(&current, frame).map_err(decode_error(index))?;
             (frame.to_vec(), state, FrameFacts::kept(frame.len()))
         } else {
             let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
@@ -214,11 +216,7 @@ fn rebase_chunk(
         };
         made_from = own
             .after(original[index as usize])
-            .map_err(|e| TaskError::Decode {
-                chunk,
-                frame: index,
-                reason: e.to_string(),
-            })?;
+            .map_err(decode_error(index))?;
         rebased.push(data);
         coded.push(facts);
         current = state;

@@ -124,26 +124,38 @@ fn execute_is_deterministic() {
     assert_eq!(first.work.frames, CHUNK as u32);
 }
 
-#[test]
-fn encode_given_state_continues_the_previous_chunk() {
-    let mut blobs = Blobs::new();
-    let frames = clip(&mut blobs);
-    let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
+/// Runs the given-state task of chunk `chunk` for picture `frame` from `state`: returns the
+/// frame, the context it was made against and whether it is a scene cut.
+fn given_state(
+    chunk: u32,
+    state: BlobId,
+    frame: BlobId,
+    blobs: &mut Blobs,
+) -> (BlobId, BlobId, bool) {
     let task = Task::EncodeGivenState {
-        chunk: 1,
+        chunk,
         format: FORMAT,
         settings: settings(),
-        state: s0,
-        frame: frames[CHUNK],
+        state,
+        frame,
     };
     let TaskOutput::EncodeGivenState {
         frame,
         made_from,
         scene_cut,
-    } = run(&task, &mut blobs)
+    } = run(&task, blobs)
     else {
         panic!("wrong output kind");
     };
+    (frame, made_from, scene_cut)
+}
+
+#[test]
+fn encode_given_state_continues_the_previous_chunk() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
+    let (frame, made_from, scene_cut) = given_state(1, s0, frames[CHUNK], &mut blobs);
     assert!(!scene_cut);
     let frame = blobs.get(&frame).unwrap();
     assert!(!is_key_frame(frame));
@@ -199,21 +211,7 @@ fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
     frames[CHUNK..2 * CHUNK].fill(cut);
     let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
     let (own1, end1) = stream_and_state(&run(&encode_chunk_task(1, &frames), &mut blobs));
-    let given = Task::EncodeGivenState {
-        chunk: 1,
-        format: FORMAT,
-        settings: settings(),
-        state: s0,
-        frame: frames[CHUNK],
-    };
-    let TaskOutput::EncodeGivenState {
-        frame: first,
-        made_from,
-        scene_cut,
-    } = run(&given, &mut blobs)
-    else {
-        panic!("wrong output kind");
-    };
+    let (first, made_from, scene_cut) = given_state(1, s0, frames[CHUNK], &mut blobs);
     assert!(scene_cut);
     assert!(is_key_frame(blobs.get(&first).unwrap()));
     let rebase_task = |target: Option<BlobId>, first_frame: BlobId| Task::Rebase {
@@ -263,21 +261,7 @@ fn join(
     blobs: &mut Blobs,
 ) -> (Task, BlobId, BlobId) {
     let start = chunk as usize * CHUNK;
-    let given = Task::EncodeGivenState {
-        chunk,
-        format: FORMAT,
-        settings: settings(),
-        state: prev_own,
-        frame: frames[start],
-    };
-    let TaskOutput::EncodeGivenState {
-        frame: first,
-        made_from,
-        ..
-    } = run(&given, blobs)
-    else {
-        panic!("wrong output kind");
-    };
+    let (first, made_from, _) = given_state(chunk, prev_own, frames[start], blobs);
     let task = Task::Rebase {
         chunk,
         format: FORMAT,
