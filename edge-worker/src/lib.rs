@@ -12,6 +12,7 @@
 //! re-encoded frame is raw VP8 bytes.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod blob;
 mod error;
 mod execute;

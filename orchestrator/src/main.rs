@@ -14,6 +14,8 @@ mod plot;
 mod state_cmd;
 mod stream;
 mod timeline;
+#[cfg(feature = "wasmtime")]
+mod wasm_worker;
 
 use std::io::{self, Write};
 use std::path::PathBuf;

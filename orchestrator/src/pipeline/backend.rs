@@ -4,6 +4,8 @@
 //! so a backend that ships bytes elsewhere (a wasm sandbox, an HTTP endpoint, a Lambda
 //! function) fits behind the same trait.
 
+use std::path::Path;
+
 use anyhow::Result;
 use clap::ValueEnum;
 
@@ -25,14 +27,52 @@ pub enum BackendKind {
     /// Threads of this process, each running the worker library on the request bytes.
     #[default]
     Local,
+    /// The worker compiled to WebAssembly (the worker-wasm component), run in this process by
+    /// wasmtime in a fresh sandbox per task (a build with the `wasmtime` feature).
+    Wasmtime,
 }
 
 impl BackendKind {
-    /// The backend of this kind.
-    pub fn open(self) -> Result<Box<dyn Backend>> {
+    /// The backend of this kind; `worker_wasm` names the wasmtime backend's component (by
+    /// default [`crate::wasm_worker::WasmWorker::default_path`]).
+    pub fn open(self, worker_wasm: Option<&Path>) -> Result<Box<dyn Backend>> {
         match self {
             BackendKind::Local => Ok(Box::new(LocalBackend)),
+            BackendKind::Wasmtime => open_wasmtime(worker_wasm),
         }
+    }
+}
+
+#[cfg(feature = "wasmtime")]
+fn open_wasmtime(worker_wasm: Option<&Path>) -> Result<Box<dyn Backend>> {
+    use crate::wasm_worker::{SandboxLimits, WasmWorker};
+    let path = worker_wasm.map_or_else(WasmWorker::default_path, Path::to_path_buf);
+    let worker = WasmWorker::load(&path, SandboxLimits::default())?;
+    Ok(Box::new(WasmtimeBackend { worker }))
+}
+
+#[cfg(not(feature = "wasmtime"))]
+fn open_wasmtime(_worker_wasm: Option<&Path>) -> Result<Box<dyn Backend>> {
+    anyhow::bail!(
+        "--backend wasmtime: this flick was built without it; build with \
+         `cargo build --release -p orchestrator --features wasmtime`"
+    )
+}
+
+/// The worker component in wasmtime: every request in a sandbox of its own.
+#[cfg(feature = "wasmtime")]
+pub struct WasmtimeBackend {
+    worker: crate::wasm_worker::WasmWorker,
+}
+
+#[cfg(feature = "wasmtime")]
+impl Backend for WasmtimeBackend {
+    fn name(&self) -> &'static str {
+        "wasmtime"
+    }
+
+    fn run(&self, _worker: usize, request: Vec<u8>) -> Result<Vec<u8>> {
+        Ok(self.worker.run(&request)?)
     }
 }
 

@@ -71,6 +71,11 @@ pub struct PipelineArgs {
     #[arg(long, value_enum, default_value_t, requires = "chunk_frames")]
     pub backend: BackendKind,
 
+    /// The worker component for `--backend wasmtime` (default: $FLICK_WORKER_WASM, else the
+    /// one scripts/build-worker-wasm.sh builds in this binary's target directory).
+    #[arg(long, value_name = "FILE.wasm", requires = "chunk_frames")]
+    pub worker_wasm: Option<PathBuf>,
+
     /// Write one JSON record per task attempt here (kind, chunk, worker, start_s, end_s,
     /// bytes_in, bytes_out, attempt, ok); plot it with `flick plot-timeline`.
     #[arg(long, value_name = "FILE.json", requires = "chunk_frames")]
@@ -120,7 +125,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         Some(workers) => workers as usize,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let backend = options.backend.open()?;
+    let backend = options.backend.open(options.worker_wasm.as_deref())?;
     let progress = progress_bar(
         io::stderr().is_terminal(),
         Some(layout.task_count() as u64),
