@@ -5,15 +5,19 @@
 //! the decoder state after any frame so that decoding or encoding can resume from it.
 #![forbid(unsafe_code)]
 
+mod atomic_write;
 mod decode;
 mod encode;
 mod info;
+mod ivf_writer;
 mod output;
 mod pipeline;
 mod plot;
+mod progress;
 mod state_cmd;
 mod stream;
 mod timeline;
+mod y4m_source;
 
 use std::io::{self, Write};
 use std::path::PathBuf;

@@ -20,11 +20,13 @@ use codec_core::{DecoderState, metrics};
 use edge_worker::{BlobId, Blobs, EncodeSettings, PictureFormat, is_key_frame, unpack_frames};
 
 use crate::EncodeArgs;
-use crate::encode::{
-    PartialIvf, Y4mSource, ivf_header, progress_bar, sequence_config, write_atomically,
-};
+use crate::atomic_write::write_atomically;
+use crate::encode::sequence_config;
+use crate::ivf_writer::{PartialIvf, ivf_header};
 use crate::output::{Md5Lines, Sinks};
+use crate::progress::progress_bar;
 use crate::timeline::write_timeline;
+use crate::y4m_source::Y4mSource;
 pub use backend::BackendKind;
 use graph::{Batch, ChunkGraph, Layout, parse_batch};
 use scheduler::Schedule;
