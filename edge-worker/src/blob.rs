@@ -117,6 +117,24 @@ impl<'de> Deserialize<'de> for BlobId {
     }
 }
 
+/// A blob named rather than carried: its id and its length, so that whoever fetches it knows
+/// how much to expect before reading, and can check what arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobRef {
+    pub id: BlobId,
+    pub len: u64,
+}
+
+impl BlobRef {
+    /// The reference to `bytes`.
+    pub fn of(bytes: &[u8]) -> BlobRef {
+        BlobRef {
+            id: BlobId::of(bytes),
+            len: bytes.len() as u64,
+        }
+    }
+}
+
 /// Anything a task can read its input blobs from.
 pub trait BlobSource {
     /// The bytes of blob `id`, if this source holds it.
@@ -204,6 +222,16 @@ impl Blobs {
     /// Total size of all blobs in bytes.
     pub fn total_len(&self) -> usize {
         self.map.values().map(|bytes| bytes.len()).sum()
+    }
+}
+
+impl IntoIterator for Blobs {
+    type Item = (BlobId, Arc<Vec<u8>>);
+    type IntoIter = std::collections::btree_map::IntoIter<BlobId, Arc<Vec<u8>>>;
+
+    /// Every blob, in id order, with its shared bytes.
+    fn into_iter(self) -> Self::IntoIter {
+        self.map.into_iter()
     }
 }
 

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use edge_worker::wire::{decode_response, encode_request};
+use edge_worker::wire::{InlinePolicy, decode_response, encode_request};
 use edge_worker::{Blobs, FrameFacts};
 use indicatif::ProgressBar;
 
@@ -249,7 +249,7 @@ impl<'a> Driver<'a> {
             .graph
             .task(step)
             .ok_or_else(|| anyhow!("{} was scheduled before its inputs existed", what()))?;
-        let request = encode_request(&task, &*self.store)
+        let request = encode_request(&task, &*self.store, &[], InlinePolicy::EVERYTHING)
             .map_err(|error| anyhow!("cannot build the request for {}: {error}", what()))?;
         let attempt = self.attempts.entry(step).or_insert(0);
         *attempt += 1;
@@ -312,7 +312,9 @@ impl<'a> Driver<'a> {
     /// tasks that may have become ready.
     fn accept(&mut self, step: Step, response: &[u8]) -> Result<Vec<Step>> {
         // This checks every blob against its id, and that the output's blobs came along.
-        let executed = decode_response(response).map_err(|error| anyhow!(error))?;
+        let executed = decode_response(response)
+            .map_err(|error| anyhow!(error))?
+            .executed;
         let next = self.graph.complete(step, &executed.output)?;
         self.store.extend(executed.blobs);
         self.coded.insert(step, executed.work.coded);
