@@ -12,19 +12,20 @@ use anyhow::{Context, Result, anyhow, bail};
 use codec_core::encoder::rate_control::RateMode;
 use codec_core::encoder::sequence::{SequenceConfig, SequenceEncoder};
 use codec_core::{DecoderState, EncodedFrame, Picture, metrics};
+use edge_worker::wire::InlinePolicy;
 use md5::{Digest, Md5};
 
-use crate::EncodeArgs;
 use crate::atomic_write::write_atomically;
 use crate::decode::load_state;
 use crate::ivf_writer::{PartialIvf, ivf_header};
 use crate::progress::progress_bar;
 use crate::stream::hex;
 use crate::y4m_source::Y4mSource;
+use crate::{EncodeArgs, pipeline};
 
 pub fn run(args: &EncodeArgs) -> Result<()> {
-    if args.pipeline.chunk_frames.is_some() {
-        return crate::pipeline::run(args);
+    if let Some(chunk_frames) = args.pipeline.chunk_frames {
+        return crate::pipeline::run(&pipeline_config(args, chunk_frames));
     }
     if args.output.as_os_str() == "-" {
         bail!("-o -: the IVF output must be a file, since its frame count is written last");
@@ -109,7 +110,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
 }
 
 /// The encoder's settings from the command line; what is not given keeps the default.
-pub(crate) fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> SequenceConfig {
+fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> SequenceConfig {
     let defaults = SequenceConfig::default();
     let rate = if let Some(ssim) = args.target_ssim {
         RateMode::TargetSsim { ssim }
@@ -130,6 +131,32 @@ pub(crate) fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> Sequ
             .unwrap_or(defaults.token_partitions_log2),
         golden_interval: args.golden_interval.unwrap_or(defaults.golden_interval),
         ..defaults
+    }
+}
+
+/// The parallel encoder's configuration from the command line.
+fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
+    let options = &args.pipeline;
+    pipeline::Config {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        // The pipeline takes the frame rate from its input.
+        encoder: sequence_config(args, SequenceConfig::default().frame_rate),
+        limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        recon_md5: args.recon_md5,
+        save_state: args.save_state.clone(),
+        chunk_frames: chunk_frames as usize,
+        batch: options.batch,
+        backend: options.backend,
+        workers: match options.workers {
+            Some(workers) => workers as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        store: options.store.clone(),
+        inline: InlinePolicy::up_to(options.inline_limit),
+        timeline: options.timeline.clone(),
+        retries: options.retries,
+        task_timeout: Some(options.task_timeout),
     }
 }
 

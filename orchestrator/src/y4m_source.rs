@@ -14,7 +14,7 @@ use codec_core::container::y4m::{Y4M_MAX_FRAME_LINE, Y4M_MAX_HEADER_LINE, Y4mHea
 /// (given the header line and that one frame), so the rules and messages are the same as for
 /// a file in memory.
 pub(crate) struct Y4mSource {
-    reader: Box<dyn BufRead>,
+    reader: Box<dyn BufRead + Send>,
     /// The file name, or "standard input".
     pub(crate) describe: String,
     pub(crate) header: Y4mHeader,
@@ -30,7 +30,7 @@ pub(crate) struct Y4mSource {
 
 impl Y4mSource {
     pub(crate) fn open(path: &Path) -> Result<Y4mSource> {
-        let (reader, describe, file_len): (Box<dyn Read>, String, Option<u64>) =
+        let (reader, describe, file_len): (Box<dyn Read + Send>, String, Option<u64>) =
             if path.as_os_str() == "-" {
                 (Box::new(io::stdin()), "standard input".to_owned(), None)
             } else {
@@ -39,7 +39,8 @@ impl Y4mSource {
                 let len = file.metadata().ok().map(|m| m.len());
                 (Box::new(file), path.display().to_string(), len)
             };
-        let mut reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 20, reader));
+        let mut reader: Box<dyn BufRead + Send> =
+            Box::new(BufReader::with_capacity(1 << 20, reader));
         let mut buffer = Vec::new();
         // One byte past the limit, so that the reader can tell "too long" from "cut short".
         (&mut reader)

@@ -24,6 +24,16 @@ pub enum Batch {
     Whole,
 }
 
+impl Batch {
+    /// Whether chunk `chunk` opens its batch (so it keeps its keyframe and needs no rebase).
+    pub fn first_in_batch(self, chunk: usize) -> bool {
+        match self {
+            Batch::Chunks(n) => chunk.is_multiple_of(n.max(1)),
+            Batch::Whole => chunk == 0,
+        }
+    }
+}
+
 /// Parses `--batch`: a positive number of chunks, or `whole`.
 pub fn parse_batch(text: &str) -> Result<Batch, String> {
     if text.eq_ignore_ascii_case("whole") {
@@ -71,17 +81,6 @@ impl Layout {
     /// Number of batches, which is the number of keyframes in the final stream.
     pub fn batches(&self) -> usize {
         self.chunks().div_ceil(self.batch_chunks)
-    }
-
-    /// The frames of chunk `chunk`.
-    pub fn frames_of(&self, chunk: usize) -> Range<usize> {
-        let start = chunk * self.chunk_frames;
-        start.min(self.frames)..(start + self.chunk_frames).min(self.frames)
-    }
-
-    /// Whether chunk `chunk` opens its batch (so it keeps its keyframe and needs no rebase).
-    pub fn first_in_batch(&self, chunk: usize) -> bool {
-        chunk.is_multiple_of(self.batch_chunks)
     }
 
     /// The batch that chunk `chunk` belongs to.
@@ -148,67 +147,167 @@ struct GivenResult {
     scene_cut: bool,
 }
 
-/// The graph of one video, and the outputs of the tasks done so far.
+/// Who may still read a blob: a task of the graph, or the output stream, which takes each
+/// chunk's final stream and pictures (to check the stream against them) in chunk order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reader {
+    Task(Step),
+    /// The final stream of this chunk, and its pictures.
+    Output(usize),
+}
+
+/// The graph of one video, and the outputs of the tasks done so far. It grows as the input
+/// is read: a chunk's tasks join the graph once its pictures are in (all N, or the last ones
+/// at the end of the input), so the video never has to be read whole before tasks start.
 #[derive(Clone, Debug)]
 pub struct ChunkGraph {
-    layout: Layout,
+    chunk_frames: usize,
+    batch: Batch,
     format: PictureFormat,
     settings: EncodeSettings,
-    /// One raw I420 picture blob per frame.
+    /// One raw I420 picture blob per frame read so far.
     pictures: Vec<BlobId>,
+    /// Set once the input has ended: the last chunk is then complete, however short.
+    ended: bool,
     encoded: Vec<Option<ChunkResult>>,
     given: Vec<Option<GivenResult>>,
     rebased: Vec<Option<ChunkResult>>,
 }
 
 impl ChunkGraph {
-    /// The graph for `pictures` (one blob per frame, `layout.frames` of them).
+    /// An empty graph for chunks of `chunk_frames` (at least 1) in batches of `batch`.
     pub fn new(
-        layout: Layout,
+        chunk_frames: usize,
+        batch: Batch,
         format: PictureFormat,
         settings: EncodeSettings,
-        pictures: Vec<BlobId>,
     ) -> ChunkGraph {
-        debug_assert_eq!(pictures.len(), layout.frames);
-        let chunks = layout.chunks();
         ChunkGraph {
-            layout,
+            chunk_frames: chunk_frames.max(1),
+            batch,
             format,
             settings,
-            pictures,
-            encoded: vec![None; chunks],
-            given: vec![None; chunks],
-            rebased: vec![None; chunks],
+            pictures: Vec::new(),
+            ended: false,
+            encoded: Vec::new(),
+            given: Vec::new(),
+            rebased: Vec::new(),
         }
     }
 
-    /// The layout the graph was built for.
-    pub fn layout(&self) -> &Layout {
-        &self.layout
+    /// The graph of a whole video at once, and all its steps.
+    #[cfg(test)]
+    pub fn of_pictures(
+        chunk_frames: usize,
+        batch: Batch,
+        format: PictureFormat,
+        settings: EncodeSettings,
+        pictures: &[BlobId],
+    ) -> ChunkGraph {
+        let mut graph = ChunkGraph::new(chunk_frames, batch, format, settings);
+        for &picture in pictures {
+            graph.add_picture(picture);
+        }
+        graph.end_input();
+        graph
+    }
+
+    /// Adds the next picture of the video. Returns the steps of the chunk it completes, if it
+    /// does.
+    pub fn add_picture(&mut self, picture: BlobId) -> Vec<Step> {
+        debug_assert!(!self.ended, "a picture after the end of the input");
+        self.pictures.push(picture);
+        if self.pictures.len().is_multiple_of(self.chunk_frames) {
+            self.open_chunk()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The input has ended. Returns the steps of the short last chunk, if there is one.
+    pub fn end_input(&mut self) -> Vec<Step> {
+        if self.ended {
+            return Vec::new();
+        }
+        self.ended = true;
+        if self.pictures.len().is_multiple_of(self.chunk_frames) {
+            Vec::new()
+        } else {
+            self.open_chunk()
+        }
+    }
+
+    /// Whether the input has ended.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Pictures added so far.
+    pub fn frames(&self) -> usize {
+        self.pictures.len()
+    }
+
+    /// A chunk's pictures are all in: its steps join the graph.
+    fn open_chunk(&mut self) -> Vec<Step> {
+        let chunk = self.encoded.len();
+        self.encoded.push(None);
+        self.given.push(None);
+        self.rebased.push(None);
+        if self.batch.first_in_batch(chunk) {
+            vec![Step::Encode(chunk)]
+        } else {
+            vec![
+                Step::Encode(chunk),
+                Step::GivenState(chunk),
+                Step::Rebase(chunk),
+            ]
+        }
+    }
+
+    /// Chunks whose pictures are all in.
+    fn chunks(&self) -> usize {
+        self.encoded.len()
+    }
+
+    /// The layout of the pictures added so far; the video's once the input has ended.
+    pub fn layout(&self) -> Layout {
+        Layout::new(self.pictures.len(), self.chunk_frames, self.batch)
+    }
+
+    /// The frames of chunk `chunk`, as far as they are in.
+    pub fn frames_of(&self, chunk: usize) -> Range<usize> {
+        let start = (chunk * self.chunk_frames).min(self.pictures.len());
+        start..((chunk + 1) * self.chunk_frames).min(self.pictures.len())
+    }
+
+    /// The pictures of chunk `chunk`.
+    pub fn pictures_of(&self, chunk: usize) -> &[BlobId] {
+        &self.pictures[self.frames_of(chunk)]
     }
 
     /// Chunks whose first frame is a scene cut's keyframe, so that their rebase waits for no
     /// other: each starts a serial walk of its own.
     pub fn scene_cut_chunks(&self) -> BTreeSet<usize> {
-        (0..self.layout.chunks())
+        (0..self.chunks())
             .filter(|&chunk| self.given[chunk].is_some_and(|given| given.scene_cut))
             .collect()
     }
 
     /// What stands first in chunk `chunk` in the final stream.
     fn opening(&self, chunk: usize) -> Opening {
-        if self.layout.first_in_batch(chunk) {
+        if self.batch.first_in_batch(chunk) {
             Opening::Keyframe
         } else {
             Opening::Anchor
         }
     }
 
-    /// Every task of the graph.
+    /// Every step of the chunks whose pictures are in.
+    #[cfg(test)]
     pub fn steps(&self) -> Vec<Step> {
-        let chunks = self.layout.chunks();
+        let chunks = self.chunks();
         let mut steps: Vec<Step> = (0..chunks).map(Step::Encode).collect();
-        for chunk in (0..chunks).filter(|&c| !self.layout.first_in_batch(c)) {
+        for chunk in (0..chunks).filter(|&c| !self.batch.first_in_batch(c)) {
             steps.push(Step::GivenState(chunk));
             steps.push(Step::Rebase(chunk));
         }
@@ -219,12 +318,12 @@ impl ChunkGraph {
     /// step that is not in the graph).
     pub fn task(&self, step: Step) -> Option<Task> {
         let chunk = step.chunk();
-        if chunk >= self.layout.chunks() {
+        if chunk >= self.chunks() {
             return None;
         }
-        let frames = self.layout.frames_of(chunk);
+        let frames = self.frames_of(chunk);
         let chunk_id = u32::try_from(chunk).ok()?;
-        if !matches!(step, Step::Encode(_)) && self.layout.first_in_batch(chunk) {
+        if !matches!(step, Step::Encode(_)) && self.batch.first_in_batch(chunk) {
             return None;
         }
         match step {
@@ -250,7 +349,7 @@ impl ChunkGraph {
                 // A scene cut's keyframe needs no state, so the serial walk starts anew.
                 let target = if given.scene_cut {
                     None
-                } else if self.layout.first_in_batch(chunk - 1) {
+                } else if self.batch.first_in_batch(chunk - 1) {
                     Some(self.encoded[chunk - 1]?.final_state)
                 } else {
                     Some(self.rebased[chunk - 1]?.final_state)
@@ -275,7 +374,7 @@ impl ChunkGraph {
     /// When the output is not of the step's kind, or the step already has one.
     pub fn complete(&mut self, step: Step, output: &TaskOutput) -> Result<Vec<Step>> {
         let chunk = step.chunk();
-        if chunk >= self.layout.chunks() {
+        if chunk >= self.chunks() {
             bail!("{} of chunk {chunk}: no such chunk", step.kind());
         }
         let slot_taken = match (step, output) {
@@ -336,31 +435,120 @@ impl ChunkGraph {
         };
         Ok(next
             .into_iter()
-            .filter(|next| next.chunk() < self.layout.chunks())
+            .filter(|next| next.chunk() < self.chunks())
             .filter(|next| {
-                matches!(next, Step::Encode(_)) || !self.layout.first_in_batch(next.chunk())
+                matches!(next, Step::Encode(_)) || !self.batch.first_in_batch(next.chunk())
             })
             .collect())
     }
 
-    /// The stream of every chunk, in order, as it goes into the final stream: the chunk's own
-    /// encode when it opens its batch, its rebase otherwise.
+    /// Who reads picture `frame` (a frame index): its chunk's encode, re-encode (the first
+    /// picture only) and rebase, and the output stream.
+    pub fn picture_readers(&self, frame: usize) -> Vec<Reader> {
+        let chunk = frame / self.chunk_frames;
+        let mut readers = vec![Reader::Task(Step::Encode(chunk)), Reader::Output(chunk)];
+        if !self.batch.first_in_batch(chunk) {
+            readers.push(Reader::Task(Step::Rebase(chunk)));
+            if frame.is_multiple_of(self.chunk_frames) {
+                readers.push(Reader::Task(Step::GivenState(chunk)));
+            }
+        }
+        readers
+    }
+
+    /// Who reads each blob of `output`, the output of `step` (recorded with
+    /// [`Self::complete`]). A blob no one reads is not worth keeping.
+    pub fn output_readers(&self, step: Step, output: &TaskOutput) -> Vec<(BlobId, Vec<Reader>)> {
+        let chunk = step.chunk();
+        let next = chunk + 1;
+        // Whether chunk `next` continues this batch (while the input lasts, it may yet).
+        let next_continues =
+            (!self.ended || next < self.chunks()) && !self.batch.first_in_batch(next);
+        let stream_readers = |rebased: bool| {
+            if rebased || self.batch.first_in_batch(chunk) {
+                vec![Reader::Output(chunk)]
+            } else {
+                vec![Reader::Task(Step::Rebase(chunk))]
+            }
+        };
+        match *output {
+            TaskOutput::EncodeChunk {
+                stream,
+                final_state,
+            } => {
+                let mut state_readers = Vec::new();
+                if next_continues {
+                    state_readers.push(Reader::Task(Step::GivenState(next)));
+                    if self.batch.first_in_batch(chunk) {
+                        state_readers.push(Reader::Task(Step::Rebase(next)));
+                    }
+                }
+                vec![
+                    (stream, stream_readers(false)),
+                    (final_state, state_readers),
+                ]
+            }
+            TaskOutput::EncodeGivenState {
+                frame, made_from, ..
+            } => {
+                let rebase = vec![Reader::Task(Step::Rebase(chunk))];
+                vec![(frame, rebase.clone()), (made_from, rebase)]
+            }
+            TaskOutput::Rebase {
+                stream,
+                final_state,
+            } => {
+                let cut = self
+                    .given
+                    .get(next)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|given| given.scene_cut);
+                let state_readers = if next_continues && !cut {
+                    vec![Reader::Task(Step::Rebase(next))]
+                } else {
+                    Vec::new()
+                };
+                vec![(stream, stream_readers(true)), (final_state, state_readers)]
+            }
+        }
+    }
+
+    /// Readers that outputs were kept for while the input lasted, for a chunk that turned out
+    /// not to exist: the re-encode and rebase of the chunk after the last.
+    pub fn readers_past_the_end(&self) -> [Reader; 2] {
+        let past = self.chunks();
+        [
+            Reader::Task(Step::GivenState(past)),
+            Reader::Task(Step::Rebase(past)),
+        ]
+    }
+
+    /// The stream of chunk `chunk` as it goes into the final stream, once it exists: the
+    /// chunk's own encode when it opens its batch, its rebase otherwise.
+    pub fn final_stream(&self, chunk: usize) -> Option<BlobId> {
+        if chunk >= self.chunks() {
+            return None;
+        }
+        let result = if self.batch.first_in_batch(chunk) {
+            self.encoded[chunk]
+        } else {
+            self.rebased[chunk]
+        };
+        result.map(|result| result.stream)
+    }
+
+    /// The stream of every chunk, in order, as it goes into the final stream.
     ///
     /// # Errors
     ///
     /// When a task the final stream needs has not run.
+    #[cfg(test)]
     pub fn final_streams(&self) -> Result<Vec<BlobId>> {
-        (0..self.layout.chunks())
-            .map(|chunk| {
-                let result = if self.layout.first_in_batch(chunk) {
-                    self.encoded[chunk]
-                } else {
-                    self.rebased[chunk]
-                };
-                match result {
-                    Some(result) => Ok(result.stream),
-                    None => bail!("chunk {chunk} has no final stream: its tasks did not all run"),
-                }
+        (0..self.chunks())
+            .map(|chunk| match self.final_stream(chunk) {
+                Some(stream) => Ok(stream),
+                None => bail!("chunk {chunk} has no final stream: its tasks did not all run"),
             })
             .collect()
     }
@@ -385,9 +573,7 @@ mod tests {
         let layout = Layout::new(20, 3, Batch::Chunks(2));
         assert_eq!(layout.chunks(), 7);
         assert_eq!(layout.batches(), 4);
-        assert_eq!(layout.frames_of(0), 0..3);
-        assert_eq!(layout.frames_of(6), 18..20);
-        let firsts: Vec<bool> = (0..7).map(|c| layout.first_in_batch(c)).collect();
+        let firsts: Vec<bool> = (0..7).map(|c| Batch::Chunks(2).first_in_batch(c)).collect();
         assert_eq!(firsts, [true, false, true, false, true, false, true]);
         assert_eq!(layout.rebased_chunks(), 3);
         assert_eq!(layout.task_count(), 7 + 6);
@@ -430,17 +616,20 @@ mod tests {
     }
 
     fn graph(frames: usize, chunk_frames: usize, batch: Batch) -> ChunkGraph {
-        let pictures = (0..frames).map(|f| id(&format!("picture {f}"))).collect();
-        ChunkGraph::new(
-            Layout::new(frames, chunk_frames, batch),
-            PictureFormat {
-                width: 16,
-                height: 16,
-            },
+        let pictures: Vec<BlobId> = (0..frames).map(|f| id(&format!("picture {f}"))).collect();
+        ChunkGraph::of_pictures(
+            chunk_frames,
+            batch,
+            FORMAT,
             EncodeSettings::default(),
-            pictures,
+            &pictures,
         )
     }
+
+    const FORMAT: PictureFormat = PictureFormat {
+        width: 16,
+        height: 16,
+    };
 
     fn encoded(chunk: usize) -> TaskOutput {
         TaskOutput::EncodeChunk {
@@ -578,6 +767,128 @@ mod tests {
         assert_eq!(
             graph.final_streams().unwrap(),
             [id("E0 stream"), id("R1 stream"), id("R2 stream")]
+        );
+    }
+
+    #[test]
+    fn chunks_join_the_graph_as_their_pictures_come_in() {
+        let mut graph = ChunkGraph::new(3, Batch::Chunks(2), FORMAT, EncodeSettings::default());
+        let mut added = Vec::new();
+        for f in 0..7 {
+            added.push(graph.add_picture(id(&format!("picture {f}"))));
+        }
+        assert_eq!(added[2], [Step::Encode(0)]);
+        assert_eq!(
+            added[5],
+            [Step::Encode(1), Step::GivenState(1), Step::Rebase(1)]
+        );
+        assert!(added[6].is_empty(), "chunk 2 is not whole yet");
+        assert!(graph.task(Step::Encode(2)).is_none());
+        assert_eq!(graph.end_input(), [Step::Encode(2)]);
+        assert!(graph.end_input().is_empty());
+        assert_eq!(graph.layout(), Layout::new(7, 3, Batch::Chunks(2)));
+        let Some(Task::EncodeChunk { frames, .. }) = graph.task(Step::Encode(2)) else {
+            panic!("the short last chunk is ready");
+        };
+        assert_eq!(frames, [id("picture 6")]);
+        assert_eq!(graph.pictures_of(2), [id("picture 6")]);
+
+        // Whole batches have one opener while the input lasts, whatever its length.
+        let mut whole = ChunkGraph::new(1, Batch::Whole, FORMAT, EncodeSettings::default());
+        assert_eq!(whole.add_picture(id("a")), [Step::Encode(0)]);
+        assert_eq!(whole.add_picture(id("b")).len(), 3);
+    }
+
+    #[test]
+    fn every_blob_is_claimed_by_the_steps_that_read_it() {
+        let mut graph = graph(9, 3, Batch::Whole);
+        let task = |graph: &ChunkGraph, step| graph.task(step).unwrap();
+        let readers_of = |graph: &ChunkGraph, blob: BlobId| -> BTreeSet<Reader> {
+            (0..graph.frames())
+                .filter(|&f| graph.pictures_of(f / 3)[f % 3] == blob)
+                .flat_map(|f| graph.picture_readers(f))
+                .collect()
+        };
+        // Every picture a task reads names that task among its readers.
+        for step in graph
+            .steps()
+            .into_iter()
+            .filter(|s| matches!(s, Step::Encode(_)))
+        {
+            for input in task(&graph, step).inputs() {
+                assert!(readers_of(&graph, input).contains(&Reader::Task(step)));
+            }
+        }
+        assert_eq!(
+            graph.picture_readers(3),
+            [
+                Reader::Task(Step::Encode(1)),
+                Reader::Output(1),
+                Reader::Task(Step::Rebase(1)),
+                Reader::Task(Step::GivenState(1))
+            ]
+        );
+        assert_eq!(graph.picture_readers(1).len(), 2, "chunk 0 is not rebased");
+
+        graph.complete(Step::Encode(0), &encoded(0)).unwrap();
+        let readers = graph.output_readers(Step::Encode(0), &encoded(0));
+        assert_eq!(
+            readers,
+            [
+                (id("E0 stream"), vec![Reader::Output(0)]),
+                (
+                    id("E0 state"),
+                    vec![
+                        Reader::Task(Step::GivenState(1)),
+                        Reader::Task(Step::Rebase(1))
+                    ]
+                ),
+            ]
+        );
+        graph.complete(Step::Encode(1), &encoded(1)).unwrap();
+        let readers = graph.output_readers(Step::Encode(1), &encoded(1));
+        assert_eq!(
+            readers[0],
+            (id("E1 stream"), vec![Reader::Task(Step::Rebase(1))])
+        );
+        assert_eq!(
+            readers[1],
+            (id("E1 state"), vec![Reader::Task(Step::GivenState(2))]),
+            "R2 rebases onto R1's state, not E1's"
+        );
+        // The last chunk's states have no reader once the input has ended.
+        graph.complete(Step::Encode(2), &encoded(2)).unwrap();
+        assert!(
+            graph.output_readers(Step::Encode(2), &encoded(2))[1]
+                .1
+                .is_empty()
+        );
+        assert!(
+            graph.output_readers(Step::Rebase(2), &rebased(2))[1]
+                .1
+                .is_empty()
+        );
+        assert_eq!(
+            graph.output_readers(Step::Rebase(1), &rebased(1))[1],
+            (id("R1 state"), vec![Reader::Task(Step::Rebase(2))])
+        );
+        assert_eq!(
+            graph.readers_past_the_end(),
+            [
+                Reader::Task(Step::GivenState(3)),
+                Reader::Task(Step::Rebase(3))
+            ]
+        );
+
+        // While the input lasts, a chunk after the last may still come.
+        let mut open = ChunkGraph::new(3, Batch::Whole, FORMAT, EncodeSettings::default());
+        for f in 0..3 {
+            open.add_picture(id(&format!("picture {f}")));
+        }
+        open.complete(Step::Encode(0), &encoded(0)).unwrap();
+        assert_eq!(
+            open.output_readers(Step::Encode(0), &encoded(0))[1].1.len(),
+            2
         );
     }
 
