@@ -125,6 +125,15 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// Threads of the runtime's blocking pool that this backend computes on with `workers`
+    /// requests in flight: one each for the local worker, none for a backend whose workers
+    /// are elsewhere.
+    pub fn blocking_threads(self, workers: usize) -> usize {
+        match self {
+            BackendKind::Local => workers,
+        }
+    }
+
     /// The backend of this kind.
     ///
     /// # Errors

@@ -84,8 +84,13 @@ pub fn run(config: &Config) -> Result<()> {
     if config.output.as_os_str() == "-" {
         bail!("-o -: the IVF output must be a file, since its frame count is written last");
     }
+    // Blocking threads: the backend's own (the local worker's), the input's reader, the
+    // output stream, and a few for the store's file I/O. Every thread keeps its own malloc
+    // arena, so an unbounded pool would hold on to freed picture buffers many times over.
+    let blocking = config.backend.blocking_threads(config.workers.max(1)) + 4;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(blocking)
         .thread_name("flick-pipeline")
         .enable_time()
         .build()
