@@ -200,6 +200,42 @@ mod tests {
         assert!(!error.is_transport());
     }
 
+    /// A call given up on (its future dropped, as past a deadline) keeps its thread until
+    /// the computation ends, so a retry cannot put one more task on the CPUs.
+    #[tokio::test]
+    async fn a_call_given_up_on_keeps_its_thread_until_it_ends() {
+        let backend = LocalBackend::new(Arc::new(BlobStore::in_memory()), 1);
+        let format = PictureFormat {
+            width: 320,
+            height: 240,
+        };
+        let mut blobs = Blobs::new();
+        let frames = (0..6)
+            .map(|f| blobs.insert(vec![30 + 30 * f; format.i420_len()]))
+            .collect();
+        let task = Task::EncodeChunk {
+            chunk: 0,
+            format,
+            settings: EncodeSettings::default(),
+            opening: Opening::Keyframe,
+            frames,
+        };
+        let request = encode_request(&task, &blobs, &[], InlinePolicy::EVERYTHING).unwrap();
+        let call = backend.call(request.into());
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(1), call).await;
+        assert!(
+            gave_up.is_err(),
+            "a 6-frame encode takes more than a millisecond"
+        );
+        assert_eq!(backend.threads.available_permits(), 0, "still computing");
+        let _permit = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            backend.threads.acquire(),
+        )
+        .await
+        .expect("the thread comes back when the computation ends");
+    }
+
     #[tokio::test]
     async fn bad_requests_get_error_responses() {
         let backend = LocalBackend::new(Arc::new(BlobStore::in_memory()), 1);
