@@ -27,6 +27,12 @@ impl BlobId {
         &self.0
     }
 
+    /// Where the blob lives in a blob store, for every side that reaches one (the orchestrator,
+    /// a worker fetching by name): `blobs/<64 hex digits>`.
+    pub fn store_key(&self) -> String {
+        format!("blobs/{self}")
+    }
+
     /// The first 12 hex digits, enough to tell blobs apart in messages and logs.
     pub fn short(&self) -> String {
         let mut hex = self.to_string();
@@ -271,6 +277,7 @@ mod tests {
         assert_eq!(hex.to_uppercase().parse::<BlobId>().unwrap(), id);
         assert_eq!(format!("{id:?}"), format!("BlobId({hex})"));
         assert_eq!(id.short(), "ba7816bf8f01");
+        assert_eq!(id.store_key(), format!("blobs/{hex}"));
     }
 
     #[test]

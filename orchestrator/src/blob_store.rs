@@ -189,9 +189,9 @@ impl BlobStore {
     }
 }
 
-/// Where blob `id` lives in the object store.
+/// Where blob `id` lives in the object store: the key every side uses.
 fn location(id: &BlobId) -> ObjectPath {
-    ObjectPath::from(format!("blobs/{id}"))
+    ObjectPath::from(id.store_key())
 }
 
 #[cfg(test)]

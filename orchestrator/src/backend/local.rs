@@ -78,6 +78,10 @@ impl Backend for LocalBackend {
         "local"
     }
 
+    fn reaches_store(&self) -> bool {
+        true
+    }
+
     fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
         Box::pin(self.serve(request))
     }

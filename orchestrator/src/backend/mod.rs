@@ -30,6 +30,10 @@ pub trait Backend: Send + Sync {
     /// A short name for messages and the summary ("local").
     fn name(&self) -> &'static str;
 
+    /// Whether the workers fetch named blobs from the run's [`BlobStore`] and keep large
+    /// outputs there. A backend whose workers cannot reach it gets every blob inline.
+    fn reaches_store(&self) -> bool;
+
     /// Carries `request` (the bytes of one task, its inline blobs and the names of the others)
     /// to a worker and returns the worker's response bytes. A task that failed is still a
     /// response (it carries the error); `Err` is for a request that never got one: the worker

@@ -129,7 +129,12 @@ async fn encode(config: &Config) -> Result<()> {
         workers,
         store: Arc::clone(&store),
     })?;
-    let mut pool = BlobPool::new(Arc::clone(&store), config.inline);
+    let inline = if backend.reaches_store() {
+        config.inline
+    } else {
+        InlinePolicy::EVERYTHING
+    };
+    let mut pool = BlobPool::new(Arc::clone(&store), inline);
     let mut graph = ChunkGraph::new(
         chunk_frames,
         config.batch,

@@ -58,7 +58,13 @@ async fn run_on(backend: Option<Arc<dyn Backend>>, setup: Setup) -> Ran {
     let store = Arc::new(BlobStore::in_memory());
     let backend = backend
         .unwrap_or_else(|| Arc::new(LocalBackend::new(Arc::clone(&store), setup.schedule.limit)));
-    let mut pool = BlobPool::new(Arc::clone(&store), setup.policy);
+    // As the pipeline does: a backend that cannot reach the store gets every blob inline.
+    let policy = if backend.reaches_store() {
+        setup.policy
+    } else {
+        InlinePolicy::EVERYTHING
+    };
+    let mut pool = BlobPool::new(Arc::clone(&store), policy);
     let mut graph = ChunkGraph::new(2, setup.batch, FORMAT, EncodeSettings::default());
     let (pictures_in, pictures) = mpsc::channel(2);
     let frames = 2 * setup.chunks;
@@ -116,6 +122,10 @@ impl Backend for Flaky {
         "flaky"
     }
 
+    fn reaches_store(&self) -> bool {
+        false
+    }
+
     fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         if !(self.fail)(call) {
@@ -141,7 +151,7 @@ impl Backend for Flaky {
     }
 }
 
-/// A flaky backend over its own store: only for runs whose blobs all travel inline.
+/// A flaky backend over a store of its own, not the run's: every blob travels inline.
 fn flaky(fail: fn(usize) -> bool, how: Failing) -> Arc<dyn Backend> {
     Arc::new(Flaky {
         local: LocalBackend::new(Arc::new(BlobStore::in_memory()), 2),
@@ -289,6 +299,10 @@ impl Counting {
 impl Backend for Counting {
     fn name(&self) -> &'static str {
         "counting"
+    }
+
+    fn reaches_store(&self) -> bool {
+        false
     }
 
     fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
