@@ -27,6 +27,12 @@ impl BlobId {
         &self.0
     }
 
+    /// Where the blob lives in a blob store, for every side that reaches one (the orchestrator,
+    /// a worker fetching by name): `blobs/<64 hex digits>`.
+    pub fn store_key(&self) -> String {
+        format!("blobs/{self}")
+    }
+
     /// The first 12 hex digits, enough to tell blobs apart in messages and logs.
     pub fn short(&self) -> String {
         let mut hex = self.to_string();
@@ -113,6 +119,24 @@ impl<'de> Deserialize<'de> for BlobId {
             deserializer.deserialize_str(HexVisitor)
         } else {
             <[u8; 32]>::deserialize(deserializer).map(BlobId)
+        }
+    }
+}
+
+/// A blob named rather than carried: its id and its length, so that whoever fetches it knows
+/// how much to expect before reading, and can check what arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlobRef {
+    pub id: BlobId,
+    pub len: u64,
+}
+
+impl BlobRef {
+    /// The reference to `bytes`.
+    pub fn of(bytes: &[u8]) -> BlobRef {
+        BlobRef {
+            id: BlobId::of(bytes),
+            len: bytes.len() as u64,
         }
     }
 }
@@ -207,6 +231,16 @@ impl Blobs {
     }
 }
 
+impl IntoIterator for Blobs {
+    type Item = (BlobId, Arc<Vec<u8>>);
+    type IntoIter = std::collections::btree_map::IntoIter<BlobId, Arc<Vec<u8>>>;
+
+    /// Every blob, in id order, with its shared bytes.
+    fn into_iter(self) -> Self::IntoIter {
+        self.map.into_iter()
+    }
+}
+
 impl fmt::Debug for Blobs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
@@ -243,6 +277,7 @@ mod tests {
         assert_eq!(hex.to_uppercase().parse::<BlobId>().unwrap(), id);
         assert_eq!(format!("{id:?}"), format!("BlobId({hex})"));
         assert_eq!(id.short(), "ba7816bf8f01");
+        assert_eq!(id.store_key(), format!("blobs/{hex}"));
     }
 
     #[test]

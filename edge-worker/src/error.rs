@@ -47,14 +47,19 @@ pub enum TaskError {
     },
     /// A request or response is not valid wire format.
     Wire(String),
+    /// The blob store could not be reached, or gave back the wrong bytes.
+    Store(String),
 }
 
 impl TaskError {
-    /// Whether the failure may be the transport's fault (corrupted or truncated bytes), so
-    /// that sending the same task again can succeed. Every other error is a property of the
+    /// Whether the failure may be the transport's fault (corrupted or truncated bytes, a blob
+    /// store that could not be reached), so that sending the same task again can succeed. Every other error is a property of the
     /// task and its inputs: a pure task fails the same way every time.
     pub fn is_transport(&self) -> bool {
-        matches!(self, TaskError::Wire(_) | TaskError::BlobMismatch { .. })
+        matches!(
+            self,
+            TaskError::Wire(_) | TaskError::BlobMismatch { .. } | TaskError::Store(_)
+        )
     }
 
     /// The same error, naming `input` (and its id) as the blob that was malformed.
@@ -99,6 +104,7 @@ impl fmt::Display for TaskError {
                 reason,
             } => write!(f, "chunk {chunk}, frame {frame}: does not parse: {reason}"),
             TaskError::Wire(why) => write!(f, "wire format: {why}"),
+            TaskError::Store(why) => write!(f, "blob store: {why}"),
         }
     }
 }

@@ -4,8 +4,9 @@
 //! A [`Task`] (encode a chunk, encode a chunk's first frame from another chunk's state,
 //! rebase a chunk onto the true state before it) names its inputs by content hash; [`execute`]
 //! turns it and its input [`Blobs`] into a [`TaskOutput`] and new blobs, as a pure,
-//! deterministic function. The [`wire`] module puts tasks and results into bytes, and
-//! [`wire::handle`] is the whole worker as bytes in, bytes out.
+//! deterministic function. The [`wire`] module puts tasks and results into bytes, with small
+//! blobs inline and large ones named ([`BlobRef`]) for the worker to fetch from a blob store
+//! ([`wire::NamedBlobs`]); [`wire::handle_with`] is the whole worker as bytes in, bytes out.
 //!
 //! Blob kinds: raw pictures are I420 ([`PictureFormat`]), compressed chunks are chunk
 //! streams ([`pack_frames`]), states are [`codec_core::DecoderState::to_bytes`], and a single
@@ -24,7 +25,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use blob::{BlobId, BlobSource, Blobs, ParseBlobIdError};
+pub use blob::{BlobId, BlobRef, BlobSource, Blobs, ParseBlobIdError};
 pub use error::TaskError;
 pub use execute::{execute, is_key_frame};
 pub use picture_io::{MAX_DIMENSION, PictureFormat, i420_from_picture};

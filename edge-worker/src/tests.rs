@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use codec_core::{DecoderState, FrameContext, decode, rebase};
 
-use crate::wire::{decode_request, decode_response, encode_request, encode_response, handle};
+use crate::wire::{
+    InlinePolicy, NamedBlobs, REQUEST_MAGIC, check_fetched, decode_request, decode_response,
+    encode_request, encode_response, handle, handle_with,
+};
 use crate::*;
 
 const FORMAT: PictureFormat = PictureFormat {
@@ -66,6 +69,11 @@ fn run(task: &Task, blobs: &mut Blobs) -> TaskOutput {
     assert_eq!(executed.blobs.ids().copied().collect::<Vec<_>>(), named);
     blobs.extend(executed.blobs);
     executed.output
+}
+
+/// A request for `task` with every input inline.
+fn inline_request(task: &Task, blobs: &Blobs) -> Result<Vec<u8>, TaskError> {
+    encode_request(task, blobs, &[], InlinePolicy::DEFAULT)
 }
 
 fn stream_and_state(output: &TaskOutput) -> (BlobId, BlobId) {
@@ -303,9 +311,9 @@ fn rebased_chunks_join_into_one_stream() {
     assert_eq!(all.len(), 12);
 
     // The same task through the wire gives the same answer.
-    let request = encode_request(&task2, &blobs).unwrap();
+    let request = inline_request(&task2, &blobs).unwrap();
     let remote = decode_response(&handle(&request)).unwrap();
-    assert_eq!(remote, execute(&task2, &blobs).unwrap());
+    assert_eq!(remote.executed, execute(&task2, &blobs).unwrap());
 }
 
 /// The walk must parse each frame with the context of the state it was made against:
@@ -369,18 +377,20 @@ fn wire_round_trip_equals_direct_execute() {
     let mut blobs = Blobs::new();
     let frames = clip(&mut blobs);
     let task = encode_chunk_task(0, &frames);
-    let request = encode_request(&task, &blobs).unwrap();
-    let (decoded_task, carried) = decode_request(&request).unwrap();
-    assert_eq!(decoded_task, task);
-    assert_eq!(carried.len(), CHUNK);
-    assert!(frames[..CHUNK].iter().all(|id| carried.contains(id)));
+    let request = inline_request(&task, &blobs).unwrap();
+    let decoded = decode_request(&request).unwrap();
+    assert_eq!(decoded.task, task);
+    assert_eq!(decoded.inline.len(), CHUNK);
+    assert!(decoded.named.is_empty());
+    assert!(frames[..CHUNK].iter().all(|id| decoded.inline.contains(id)));
 
     let direct = execute(&task, &blobs).unwrap();
     let remote = decode_response(&handle(&request)).unwrap();
-    assert_eq!(remote, direct);
+    assert_eq!(remote.executed, direct);
+    assert!(remote.stored.is_empty());
     assert_eq!(
-        decode_response(&encode_response(&Ok(direct.clone()))),
-        Ok(direct)
+        decode_response(&encode_response(&Ok(remote.clone()))),
+        Ok(remote)
     );
 }
 
@@ -392,7 +402,7 @@ fn task_errors_travel_back() {
     if let Task::EncodeChunk { settings, .. } = &mut task {
         settings.speed = 99;
     }
-    let response = decode_response(&handle(&encode_request(&task, &blobs).unwrap()));
+    let response = decode_response(&handle(&inline_request(&task, &blobs).unwrap()));
     let err = response.unwrap_err();
     assert!(matches!(err, TaskError::BadTask(_)), "{err}");
     assert!(!err.is_transport());
@@ -424,7 +434,7 @@ fn missing_blobs_are_named() {
     );
     assert!(err.to_string().contains(&gone.to_string()));
     assert!(matches!(
-        encode_request(&task, &blobs),
+        inline_request(&task, &blobs),
         Err(TaskError::MissingBlob { id, .. }) if id == gone
     ));
 }
@@ -495,7 +505,7 @@ fn corrupted_blobs_in_transit_are_rejected() {
     let mut blobs = Blobs::new();
     let frames = clip(&mut blobs);
     let task = encode_chunk_task(0, &frames);
-    let mut request = encode_request(&task, &blobs).unwrap();
+    let mut request = inline_request(&task, &blobs).unwrap();
     // Flip one sample in the middle of the last picture carried.
     let at = request.len() - 100;
     request[at] ^= 0x40;
@@ -506,7 +516,10 @@ fn corrupted_blobs_in_transit_are_rejected() {
     assert!(matches!(err, TaskError::BlobMismatch { .. }), "{err}");
 
     let executed = execute(&task, &blobs).unwrap();
-    let mut response = encode_response(&Ok(executed));
+    let mut response = encode_response(&Ok(wire::Answer {
+        executed,
+        stored: Vec::new(),
+    }));
     let at = response.len() / 2;
     response[at] ^= 0x01;
     assert!(decode_response(&response).is_err());
@@ -516,12 +529,12 @@ fn corrupted_blobs_in_transit_are_rejected() {
 fn garbage_requests_get_error_responses() {
     let mut blobs = Blobs::new();
     let frames = clip(&mut blobs);
-    let request = encode_request(&encode_chunk_task(0, &frames), &blobs).unwrap();
+    let request = inline_request(&encode_chunk_task(0, &frames), &blobs).unwrap();
     let mut cases: Vec<Vec<u8>> = vec![
         Vec::new(),
         b"garbage".to_vec(),
-        b"FLKREQ01".to_vec(),
-        b"FLKREQ01\xff\xff\xff\xff\xff\xff\xff\xff\xff".to_vec(),
+        REQUEST_MAGIC.to_vec(),
+        [&REQUEST_MAGIC[..], &[0xff; 9]].concat(),
         [&request[..], &[0]].concat(),
     ];
     cases.extend(
@@ -535,4 +548,152 @@ fn garbage_requests_get_error_responses() {
     }
     assert!(decode_response(b"nonsense").is_err());
     assert!(decode_response(&request).is_err());
+}
+
+/// A blob store in memory that counts what goes through it, and can be made to fail.
+#[derive(Default)]
+struct CountingStore {
+    blobs: Blobs,
+    fetched: usize,
+    kept: usize,
+    down: bool,
+}
+
+impl NamedBlobs for CountingStore {
+    fn fetch(&mut self, blob: &BlobRef) -> Result<Vec<u8>, TaskError> {
+        if self.down {
+            return Err(TaskError::Store("connection refused".into()));
+        }
+        self.fetched += 1;
+        self.blobs
+            .get(&blob.id)
+            .map(<[u8]>::to_vec)
+            .ok_or(TaskError::MissingBlob {
+                input: "named".into(),
+                id: blob.id,
+            })
+    }
+
+    fn keep(&mut self, id: &BlobId, bytes: &[u8]) -> Result<(), TaskError> {
+        if self.down {
+            return Err(TaskError::Store("connection refused".into()));
+        }
+        self.kept += 1;
+        assert_eq!(*id, BlobId::of(bytes));
+        self.blobs.insert(bytes.to_vec());
+        Ok(())
+    }
+}
+
+#[test]
+fn inline_policy_fits_blobs_first_come_first_served() {
+    let policy = InlinePolicy {
+        max_blob: 10,
+        max_total: 25,
+    };
+    assert_eq!(
+        policy.split([5, 11, 10, 10, 1, 0]),
+        [true, false, true, true, false, true]
+    );
+    assert!(
+        InlinePolicy::EVERYTHING
+            .split([u64::MAX / 2; 2])
+            .iter()
+            .all(|&b| b)
+    );
+    assert_eq!(InlinePolicy::up_to(0).split([0, 1]), [true, false]);
+    // A 720p picture travels by name, a kilobyte of probabilities inline.
+    assert_eq!(
+        InlinePolicy::DEFAULT.split([1280 * 720 * 3 / 2, 1100]),
+        [false, true]
+    );
+}
+
+#[test]
+fn named_blobs_are_fetched_and_large_outputs_kept() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let task = encode_chunk_task(0, &frames);
+    let direct = execute(&task, &blobs).unwrap();
+    let mut store = CountingStore {
+        blobs: blobs.clone(),
+        ..CountingStore::default()
+    };
+    // Every input by name, and an answer with nothing inline.
+    let named: Vec<BlobRef> = task
+        .inputs()
+        .iter()
+        .map(|id| BlobRef::of(blobs.get(id).unwrap()))
+        .collect();
+    let request = encode_request(&task, &Blobs::new(), &named, InlinePolicy::up_to(0)).unwrap();
+    let answer = decode_response(&handle_with(&request, &mut store)).unwrap();
+    assert_eq!((store.fetched, store.kept), (CHUNK, 2));
+    assert!(answer.executed.blobs.is_empty());
+    assert_eq!(answer.executed.output, direct.output);
+    let mut stored: Vec<BlobId> = answer.stored.iter().map(|b| b.id).collect();
+    stored.sort();
+    assert_eq!(stored, direct.blobs.ids().copied().collect::<Vec<_>>());
+    for blob in &answer.stored {
+        let bytes = store.blobs.get(&blob.id).unwrap();
+        check_fetched(blob, bytes).unwrap();
+        assert_eq!(direct.blobs.get(&blob.id), Some(bytes));
+    }
+
+    // Some inline, some named: the same answer.
+    let half = encode_request(&task, &blobs, &named[..2], InlinePolicy::DEFAULT).unwrap();
+    let decoded = decode_request(&half).unwrap();
+    assert_eq!(
+        (decoded.inline.len(), decoded.named().len()),
+        (CHUNK - 2, 2)
+    );
+    let answer = decode_response(&handle_with(&half, &mut store)).unwrap();
+    assert_eq!(answer.executed, direct, "small outputs come back inline");
+}
+
+#[test]
+fn a_store_that_fails_is_a_transport_error_and_a_missing_blob_is_not() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let task = encode_chunk_task(0, &frames);
+    let named = [BlobRef::of(blobs.get(&frames[0]).unwrap())];
+    let request = encode_request(&task, &blobs, &named, InlinePolicy::DEFAULT).unwrap();
+
+    let mut down = CountingStore {
+        blobs: blobs.clone(),
+        down: true,
+        ..CountingStore::default()
+    };
+    let err = decode_response(&handle_with(&request, &mut down)).unwrap_err();
+    assert!(
+        matches!(err, TaskError::Store(_)) && err.is_transport(),
+        "{err}"
+    );
+
+    let err = decode_response(&handle_with(&request, &mut CountingStore::default())).unwrap_err();
+    assert!(
+        matches!(err, TaskError::MissingBlob { id, .. } if id == frames[0]),
+        "{err}"
+    );
+    assert!(!err.is_transport());
+    // A worker without a store cannot fetch either.
+    let err = decode_response(&handle(&request)).unwrap_err();
+    assert!(matches!(err, TaskError::MissingBlob { .. }), "{err}");
+
+    // The store hands back other bytes than the request names.
+    let mut wrong = CountingStore::default();
+    wrong.blobs.insert(blobs.get(&frames[0]).unwrap().to_vec());
+    let lying = [BlobRef {
+        id: frames[0],
+        len: named[0].len + 1,
+    }];
+    let request = encode_request(&task, &blobs, &lying, InlinePolicy::DEFAULT).unwrap();
+    let err = decode_response(&handle_with(&request, &mut wrong)).unwrap_err();
+    assert!(err.is_transport(), "{err}");
+    assert!(err.to_string().contains("bytes"), "{err}");
+
+    // An input neither inline nor named is refused by both sides.
+    assert!(matches!(
+        encode_request(&task, &Blobs::new(), &named, InlinePolicy::DEFAULT),
+        Err(TaskError::MissingBlob { .. })
+    ));
 }

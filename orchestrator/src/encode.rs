@@ -1,33 +1,31 @@
 //! `flick encode`: Y4M pictures through `SequenceEncoder`, frames into an IVF file.
 //!
-//! The input is read one frame at a time, so a long video never sits in memory whole. The
-//! output is written as `OUT.partial` and renamed to `OUT` only once every frame and the frame
-//! count are in it: a file named `OUT` is always a complete stream.
+//! The input is read one frame at a time ([`Y4mSource`]), so a long video never sits in memory
+//! whole; the output is written through [`PartialIvf`], so a file named `OUT` is always a
+//! complete stream.
 
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use codec_core::container::ContainerError;
-use codec_core::container::ivf::{
-    IvfHeader, VP8_FOURCC, set_ivf_frame_count, write_ivf_frame, write_ivf_header,
-};
-use codec_core::container::y4m::{Y4M_MAX_FRAME_LINE, Y4M_MAX_HEADER_LINE, Y4mHeader, parse_y4m};
 use codec_core::encoder::rate_control::RateMode;
 use codec_core::encoder::sequence::{SequenceConfig, SequenceEncoder};
 use codec_core::{DecoderState, EncodedFrame, Picture, metrics};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use edge_worker::wire::InlinePolicy;
 use md5::{Digest, Md5};
 
-use crate::EncodeArgs;
+use crate::atomic_write::write_atomically;
 use crate::decode::load_state;
+use crate::ivf_writer::{PartialIvf, ivf_header};
+use crate::progress::progress_bar;
 use crate::stream::hex;
+use crate::y4m_source::Y4mSource;
+use crate::{EncodeArgs, pipeline};
 
 pub fn run(args: &EncodeArgs) -> Result<()> {
-    if args.pipeline.chunk_frames.is_some() {
-        return crate::pipeline::run(args);
+    if let Some(chunk_frames) = args.pipeline.chunk_frames {
+        return crate::pipeline::run(&pipeline_config(args, chunk_frames));
     }
     if args.output.as_os_str() == "-" {
         bail!("-o -: the IVF output must be a file, since its frame count is written last");
@@ -111,22 +109,8 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     Ok(())
 }
 
-/// The IVF header of a stream of `source`'s pictures; its frame count is patched last.
-pub(crate) fn ivf_header(source: &Y4mSource, frame_rate: (u32, u32)) -> Result<IvfHeader> {
-    let (width, height) = (source.header.width, source.header.height);
-    Ok(IvfHeader {
-        fourcc: VP8_FOURCC,
-        // Y4M dimensions are at most 16383, so they fit.
-        width: u16::try_from(width).context("picture too wide for IVF")?,
-        height: u16::try_from(height).context("picture too tall for IVF")?,
-        timebase_denominator: frame_rate.0,
-        timebase_numerator: frame_rate.1,
-        frame_count: 0,
-    })
-}
-
 /// The encoder's settings from the command line; what is not given keeps the default.
-pub(crate) fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> SequenceConfig {
+fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> SequenceConfig {
     let defaults = SequenceConfig::default();
     let rate = if let Some(ssim) = args.target_ssim {
         RateMode::TargetSsim { ssim }
@@ -147,6 +131,33 @@ pub(crate) fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> Sequ
             .unwrap_or(defaults.token_partitions_log2),
         golden_interval: args.golden_interval.unwrap_or(defaults.golden_interval),
         ..defaults
+    }
+}
+
+/// The parallel encoder's configuration from the command line.
+fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
+    let options = &args.pipeline;
+    pipeline::Config {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        // The pipeline takes the frame rate from its input.
+        encoder: sequence_config(args, SequenceConfig::default().frame_rate),
+        limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        recon_md5: args.recon_md5,
+        save_state: args.save_state.clone(),
+        chunk_frames: chunk_frames as usize,
+        batch: options.batch,
+        backend: options.backend,
+        worker_wasm: options.worker_wasm.clone(),
+        workers: match options.workers {
+            Some(workers) => workers as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        store: options.store.clone(),
+        inline: InlinePolicy::up_to(options.inline_limit),
+        timeline: options.timeline.clone(),
+        retries: options.retries,
+        task_timeout: Some(options.task_timeout),
     }
 }
 
@@ -178,24 +189,6 @@ fn check_state_size(state: &DecoderState, path: &Path, source: &Y4mSource) -> Re
 /// Whether a frame's tag says it is shown (RFC 6386 §9.1); an empty frame shows nothing.
 fn shows_picture(frame: &[u8]) -> bool {
     frame.first().is_some_and(|tag| tag & 0x10 != 0)
-}
-
-/// A bar over `len` things called `unit` ("frames") on standard error, or a hidden one.
-pub(crate) fn progress_bar(show: bool, len: Option<u64>, unit: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
-    let template = if len.is_some() {
-        format!("{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {unit}, {{msg}}, ETA {{eta}}")
-    } else {
-        format!("{{elapsed_precise}} {{spinner}} {{pos}} {unit}, {{msg}}")
-    };
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 /// What the encode produced, for the closing line.
@@ -249,268 +242,9 @@ impl Summary {
     }
 }
 
-/// A Y4M file read one frame at a time. Each frame is checked by codec-core's own Y4M reader
-/// (given the header line and that one frame), so the rules and messages are the same as for
-/// a file in memory.
-pub(crate) struct Y4mSource {
-    reader: Box<dyn BufRead>,
-    /// The file name, or "standard input".
-    pub(crate) describe: String,
-    pub(crate) header: Y4mHeader,
-    header_len: usize,
-    /// The file's size, when known, to estimate the frame count.
-    file_len: Option<u64>,
-    /// The header line, then the frame being read.
-    buffer: Vec<u8>,
-    /// Byte offset in the file of the next frame, and its index.
-    offset: usize,
-    index: usize,
-}
-
-impl Y4mSource {
-    pub(crate) fn open(path: &Path) -> Result<Y4mSource> {
-        let (reader, describe, file_len): (Box<dyn Read>, String, Option<u64>) =
-            if path.as_os_str() == "-" {
-                (Box::new(io::stdin()), "standard input".to_owned(), None)
-            } else {
-                let file =
-                    File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-                let len = file.metadata().ok().map(|m| m.len());
-                (Box::new(file), path.display().to_string(), len)
-            };
-        let mut reader: Box<dyn BufRead> = Box::new(BufReader::with_capacity(1 << 20, reader));
-        let mut buffer = Vec::new();
-        // One byte past the limit, so that the reader can tell "too long" from "cut short".
-        (&mut reader)
-            .take(Y4M_MAX_HEADER_LINE as u64 + 1)
-            .read_until(b'\n', &mut buffer)
-            .with_context(|| format!("cannot read {describe}"))?;
-        let (header, _) =
-            parse_y4m(&buffer).with_context(|| format!("{describe} is not a readable Y4M file"))?;
-        Ok(Y4mSource {
-            reader,
-            describe,
-            header_len: buffer.len(),
-            header,
-            file_len,
-            buffer,
-            offset: 0,
-            index: 0,
-        })
-    }
-
-    /// The Y4M frame rate, or 30:1 (with a warning) when it says 0.
-    pub(crate) fn frame_rate(&self) -> (u32, u32) {
-        match self.header.frame_rate {
-            (0, _) | (_, 0) => {
-                let _ = writeln!(
-                    io::stderr(),
-                    "flick: warning: {} declares a frame rate of 0; using 30 frames/s",
-                    self.describe
-                );
-                (30, 1)
-            }
-            rate => rate,
-        }
-    }
-
-    /// How many frames the file holds, assuming bare "FRAME" lines; `None` when unknown.
-    fn estimated_frames(&self, limit: Option<usize>) -> Option<u64> {
-        let frame_len = self.header.frame_len()? as u64 + b"FRAME\n".len() as u64;
-        let estimate = self
-            .file_len
-            .map(|len| len.saturating_sub(self.header_len as u64) / frame_len);
-        match (estimate, limit) {
-            (Some(frames), Some(limit)) => Some(frames.min(limit as u64)),
-            (Some(frames), None) => Some(frames),
-            (None, limit) => limit.map(|l| l as u64),
-        }
-    }
-
-    /// The next picture, `None` at the end of the file.
-    pub(crate) fn next_picture(&mut self) -> Result<Option<Picture>> {
-        self.buffer.truncate(self.header_len);
-        let start = self.buffer.len();
-        (&mut self.reader)
-            .take(Y4M_MAX_FRAME_LINE as u64)
-            .read_until(b'\n', &mut self.buffer)
-            .with_context(|| format!("cannot read {}", self.describe))?;
-        if self.buffer.len() == start {
-            return Ok(None);
-        }
-        if self.buffer.ends_with(b"\n") {
-            let planes = self.header.frame_len().unwrap_or(0) as u64;
-            (&mut self.reader)
-                .take(planes)
-                .read_to_end(&mut self.buffer)
-                .with_context(|| format!("cannot read {}", self.describe))?;
-        }
-        let (header, mut frames) = parse_y4m(&self.buffer).expect("header was checked in open");
-        let frame = match frames.next() {
-            Some(Ok(frame)) => frame,
-            Some(Err(error)) => {
-                let error = relocate(error, self.index, self.offset + self.header_len);
-                return Err(anyhow!("{}: {error}", self.describe));
-            }
-            None => unreachable!("a frame line was read"),
-        };
-        self.offset += self.buffer.len() - self.header_len;
-        self.index += 1;
-        Ok(Some(Picture::from_i420(
-            header.width,
-            header.height,
-            frame.y,
-            frame.u,
-            frame.v,
-        )))
-    }
-}
-
-/// A frame error from parsing one frame alone, with the frame's true index and offset.
-fn relocate(error: ContainerError, index: usize, offset: usize) -> ContainerError {
-    match error {
-        ContainerError::Y4mFrameMarker { found, .. } => ContainerError::Y4mFrameMarker {
-            index,
-            offset,
-            found,
-        },
-        ContainerError::Y4mFrameLineUnterminated { scanned, .. } => {
-            ContainerError::Y4mFrameLineUnterminated {
-                index,
-                offset,
-                scanned,
-            }
-        }
-        ContainerError::Y4mFrameTruncated {
-            needed, available, ..
-        } => ContainerError::Y4mFrameTruncated {
-            index,
-            offset,
-            needed,
-            available,
-        },
-        other => other,
-    }
-}
-
-/// An IVF file being written as `OUT.partial`, renamed to `OUT` by `finish` and removed if
-/// dropped before that.
-pub(crate) struct PartialIvf {
-    path: PathBuf,
-    partial: PathBuf,
-    out: Option<BufWriter<File>>,
-    header: Vec<u8>,
-    bytes: u64,
-    frame: Vec<u8>,
-    /// Set once renamed to the final name.
-    done: bool,
-}
-
-impl PartialIvf {
-    pub(crate) fn create(path: &Path, header: IvfHeader) -> Result<PartialIvf> {
-        let partial = partial_path(path);
-        let file = File::create(&partial)
-            .with_context(|| format!("cannot create {}", partial.display()))?;
-        let mut ivf = PartialIvf {
-            path: path.to_owned(),
-            partial,
-            out: Some(BufWriter::with_capacity(1 << 20, file)),
-            header: Vec::new(),
-            bytes: 0,
-            frame: Vec::new(),
-            done: false,
-        };
-        write_ivf_header(&mut ivf.header, &header);
-        let header = ivf.header.clone();
-        ivf.write(&header)?;
-        Ok(ivf)
-    }
-
-    pub(crate) fn write_frame(&mut self, timestamp: u64, data: &[u8]) -> Result<()> {
-        let mut frame = std::mem::take(&mut self.frame);
-        frame.clear();
-        write_ivf_frame(&mut frame, timestamp, data);
-        let written = self.write(&frame);
-        self.frame = frame;
-        written
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        let out = self.out.as_mut().expect("written before finish");
-        out.write_all(bytes)
-            .with_context(|| format!("cannot write {}", self.partial.display()))?;
-        self.bytes += bytes.len() as u64;
-        Ok(())
-    }
-
-    /// Writes the frame count into the header, then renames the file to its final name.
-    /// Returns the file's size.
-    pub(crate) fn finish(mut self, frames: usize) -> Result<u64> {
-        let out = self.out.as_mut().expect("finished once");
-        set_ivf_frame_count(&mut self.header, u32::try_from(frames).unwrap_or(u32::MAX));
-        let patched = out
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| out.write_all(&self.header))
-            .and_then(|()| out.flush());
-        patched.with_context(|| format!("cannot write {}", self.partial.display()))?;
-        // Close the file before renaming it.
-        self.out.take();
-        fs::rename(&self.partial, &self.path).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                self.partial.display(),
-                self.path.display()
-            )
-        })?;
-        self.done = true;
-        Ok(self.bytes)
-    }
-}
-
-impl Drop for PartialIvf {
-    fn drop(&mut self) {
-        // Still here means the encode failed: leave no stream behind that looks whole.
-        if !self.done {
-            self.out.take();
-            let _ = fs::remove_file(&self.partial);
-        }
-    }
-}
-
-/// `dir/name.ivf` -> `dir/name.ivf.partial`.
-fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
-}
-
-/// Writes `bytes` to `path` through `path.partial`, so that `path` is whole or absent.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let partial = partial_path(path);
-    let written = fs::write(&partial, bytes)
-        .with_context(|| format!("cannot write {}", partial.display()))
-        .and_then(|()| {
-            fs::rename(&partial, path).with_context(|| {
-                format!("cannot rename {} to {}", partial.display(), path.display())
-            })
-        });
-    if written.is_err() {
-        let _ = fs::remove_file(&partial);
-    }
-    written
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partial_path_appends_a_suffix() {
-        assert_eq!(
-            partial_path(Path::new("out/clip.ivf")),
-            PathBuf::from("out/clip.ivf.partial")
-        );
-    }
 
     #[test]
     fn shown_bit_of_the_frame_tag() {
@@ -528,24 +262,5 @@ mod tests {
         assert_eq!(defaults.golden_interval, 16);
         assert_eq!(defaults.speed, 4);
         assert_eq!(defaults.token_partitions_log2, 0);
-    }
-
-    #[test]
-    fn relocate_names_the_frame_in_the_file() {
-        let error = ContainerError::Y4mFrameTruncated {
-            index: 0,
-            offset: 40,
-            needed: 100,
-            available: 7,
-        };
-        assert_eq!(
-            relocate(error, 3, 1000),
-            ContainerError::Y4mFrameTruncated {
-                index: 3,
-                offset: 1000,
-                needed: 100,
-                available: 7
-            }
-        );
     }
 }

@@ -5,23 +5,31 @@
 //! the decoder state after any frame so that decoding or encoding can resume from it.
 #![forbid(unsafe_code)]
 
+mod atomic_write;
+mod backend;
+mod blob_store;
 mod decode;
 mod encode;
 mod info;
+mod ivf_writer;
 mod output;
 mod pipeline;
 mod plot;
+mod progress;
 mod state_cmd;
 mod stream;
 mod timeline;
 #[cfg(feature = "wasmtime")]
 mod wasm_worker;
+mod y4m_source;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use edge_worker::wire::InlinePolicy;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -75,8 +83,10 @@ enum Command {
                   an error it is removed, so an OUT that exists is always a whole stream.\n\n\
                   Parallel encoding: --chunk-frames N cuts the video into chunks of N frames and \
                   encodes them as tasks on --workers workers (ExCamera[N, x]); batches of \
-                  --batch chunks each start with one keyframe. The stream is decoded again \
-                  before it is named OUT, and the summary adds where the task time went."
+                  --batch chunks each start with one keyframe. Pictures are read as tasks need \
+                  them and kept (in memory, or in --store DIR) only until no task needs them. \
+                  The stream is decoded again before it is named OUT, and the summary adds \
+                  where the task time went."
 )]
 struct EncodeArgs {
     /// The input video: YUV4MPEG2 (Y4M), 8-bit 4:2:0 ("-" for standard input).
@@ -140,7 +150,102 @@ struct EncodeArgs {
     limit: Option<u64>,
 
     #[command(flatten)]
-    pipeline: pipeline::PipelineArgs,
+    pipeline: PipelineArgs,
+}
+
+/// The parallel encoder's options; `--chunk-frames` turns it on.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Parallel encoding (ExCamera[N, x])")]
+struct PipelineArgs {
+    /// Encode in parallel: cut the video into chunks of N frames, encode every chunk on its
+    /// own, then rebase each chunk onto the end of the one before it, so that a batch of X
+    /// chunks keeps a single keyframe (see --batch). Not with --state, --keyframe-interval or
+    /// --golden-interval: keyframes are where batches start (and at scene cuts), and every
+    /// chunk's first frame refreshes golden.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..),
+        conflicts_with_all = ["state", "keyframe_interval", "golden_interval"]
+    )]
+    chunk_frames: Option<u32>,
+
+    /// Chunks per batch, each batch starting with a keyframe: a number (1 is plain chunked
+    /// encoding, every chunk a keyframe) or `whole` (one keyframe for the whole video).
+    #[arg(
+        long,
+        value_name = "X|whole",
+        value_parser = pipeline::parse_batch,
+        default_value = "16",
+        requires = "chunk_frames"
+    )]
+    batch: pipeline::Batch,
+
+    /// Tasks in flight at once on the backend; for `local`, the threads that run them.
+    /// Default: the number of CPUs.
+    #[arg(
+        long,
+        value_name = "W",
+        value_parser = clap::value_parser!(u32).range(1..),
+        requires = "chunk_frames"
+    )]
+    workers: Option<u32>,
+
+    /// Where tasks run.
+    #[arg(long, value_enum, default_value_t, requires = "chunk_frames")]
+    backend: backend::BackendKind,
+
+    /// The worker component for `--backend wasmtime` (default: $FLICK_WORKER_WASM, else the
+    /// one scripts/build-worker-wasm.sh builds in this binary's target directory).
+    #[arg(long, value_name = "FILE.wasm", requires = "chunk_frames")]
+    worker_wasm: Option<PathBuf>,
+
+    /// Keep the blobs that travel by name (pictures, decoder states) as files in this
+    /// directory instead of in memory; each is deleted once no task needs it.
+    #[arg(long, value_name = "DIR", requires = "chunk_frames")]
+    store: Option<PathBuf>,
+
+    /// Blobs up to this many bytes travel inside the requests and responses, larger ones
+    /// through the store (within 4 MiB a message).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = InlinePolicy::DEFAULT.max_blob,
+        requires = "chunk_frames"
+    )]
+    inline_limit: u64,
+
+    /// Give up an attempt of a task after this many seconds and try again (see --retries).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        default_value = "900",
+        requires = "chunk_frames"
+    )]
+    task_timeout: Duration,
+
+    /// Write one JSON record per task attempt here (kind, chunk, worker, start_s, end_s,
+    /// bytes_in, bytes_out, attempt, ok); plot it with `flick plot-timeline`.
+    #[arg(long, value_name = "FILE.json", requires = "chunk_frames")]
+    timeline: Option<PathBuf>,
+
+    /// Try a task that got no response (the worker could not be reached, or was past the
+    /// deadline) this many more times before giving up; a task that failed is not retried.
+    #[arg(long, value_name = "R", default_value_t = 2, requires = "chunk_frames")]
+    retries: u32,
+}
+
+/// A positive number of seconds.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if seconds > 0.0 && seconds.is_finite() {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!("{seconds} is not a positive number of seconds"))
+    }
 }
 
 /// An SSIM target: 0 < S <= 1.

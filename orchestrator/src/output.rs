@@ -95,7 +95,7 @@ pub struct PictureFile {
     frame_rate: (u32, u32),
     /// The size of the first picture written: Y4M cannot change size mid-stream.
     size: Option<(usize, usize)>,
-    out: BufWriter<Box<dyn Write>>,
+    out: BufWriter<Box<dyn Write + Send>>,
     /// Bytes of one Y4M frame, reused.
     buffer: Vec<u8>,
     describe: String,
@@ -115,7 +115,7 @@ impl PictureFile {
             }
             _ => OutputFormat::Y4m,
         });
-        let (out, describe): (Box<dyn Write>, String) = if path.as_os_str() == "-" {
+        let (out, describe): (Box<dyn Write + Send>, String) = if path.as_os_str() == "-" {
             (Box::new(io::stdout()), "standard output".to_owned())
         } else {
             let file =

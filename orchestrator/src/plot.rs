@@ -15,7 +15,7 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, Value
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::encode::write_atomically;
+use crate::atomic_write::write_atomically;
 use crate::timeline::{TimelineRecord, read_timeline};
 
 /// More lanes than this cannot be told apart in any picture; a larger worker id is taken for a

@@ -18,7 +18,8 @@ pub struct TimelineRecord {
     /// Start and end, in seconds since the pipeline started.
     pub start_s: f64,
     pub end_s: f64,
-    /// Bytes sent to the worker (task and input blobs) and received back.
+    /// Bytes that went to the worker (the request, and the blobs it names, which the worker
+    /// fetches from the store) and came back (the response, and the blobs the worker stored).
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// 1 for the first attempt, 2 for the first retry, ...

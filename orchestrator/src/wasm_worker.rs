@@ -270,7 +270,7 @@ impl Drop for Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge_worker::wire::{decode_response, encode_request};
+    use edge_worker::wire::{InlinePolicy, decode_response, encode_request};
     use edge_worker::{Blobs, EncodeSettings, Opening, PictureFormat, Task, TaskError};
 
     fn worker(limits: SandboxLimits) -> WasmWorker {
@@ -301,7 +301,7 @@ mod tests {
             opening: Opening::Keyframe,
             frames: ids,
         };
-        encode_request(&task, &blobs).expect("the request encodes")
+        encode_request(&task, &blobs, &[], InlinePolicy::EVERYTHING).expect("the request encodes")
     }
 
     #[test]
@@ -316,7 +316,9 @@ mod tests {
     #[test]
     fn a_malformed_request_is_an_error_response_and_the_next_task_runs() {
         let worker = worker(SandboxLimits::default());
-        let response = worker.run(b"FLKREQ01 and then garbage").expect("an answer");
+        let mut garbage = edge_worker::wire::REQUEST_MAGIC.to_vec();
+        garbage.extend_from_slice(b" and then garbage");
+        let response = worker.run(&garbage).expect("an answer");
         assert!(matches!(
             decode_response(&response),
             Err(TaskError::Wire(_))

@@ -298,6 +298,56 @@ fn timeline_records_every_task_and_the_summary_names_the_pipeline() {
 }
 
 #[test]
+fn a_store_directory_gives_the_same_stream_and_is_empty_at_the_end() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 20);
+    let pipeline = ["--chunk-frames", "3", "--batch", "3", "--workers", "3"];
+    let in_memory = dir.path().join("memory.ivf");
+    let memory_lines = encode_and_check(&y4m, &in_memory, &pipeline, 20);
+    let store = dir.path().join("store");
+    let on_disk = dir.path().join("disk.ivf");
+    let mut extra = pipeline.to_vec();
+    // Every blob by name, so that every picture and state goes through the directory.
+    extra.extend(["--store", store.to_str().unwrap(), "--inline-limit", "0"]);
+    let output = flick(encode_args(&y4m, &on_disk, &extra));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(fs::read(&on_disk).unwrap(), fs::read(&in_memory).unwrap());
+    let summary = stderr(&output);
+    assert!(
+        summary.contains(&format!("in store {}", store.display())),
+        "{summary}"
+    );
+    // Blobs are deleted once no task reads them: none is left.
+    let left: Vec<_> = walk(&store);
+    assert!(left.is_empty(), "blobs left behind: {left:?}");
+
+    // The directory's name is a file: a clean error, no stream.
+    let blocked = dir.path().join("blocked.ivf");
+    let file = dir.path().join("a-file");
+    fs::write(&file, b"not a directory").unwrap();
+    let mut extra = pipeline.to_vec();
+    extra.extend(["--store", file.to_str().unwrap()]);
+    assert_clean_error(&flick(encode_args(&y4m, &blocked, &extra)), &["a-file"]);
+    assert!(!blocked.exists() && !partial(&blocked).exists());
+    assert_eq!(memory_lines, [0, 9, 18]);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
 fn help_documents_the_pipeline() {
     let help = flick_ok(["encode", "--help"]).join("\n");
     for needle in [
@@ -309,8 +359,13 @@ fn help_documents_the_pipeline() {
         "local",
         "--timeline",
         "--retries",
+        "--store",
+        "--inline-limit",
+        "--task-timeout",
         "[default: 16]",
         "[default: 2]",
+        "[default: 262144]",
+        "[default: 900]",
     ] {
         assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
     }
@@ -346,6 +401,19 @@ fn bad_arguments_are_usage_errors() {
         (&["--chunk-frames", "3", "--backend", "cloud"], "--backend"),
         (&["--batch", "2"], "--chunk-frames"),
         (&["--workers", "2"], "--chunk-frames"),
+        (&["--store", "dir"], "--chunk-frames"),
+        (
+            &["--chunk-frames", "3", "--task-timeout", "0"],
+            "--task-timeout",
+        ),
+        (
+            &["--chunk-frames", "3", "--task-timeout", "soon"],
+            "--task-timeout",
+        ),
+        (
+            &["--chunk-frames", "3", "--inline-limit", "lots"],
+            "--inline-limit",
+        ),
         (&["--chunk-frames", "3", "--state", "s.state"], "--state"),
         (
             &["--chunk-frames", "3", "--keyframe-interval", "5"],

@@ -9,8 +9,9 @@
 //! Every refusal is a status with a one-line reason, never a trap: an instance that
 //! answered 401, 413 or 400 serves the next request as well.
 
+use edge_worker::Blobs;
 use edge_worker::auth::{self, AuthError};
-use edge_worker::wire::{decode_request, encode_response};
+use edge_worker::wire::{InlinePolicy, decode_request};
 
 /// The largest request body taken, in bytes: a 6-frame 1080p chunk (18 MB of pictures) with
 /// room for a 4K one (75 MB).
@@ -97,15 +98,26 @@ pub fn reply(request: &Incoming<'_>) -> Reply {
     ) {
         return Reply::text(401, refused.to_string());
     }
-    let (task, blobs) = match decode_request(body) {
-        Ok(decoded) => decoded,
+    let mut request = match decode_request(body) {
+        Ok(request) => request,
         Err(e) => return Reply::text(400, format!("malformed request: {e}")),
     };
-    let response = edge_worker::execute(&task, &blobs);
+    if let Some(blob) = request.named().first() {
+        return Reply::text(
+            400,
+            format!(
+                "the request names blob {} for the worker to fetch, but this worker has no \
+                 blob store: send every blob inline",
+                blob.id
+            ),
+        );
+    }
+    // Everything travels back in the response: there is no store to keep outputs in.
+    request.reply = InlinePolicy::EVERYTHING;
     Reply {
         status: 200,
         content_type: "application/octet-stream",
-        body: encode_response(&response),
+        body: request.answer(&Blobs::new()).response,
     }
 }
 

@@ -1,4 +1,4 @@
-use edge_worker::wire::{decode_response, encode_request};
+use edge_worker::wire::{InlinePolicy, decode_response, encode_request};
 use edge_worker::{Blobs, EncodeSettings, Opening, PictureFormat, Task};
 
 use super::*;
@@ -19,7 +19,7 @@ fn task_request() -> Vec<u8> {
         opening: Opening::Keyframe,
         frames: vec![frame],
     };
-    encode_request(&task, &blobs).unwrap()
+    encode_request(&task, &blobs, &[], InlinePolicy::EVERYTHING).unwrap()
 }
 
 fn post<'a>(
@@ -105,7 +105,9 @@ fn an_oversized_body_is_413_before_anything_else() {
 #[test]
 fn a_signed_body_that_is_not_a_request_is_400() {
     let ts = NOW.to_string();
-    for body in [&b""[..], b"hello", b"FLKREQ01\xff\xff\xff"] {
+    let mut truncated = edge_worker::wire::REQUEST_MAGIC.to_vec();
+    truncated.extend_from_slice(b"\xff\xff\xff");
+    for body in [&b""[..], b"hello", &truncated] {
         let sig = auth::sign(SECRET, NOW, body).unwrap();
         let reply = reply(&post(Body::Complete(body), Some(&ts), Some(&sig)));
         assert_eq!(reply.status, 400, "{body:?}: {}", line(&reply));

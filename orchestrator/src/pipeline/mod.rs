@@ -1,204 +1,245 @@
 //! `flick encode --chunk-frames N`: the parallel encoder, ExCamera[N, x] (DESIGN.md §2-3).
 //!
-//! The whole video is read into an in-memory blob store (one raw I420 blob per picture), the
-//! task graph is run on a backend's workers ([`scheduler`]), and the chunk streams are
-//! concatenated into one IVF stream. Before the stream gets its name it is decoded once more,
-//! which checks that it plays and measures its quality against the source.
+//! The input is read a picture at a time into the blob store as the tasks need it, the task
+//! graph grows and runs on a backend ([`scheduler`]), and each chunk's final stream goes, in
+//! order, to the output stream as soon as it exists ([`assemble`]), where it is decoded once
+//! more, which checks that it plays and measures its quality against the source. A blob
+//! leaves the store once nothing reads it any more ([`pool`]), so the pictures and states in
+//! memory (or in `--store DIR`) are those of the chunks in progress, not of the whole video.
+//! The output gets its name only once the whole stream is in it.
 
-mod backend;
+mod assemble;
 mod graph;
+mod pool;
 mod scheduler;
 mod summary;
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::{Arc, mpsc as sync_mpsc};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::Args;
-use codec_core::{DecoderState, metrics};
-use edge_worker::{BlobId, Blobs, EncodeSettings, PictureFormat, is_key_frame, unpack_frames};
+use bytes::Bytes;
+use codec_core::encoder::sequence::SequenceConfig;
+use edge_worker::wire::InlinePolicy;
+use edge_worker::{BlobId, EncodeSettings, PictureFormat};
+use tokio::sync::mpsc;
 
-use crate::EncodeArgs;
-use crate::encode::{
-    PartialIvf, Y4mSource, ivf_header, progress_bar, sequence_config, write_atomically,
-};
+use crate::atomic_write::write_atomically;
+use crate::backend::{BackendKind, BackendSetup};
+use crate::blob_store::BlobStore;
+use crate::ivf_writer::{PartialIvf, ivf_header};
 use crate::output::{Md5Lines, Sinks};
+use crate::progress::progress_bar;
 use crate::timeline::write_timeline;
-pub use backend::BackendKind;
-use graph::{Batch, ChunkGraph, Layout, parse_batch};
-use scheduler::Schedule;
-use summary::{Quality, RebaseQuality, Summary};
+use crate::y4m_source::Y4mSource;
+use assemble::{Assembled, Assembler};
+pub use graph::{Batch, parse_batch};
+use graph::{ChunkGraph, Layout};
+use pool::BlobPool;
+use scheduler::{PictureIn, Run, Schedule, Stopped};
+use summary::{RebaseQuality, Summary};
 
-/// The parallel encoder's options; `--chunk-frames` turns it on.
-#[derive(Args, Debug)]
-#[command(next_help_heading = "Parallel encoding (ExCamera[N, x])")]
-pub struct PipelineArgs {
-    /// Encode in parallel: cut the video into chunks of N frames, encode every chunk on its
-    /// own, then rebase each chunk onto the end of the one before it, so that a batch of X
-    /// chunks keeps a single keyframe (see --batch). Not with --state, --keyframe-interval or
-    /// --golden-interval: keyframes are where batches start (and at scene cuts), and every
-    /// chunk's first frame refreshes golden.
-    #[arg(
-        long,
-        value_name = "N",
-        value_parser = clap::value_parser!(u32).range(1..),
-        conflicts_with_all = ["state", "keyframe_interval", "golden_interval"]
-    )]
-    pub chunk_frames: Option<u32>,
-
-    /// Chunks per batch, each batch starting with a keyframe: a number (1 is plain chunked
-    /// encoding, every chunk a keyframe) or `whole` (one keyframe for the whole video).
-    #[arg(
-        long,
-        value_name = "X|whole",
-        value_parser = parse_batch,
-        default_value = "16",
-        requires = "chunk_frames"
-    )]
+/// Everything a parallel encode is told, as plain values.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The Y4M input ("-" for standard input).
+    pub input: PathBuf,
+    /// The IVF output.
+    pub output: PathBuf,
+    /// The encoder's settings; the frame rate is the input's, whatever this says.
+    pub encoder: SequenceConfig,
+    /// Encode at most this many frames.
+    pub limit: Option<usize>,
+    /// Print the MD5 line of each reconstructed picture on standard output.
+    pub recon_md5: bool,
+    /// Write the decoder state after the last frame here.
+    pub save_state: Option<PathBuf>,
+    /// Frames per chunk (at least 1).
+    pub chunk_frames: usize,
     pub batch: Batch,
-
-    /// Tasks run at once; default: the number of CPUs.
-    #[arg(
-        long,
-        value_name = "W",
-        value_parser = clap::value_parser!(u32).range(1..),
-        requires = "chunk_frames"
-    )]
-    pub workers: Option<u32>,
-
-    /// Where tasks run.
-    #[arg(long, value_enum, default_value_t, requires = "chunk_frames")]
     pub backend: BackendKind,
-
-    /// The worker component for `--backend wasmtime` (default: $FLICK_WORKER_WASM, else the
-    /// one scripts/build-worker-wasm.sh builds in this binary's target directory).
-    #[arg(long, value_name = "FILE.wasm", requires = "chunk_frames")]
+    /// The wasmtime backend's worker component (`None`: where it is built).
     pub worker_wasm: Option<PathBuf>,
-
-    /// Write one JSON record per task attempt here (kind, chunk, worker, start_s, end_s,
-    /// bytes_in, bytes_out, attempt, ok); plot it with `flick plot-timeline`.
-    #[arg(long, value_name = "FILE.json", requires = "chunk_frames")]
+    /// Requests in flight at once on the backend (at least 1).
+    pub workers: usize,
+    /// The blob store's directory; `None` keeps blobs in memory.
+    pub store: Option<PathBuf>,
+    /// Which blobs travel inside requests and responses; the others go through the store.
+    pub inline: InlinePolicy,
+    /// Write one record per task attempt here.
     pub timeline: Option<PathBuf>,
-
-    /// Try a failed task this many more times before giving up.
-    #[arg(long, value_name = "R", default_value_t = 2, requires = "chunk_frames")]
+    /// Attempts after the first for a task that got no response.
     pub retries: u32,
+    /// How long one attempt may take before it is given up and tried again.
+    pub task_timeout: Option<Duration>,
 }
 
-/// Encodes `args.input` with the parallel pipeline; `args.pipeline.chunk_frames` is set.
-pub fn run(args: &EncodeArgs) -> Result<()> {
-    let options = &args.pipeline;
-    let chunk_frames = options
-        .chunk_frames
-        .context("the parallel encoder needs --chunk-frames")?;
-    if args.output.as_os_str() == "-" {
+/// Encodes `config.input` with the parallel pipeline.
+///
+/// # Errors
+///
+/// When the input cannot be read, a task fails for good, the stream does not check out, or
+/// an output cannot be written; no stream is left behind then.
+pub fn run(config: &Config) -> Result<()> {
+    if config.output.as_os_str() == "-" {
         bail!("-o -: the IVF output must be a file, since its frame count is written last");
     }
+    // Blocking threads: the backend's own (the local worker's), the input's reader, the
+    // output stream, and a few for the store's file I/O. Every thread keeps its own malloc
+    // arena, so an unbounded pool would hold on to freed picture buffers many times over.
+    let blocking = config.backend.blocking_threads(config.workers.max(1)) + 4;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(blocking)
+        .thread_name("flick-pipeline")
+        .enable_time()
+        .build()
+        .context("cannot start the pipeline's runtime")?;
+    let result = runtime.block_on(encode(config));
+    // The input's reader may still wait on a slow standard input: do not wait for it.
+    runtime.shutdown_background();
+    result
+}
+
+async fn encode(config: &Config) -> Result<()> {
     let started = Instant::now();
-    let mut source = Y4mSource::open(&args.input)?;
+    let source = Y4mSource::open(&config.input)?;
     let frame_rate = source.frame_rate();
-    let config = sequence_config(args, frame_rate);
+    let encoder = SequenceConfig {
+        frame_rate,
+        ..config.encoder.clone()
+    };
     let format = PictureFormat {
         width: u32::try_from(source.header.width).context("picture too wide")?,
         height: u32::try_from(source.header.height).context("picture too tall")?,
     };
     let header = ivf_header(&source, frame_rate)?;
-    let limit = args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    let mut store = Blobs::new();
-    let pictures = read_pictures(&mut source, limit, &mut store)?;
-    if pictures.is_empty() {
-        bail!(
-            "{} holds no frames (only a Y4M header): nothing to encode",
-            source.describe
-        );
-    }
+    let describe = source.describe.clone();
+    let chunk_frames = config.chunk_frames.max(1);
+    let estimated_tasks = source
+        .estimated_frames(config.limit)
+        .map(|frames| Layout::new(frames as usize, chunk_frames, config.batch).task_count() as u64);
 
-    let layout = Layout::new(pictures.len(), chunk_frames as usize, options.batch);
-    let mut graph = ChunkGraph::new(
-        layout,
-        format,
-        EncodeSettings::from_config(&config),
-        pictures.clone(),
-    );
-    let workers = match options.workers {
-        Some(workers) => workers as usize,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let backend = options.backend.open(options.worker_wasm.as_deref())?;
-    let progress = progress_bar(
-        io::stderr().is_terminal(),
-        Some(layout.task_count() as u64),
-        "tasks",
-    );
-    let epoch = Instant::now();
-    let outcome = scheduler::run(
-        &mut graph,
-        &mut store,
-        backend.as_ref(),
-        Schedule {
-            workers,
-            retries: options.retries,
-        },
-        &progress,
-        epoch,
-    );
-    progress.finish_and_clear();
-    let pipeline_time = epoch.elapsed();
-    let timeline = match &options.timeline {
-        Some(path) => write_timeline(path, &outcome.records),
-        None => Ok(()),
-    };
-    // A failed run's own error says more than a timeline that could not be written.
-    outcome.result.with_context(|| {
-        format!(
-            "cannot encode {} in chunks: stopped after {} of {} tasks",
-            source.describe,
-            outcome.tasks_run,
-            layout.task_count()
-        )
+    let store = Arc::new(match &config.store {
+        Some(dir) => BlobStore::directory(dir)?,
+        None => BlobStore::in_memory(),
+    });
+    let workers = config.workers.max(1);
+    let backend = config.backend.open(&BackendSetup {
+        workers,
+        store: Arc::clone(&store),
+        worker_wasm: config.worker_wasm.clone(),
+        task_timeout: config.task_timeout,
     })?;
-    timeline?;
+    let inline = if backend.reaches_store() {
+        config.inline
+    } else {
+        InlinePolicy::EVERYTHING
+    };
+    let mut pool = BlobPool::new(Arc::clone(&store), inline);
+    let mut graph = ChunkGraph::new(
+        chunk_frames,
+        config.batch,
+        format,
+        EncodeSettings::from_config(&encoder),
+    );
 
-    let frames = assemble(&graph, &store)?;
-    let scene_cuts = check_keyframes(&layout, &frames)?;
-    let mut ivf = PartialIvf::create(&args.output, header)?;
-    for (index, frame) in frames.iter().enumerate() {
-        ivf.write_frame(index as u64, frame)?;
-    }
-    let name = args
+    // A chunk's pictures read ahead at most while the scheduler is busy elsewhere.
+    let (pictures_in, pictures) = mpsc::channel(chunk_frames);
+    let limit = config.limit;
+    tokio::task::spawn_blocking(move || read_pictures(source, limit, &pictures_in));
+
+    let ivf = PartialIvf::create(&config.output, header)?;
+    let name = config
         .output
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_else(|| "frame".to_owned());
-    let md5_lines = args.recon_md5.then(|| Md5Lines::new(&name));
-    let (quality, state) = verify(
-        &frames,
-        &pictures,
-        &store,
-        format,
-        Sinks::new(None, md5_lines),
-    )?;
-    if let Some(path) = &args.save_state {
-        write_atomically(path, &state.to_bytes())?;
+    let sinks = Sinks::new(None, config.recon_md5.then(|| Md5Lines::new(&name)));
+    let (output, chunks_out) = sync_mpsc::channel();
+    let batch = config.batch;
+    let assembly = tokio::task::spawn_blocking(move || -> Result<Assembled> {
+        let mut assembler = Assembler::new(ivf, sinks, format, batch);
+        for chunk in chunks_out {
+            assembler.add(chunk)?;
+        }
+        assembler.finish()
+    });
+
+    let progress = progress_bar(io::stderr().is_terminal(), estimated_tasks, "tasks");
+    let epoch = Instant::now();
+    let outcome = scheduler::run(
+        Run {
+            graph: &mut graph,
+            pool: &mut pool,
+            backend: Arc::clone(&backend),
+            pictures,
+            output,
+            progress: &progress,
+            epoch,
+        },
+        Schedule {
+            limit: workers,
+            retries: config.retries,
+            timeout: config.task_timeout,
+        },
+    )
+    .await;
+    progress.finish_and_clear();
+    let pipeline_time = epoch.elapsed();
+    let assembled = assembly
+        .await
+        .map_err(|error| anyhow!("the output stream's thread failed: {error}"))
+        .and_then(|assembled| assembled);
+    let layout = graph.layout();
+    let timeline = match &config.timeline {
+        Some(path) => write_timeline(path, &outcome.records),
+        None => Ok(()),
+    };
+    // A failed run's own error says more than a timeline that could not be written.
+    match outcome.result {
+        Ok(()) => {}
+        Err(Stopped::Input(error)) => return Err(error),
+        Err(Stopped::Output) => {
+            return Err(assembled
+                .err()
+                .unwrap_or_else(|| anyhow!("the output stream stopped taking chunks")));
+        }
+        Err(Stopped::Tasks(error)) => {
+            return Err(error.context(format!(
+                "cannot encode {describe} in chunks: stopped after {} of {} tasks",
+                outcome.tasks_run,
+                layout.task_count()
+            )));
+        }
     }
-    let file_bytes = ivf.finish(frames.len())?;
+    let assembled = assembled?;
+    timeline?;
+    if let Some(path) = &config.save_state {
+        write_atomically(path, &assembled.state.to_bytes())?;
+    }
+    let file_bytes = assembled.ivf.finish(assembled.frames)?;
 
     Summary {
-        output: &args.output,
+        output: &config.output,
         layout,
         workers,
         backend: backend.name(),
         frame_rate,
         file_bytes,
-        payload: frames.iter().map(|f| f.len() as u64).sum(),
-        quality,
-        scene_cuts,
+        payload: assembled.payload,
+        quality: assembled.quality,
+        scene_cuts: assembled.scene_cuts,
         scene_cut_chunks: graph.scene_cut_chunks(),
         rebase_quality: RebaseQuality::measure(&outcome.coded, format.i420_len() as u64),
         records: &outcome.records,
         tasks_run: outcome.tasks_run,
         retried: outcome.retried,
+        store: store.describe(),
+        stored: store.stats(),
+        held: pool.peak(),
         pipeline_time,
         total_time: started.elapsed(),
     }
@@ -206,107 +247,35 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Reads every picture (at most `limit`) into `store` as raw I420; returns their ids in order.
-fn read_pictures(
-    source: &mut Y4mSource,
-    limit: Option<usize>,
-    store: &mut Blobs,
-) -> Result<Vec<BlobId>> {
-    let mut pictures = Vec::new();
-    while limit.is_none_or(|limit| pictures.len() < limit) {
-        let Some(picture) = source.next_picture()? else {
-            break;
+/// Reads pictures (at most `limit`) as raw I420 blobs into `pictures`, until the input ends,
+/// fails, or no one takes them any more.
+fn read_pictures(mut source: Y4mSource, limit: Option<usize>, pictures: &mpsc::Sender<PictureIn>) {
+    let mut read = 0;
+    while limit.is_none_or(|limit| read < limit) {
+        let picture = match source.next_picture() {
+            Ok(Some(picture)) => picture,
+            Ok(None) => break,
+            Err(error) => {
+                let _ = pictures.blocking_send(Err(error));
+                return;
+            }
         };
-        pictures.push(store.insert(picture.to_i420()));
-    }
-    Ok(pictures)
-}
-
-/// The final stream's frames: every chunk's final stream, unpacked, in order.
-fn assemble<'a>(graph: &ChunkGraph, store: &'a Blobs) -> Result<Vec<&'a [u8]>> {
-    let layout = graph.layout();
-    let mut frames = Vec::with_capacity(layout.frames);
-    for (chunk, id) in graph.final_streams()?.into_iter().enumerate() {
-        let bytes = store
-            .get(&id)
-            .ok_or_else(|| anyhow!("chunk {chunk}'s final stream {id} is not in the store"))?;
-        let chunk_frames = unpack_frames(bytes)
-            .map_err(|error| anyhow!("chunk {chunk}'s final stream: {error}"))?;
-        let expected = layout.frames_of(chunk).len();
-        if chunk_frames.len() != expected {
-            bail!(
-                "chunk {chunk}'s final stream holds {} frames, not its {expected}",
-                chunk_frames.len()
-            );
+        let bytes = picture.to_i420();
+        let id = BlobId::of(&bytes);
+        if pictures
+            .blocking_send(Ok((id, Bytes::from(bytes))))
+            .is_err()
+        {
+            return;
         }
-        frames.extend(chunk_frames);
+        read += 1;
     }
-    Ok(frames)
-}
-
-/// The stream must hold every frame and a keyframe where each batch starts; returns how many
-/// other keyframes it holds (the scene cuts the encoder found, as the serial encoder would).
-fn check_keyframes(layout: &Layout, frames: &[&[u8]]) -> Result<usize> {
-    if frames.len() != layout.frames {
-        bail!(
-            "the chunks hold {} frames in all, not the video's {}",
-            frames.len(),
-            layout.frames
-        );
+    if read == 0 {
+        let _ = pictures.blocking_send(Err(anyhow!(
+            "{} holds no frames (only a Y4M header): nothing to encode",
+            source.describe
+        )));
     }
-    let batch_frames = layout.chunk_frames * layout.batch_chunks;
-    let mut scene_cuts = 0;
-    for (index, frame) in frames.iter().enumerate() {
-        let batch_start = index.is_multiple_of(batch_frames);
-        match (batch_start, is_key_frame(frame)) {
-            (true, false) => bail!(
-                "frame {index} starts batch {} but is not a keyframe",
-                index / batch_frames
-            ),
-            (false, true) => scene_cuts += 1,
-            _ => {}
-        }
-    }
-    Ok(scene_cuts)
-}
-
-/// Decodes the final stream, hands every shown picture to `sinks` and measures it against
-/// its source picture. Returns the quality and the decoder state after the last frame.
-fn verify(
-    frames: &[&[u8]],
-    pictures: &[BlobId],
-    store: &Blobs,
-    format: PictureFormat,
-    mut sinks: Sinks,
-) -> Result<(Quality, DecoderState)> {
-    let mut state = DecoderState::new();
-    let mut quality = Quality::default();
-    for (index, (frame, source_id)) in frames.iter().zip(pictures).enumerate() {
-        let (next, shown) = codec_core::decode(&state, frame).map_err(|error| {
-            anyhow!("the encoded stream does not decode at frame {index}: {error}")
-        })?;
-        state = next;
-        let Some(picture) = shown else {
-            continue;
-        };
-        sinks.write(index, &picture)?;
-        let source = store
-            .get(source_id)
-            .ok_or_else(|| anyhow!("picture {index} is not in the store"))
-            .and_then(|bytes| {
-                format
-                    .picture_from_i420(bytes)
-                    .map_err(|error| anyhow!("picture {index}: {error}"))
-            })?;
-        let sse = metrics::picture_sse(&source, &picture).iter().sum();
-        let samples = metrics::picture_samples(&source, &picture).iter().sum();
-        quality.add(
-            metrics::psnr(sse, samples),
-            metrics::ssim(&source, &picture),
-        );
-    }
-    sinks.finish()?;
-    Ok((quality, state))
 }
 
 #[cfg(test)]
@@ -316,27 +285,6 @@ mod tests {
     use edge_worker::RateSetting;
 
     use super::*;
-
-    #[test]
-    fn keyframes_only_where_batches_start() {
-        let key: &[u8] = &[0x10, 0, 0];
-        let inter: &[u8] = &[0x11, 0, 0];
-        let layout = Layout::new(7, 2, Batch::Chunks(2));
-        let good = [key, inter, inter, inter, key, inter, inter];
-        assert_eq!(check_keyframes(&layout, &good).unwrap(), 0);
-        let mut missing = good;
-        missing[4] = inter;
-        let error = check_keyframes(&layout, &missing).unwrap_err().to_string();
-        assert!(error.contains("frame 4 starts batch 1"), "{error}");
-        let mut cut = good;
-        cut[2] = key;
-        assert_eq!(check_keyframes(&layout, &cut).unwrap(), 1);
-        let error = check_keyframes(&layout, &good[..6])
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("6 frames"), "{error}");
-        assert!(!is_key_frame(&[]));
-    }
 
     #[test]
     fn settings_follow_the_serial_configuration() {

@@ -1,35 +1,75 @@
-//! Runs a [`ChunkGraph`] on a [`Backend`] with a fixed number of workers.
+//! Runs a [`ChunkGraph`] on a [`Backend`], at most `limit` requests in flight.
 //!
-//! One thread per worker calls the backend; this thread owns the graph and the blob store, so
-//! neither needs a lock. It builds each task's request with `edge_worker::wire::encode_request`,
-//! reads each response with `edge_worker::wire::decode_response` (which checks every blob against
-//! its hash), and picks the next task when a worker falls idle: rebases first, since their
-//! walk along each batch is the serial critical path, then re-encodes, then chunk encodes,
-//! each in chunk order (the order of [`Step`]). A failed attempt (an error response, a backend
-//! error, or a panic on the worker thread) is tried again up to `retries` times; after that no
-//! new task starts, the running ones are waited for, and the run fails naming the task.
+//! One task of the async runtime owns the graph and the blob pool, so neither needs a lock;
+//! each attempt is a spawned future that calls the backend (a local thread, a remote worker:
+//! the scheduler does not know) and reads the response. Pictures come in from the input as
+//! they are needed, a chunk ahead while fewer than `limit` chunk encodes wait, and each
+//! chunk's final stream goes to the output stream (with its pictures) as soon as it exists;
+//! every blob is dropped once its last reader is done ([`BlobPool`]).
+//!
+//! When a worker falls idle the next task is the first ready one in the order of [`Step`]:
+//! rebases first, since their walk along each batch is the serial critical path, then
+//! re-encodes, then chunk encodes, each in chunk order. An attempt that got no response (a
+//! transport failure, a worker that died, or no answer by the deadline) is tried again up to
+//! `retries` times; a task that failed is not, since a pure task fails the same way every
+//! time. After a failure for good no new task starts, the running ones are waited for, and
+//! the run fails naming the task, its chunk and the cause.
 
-use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet};
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::thread;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, mpsc as sync_mpsc};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
-use edge_worker::wire::{decode_response, encode_request};
-use edge_worker::{Blobs, FrameFacts};
+use anyhow::{Result, anyhow, bail};
+use bytes::Bytes;
+use edge_worker::wire::Answer;
+use edge_worker::{BlobId, BlobRef, Blobs, FrameFacts, TaskOutput};
 use indicatif::ProgressBar;
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinSet};
 
-use super::backend::Backend;
-use super::graph::{ChunkGraph, Step};
+use super::assemble::ChunkOutput;
+use super::graph::{ChunkGraph, Reader, Step};
+use super::pool::BlobPool;
+use crate::backend::{Backend, Failure, attempt};
 use crate::timeline::TimelineRecord;
 
-/// How many workers run tasks at once, and how often a failed task is tried again.
+/// How many requests are in flight at once, how often a failed one is tried again, and how
+/// long one may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Schedule {
-    pub workers: usize,
+    pub limit: usize,
     pub retries: u32,
+    pub timeout: Option<Duration>,
+}
+
+/// A picture read from the input (its id and I420 bytes), or why the input could not be read.
+pub type PictureIn = Result<(BlobId, Bytes)>;
+
+/// What a run is given: the graph to grow and run, its blobs, where tasks run, where the
+/// pictures come from and where the chunks' final streams go.
+pub struct Run<'a> {
+    pub graph: &'a mut ChunkGraph,
+    pub pool: &'a mut BlobPool,
+    pub backend: Arc<dyn Backend>,
+    pub pictures: mpsc::Receiver<PictureIn>,
+    pub output: sync_mpsc::Sender<ChunkOutput>,
+    pub progress: &'a ProgressBar,
+    /// Times in the records count from here.
+    pub epoch: Instant,
+}
+
+/// Why a run stopped before the end.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    /// The input could not be read.
+    #[error("{0:#}")]
+    Input(anyhow::Error),
+    /// A task failed for good, or its result could not be kept.
+    #[error("{0:#}")]
+    Tasks(anyhow::Error),
+    /// The output stream stopped taking chunks (its own error says why).
+    #[error("the output stream stopped")]
+    Output,
 }
 
 /// What a run did, whether or not it succeeded.
@@ -43,58 +83,60 @@ pub struct Outcome {
     pub retried: usize,
     /// The frames each successful task put out.
     pub coded: BTreeMap<Step, Vec<FrameFacts>>,
-    /// `Ok` once every task of the graph succeeded.
-    pub result: Result<()>,
-}
-
-/// One attempt of a task, on its way to a worker.
-struct Job {
-    step: Step,
-    attempt: u32,
-    request: Vec<u8>,
+    /// `Ok` once every task of the graph succeeded and every chunk went to the output.
+    pub result: Result<(), Stopped>,
 }
 
 /// One attempt, back from a worker.
 struct Done {
-    worker: usize,
+    /// The slot (0..limit) it ran in: the timeline's worker.
+    lane: usize,
     step: Step,
     attempt: u32,
     start: Duration,
     end: Duration,
     bytes_in: u64,
-    /// The response bytes, or why there are none.
-    response: Result<Vec<u8>>,
+    bytes_out: u64,
+    result: Result<Answer, Failure>,
 }
 
-/// Runs every task of `graph`; new blobs go into `store`, which must hold the graph's
-/// pictures. Times in the records count from `epoch`.
-pub fn run(
-    graph: &mut ChunkGraph,
-    store: &mut Blobs,
-    backend: &dyn Backend,
-    schedule: Schedule,
-    progress: &ProgressBar,
-    epoch: Instant,
-) -> Outcome {
-    let mut driver = Driver::new(graph, store, schedule.retries, progress);
-    let result = thread::scope(|scope| -> Result<()> {
-        let (done_tx, done_rx) = mpsc::channel();
-        let mut jobs = Vec::new();
-        for worker in 0..schedule.workers.max(1) {
-            let (job_tx, job_rx) = mpsc::channel();
-            let done_tx = done_tx.clone();
-            thread::Builder::new()
-                .name(format!("flick-worker-{worker}"))
-                .spawn_scoped(scope, move || {
-                    work(worker, backend, &job_rx, &done_tx, epoch);
-                })
-                .with_context(|| format!("cannot start worker thread {worker}"))?;
-            jobs.push(job_tx);
-        }
-        drop(done_tx);
-        // Dropping `jobs` on return ends the worker threads; the scope joins them.
-        driver.drive(&jobs, &done_rx)
-    });
+/// Runs every task of the graph as the input fills it.
+pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
+    let Run {
+        graph,
+        pool,
+        backend,
+        mut pictures,
+        output,
+        progress,
+        epoch,
+    } = run;
+    let limit = schedule.limit.max(1);
+    let mut driver = Driver {
+        graph,
+        pool,
+        backend,
+        schedule,
+        progress,
+        epoch,
+        output,
+        next_output: 0,
+        ready: BTreeSet::new(),
+        waiting: BTreeSet::new(),
+        attempts: BTreeMap::new(),
+        lanes: (0..limit).rev().collect(),
+        running: JoinSet::new(),
+        records: Vec::new(),
+        tasks_run: 0,
+        retried: 0,
+        coded: BTreeMap::new(),
+        stop: None,
+    };
+    driver.drive(&mut pictures).await;
+    let result = match driver.stop.take() {
+        Some(stop) => Err(stop),
+        None => driver.check_done().map_err(Stopped::Tasks),
+    };
     Outcome {
         records: driver.records,
         tasks_run: driver.tasks_run,
@@ -104,134 +146,318 @@ pub fn run(
     }
 }
 
-/// A worker thread: runs jobs until the scheduler hangs up.
-fn work(
-    worker: usize,
-    backend: &dyn Backend,
-    jobs: &Receiver<Job>,
-    done: &Sender<Done>,
-    epoch: Instant,
-) {
-    for job in jobs {
-        let bytes_in = job.request.len() as u64;
-        let start = epoch.elapsed();
-        let response = panic::catch_unwind(AssertUnwindSafe(|| backend.run(worker, job.request)))
-            .unwrap_or_else(|payload| {
-                Err(anyhow!(
-                    "the worker panicked: {}",
-                    panic_message(payload.as_ref())
-                ))
-            });
-        let end = epoch.elapsed();
-        let sent = done.send(Done {
-            worker,
-            step: job.step,
-            attempt: job.attempt,
-            start,
-            end,
-            bytes_in,
-            response,
-        });
-        if sent.is_err() {
-            break;
-        }
-    }
-}
-
-/// The text a panic was raised with, when it is text.
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
+/// What the scheduler waits for.
+enum Event {
+    Done(Result<Done, JoinError>),
+    Picture(Option<PictureIn>),
+    Idle,
 }
 
 /// The scheduler's side of a run.
 struct Driver<'a> {
     graph: &'a mut ChunkGraph,
-    store: &'a mut Blobs,
-    retries: u32,
+    pool: &'a mut BlobPool,
+    backend: Arc<dyn Backend>,
+    schedule: Schedule,
     progress: &'a ProgressBar,
+    epoch: Instant,
+    output: sync_mpsc::Sender<ChunkOutput>,
+    /// The next chunk the output stream takes.
+    next_output: usize,
     /// Tasks whose inputs exist, in priority order.
     ready: BTreeSet<Step>,
     /// Tasks still waiting for inputs.
     waiting: BTreeSet<Step>,
     /// Attempts started so far, per task.
     attempts: BTreeMap<Step, u32>,
+    /// Slots free for an attempt.
+    lanes: Vec<usize>,
+    running: JoinSet<Done>,
     records: Vec<TimelineRecord>,
     tasks_run: usize,
     retried: usize,
     coded: BTreeMap<Step, Vec<FrameFacts>>,
-    /// The first task that failed for good; once set, nothing new starts.
-    failure: Option<anyhow::Error>,
+    /// Why the run stops; once set, nothing new starts.
+    stop: Option<Stopped>,
 }
 
-impl<'a> Driver<'a> {
-    fn new(
-        graph: &'a mut ChunkGraph,
-        store: &'a mut Blobs,
-        retries: u32,
-        progress: &'a ProgressBar,
-    ) -> Driver<'a> {
-        let (ready, waiting) = graph
-            .steps()
-            .into_iter()
-            .partition(|&step| graph.task(step).is_some());
-        Driver {
-            graph,
-            store,
-            retries,
-            progress,
-            ready,
-            waiting,
-            attempts: BTreeMap::new(),
-            records: Vec::new(),
-            tasks_run: 0,
-            retried: 0,
-            coded: BTreeMap::new(),
-            failure: None,
-        }
-    }
-
-    /// Hands ready tasks to idle workers and takes results back until the graph is done or
-    /// a task failed for good (and every running task has come back).
-    fn drive(&mut self, jobs: &[Sender<Job>], done: &Receiver<Done>) -> Result<()> {
-        let mut idle: Vec<usize> = (0..jobs.len()).rev().collect();
-        let mut running = 0;
+impl Driver<'_> {
+    /// Starts ready tasks in free slots, takes pictures in while encodes run short, and takes
+    /// results back, until the graph is done or the run stopped (and every running attempt
+    /// has come back).
+    async fn drive(&mut self, pictures: &mut mpsc::Receiver<PictureIn>) {
         loop {
-            while self.failure.is_none() {
-                let Some(&worker) = idle.last() else { break };
+            while self.stop.is_none() && !self.lanes.is_empty() {
                 let Some(step) = self.ready.pop_first() else {
                     break;
                 };
-                match self.job(step) {
-                    Ok(job) => {
-                        if jobs[worker].send(job).is_err() {
-                            self.failure = Some(anyhow!("worker thread {worker} stopped"));
-                            break;
-                        }
-                        idle.pop();
-                        running += 1;
-                    }
-                    Err(error) => self.failure = Some(error),
+                if let Err(error) = self.start(step).await {
+                    self.fail(Stopped::Tasks(error));
                 }
             }
-            self.progress
-                .set_message(format!("{running} running, {} retried", self.retried));
-            if running == 0 {
+            self.progress.set_message(format!(
+                "{} running, {} retried",
+                self.running.len(),
+                self.retried
+            ));
+            let want_input = self.stop.is_none()
+                && !self.graph.ended()
+                && self.queued_encodes() < self.schedule.limit.max(1);
+            if self.running.is_empty() && !want_input {
                 break;
             }
-            let finished = done
-                .recv()
-                .context("every worker thread stopped with tasks still running")?;
-            running -= 1;
-            idle.push(finished.worker);
-            self.finish(finished);
+            let event = tokio::select! {
+                Some(done) = self.running.join_next(), if !self.running.is_empty() => {
+                    Event::Done(done)
+                }
+                picture = pictures.recv(), if want_input => Event::Picture(picture),
+                else => Event::Idle,
+            };
+            match event {
+                Event::Done(done) => self.finish(done).await,
+                Event::Picture(picture) => self.ingest(picture).await,
+                Event::Idle => break,
+            }
         }
-        if let Some(error) = self.failure.take() {
-            return Err(error);
+    }
+
+    /// Chunk encodes ready but not started: the input is read ahead while these run short.
+    fn queued_encodes(&self) -> usize {
+        self.ready
+            .iter()
+            .filter(|step| matches!(step, Step::Encode(_)))
+            .count()
+    }
+
+    fn fail(&mut self, stop: Stopped) {
+        if self.stop.is_none() {
+            self.stop = Some(stop);
         }
+    }
+
+    /// Takes the next picture in, or the end of the input.
+    async fn ingest(&mut self, picture: Option<PictureIn>) {
+        match picture {
+            Some(Ok((id, bytes))) => {
+                let frame = self.graph.frames();
+                let steps = self.graph.add_picture(id);
+                let readers = self.graph.picture_readers(frame);
+                if let Err(error) = self.pool.add(id, bytes, &readers).await {
+                    return self.fail(Stopped::Tasks(
+                        error.context(format!("cannot keep picture {frame}")),
+                    ));
+                }
+                self.admit(steps);
+            }
+            Some(Err(error)) => self.fail(Stopped::Input(error)),
+            None => {
+                if self.graph.frames() == 0 {
+                    return self.fail(Stopped::Input(anyhow!("the input holds no frames")));
+                }
+                let steps = self.graph.end_input();
+                self.admit(steps);
+                self.progress
+                    .set_length(self.graph.layout().task_count() as u64);
+                for reader in self.graph.readers_past_the_end() {
+                    if let Err(error) = self.pool.release(reader).await {
+                        return self.fail(Stopped::Tasks(error));
+                    }
+                }
+            }
+        }
+    }
+
+    /// New steps of the graph: ready, or waiting for inputs.
+    fn admit(&mut self, steps: Vec<Step>) {
+        for step in steps {
+            if self.graph.task(step).is_some() {
+                self.ready.insert(step);
+            } else {
+                self.waiting.insert(step);
+            }
+        }
+    }
+
+    /// Starts the next attempt of `step` in a free slot.
+    async fn start(&mut self, step: Step) -> Result<()> {
+        let task = self.graph.task(step).ok_or_else(|| {
+            anyhow!(
+                "{} of chunk {} was scheduled before its inputs existed",
+                step.kind(),
+                step.chunk()
+            )
+        })?;
+        let request = self.pool.request(&task).await?;
+        let attempt_number = self.attempts.entry(step).or_insert(0);
+        *attempt_number += 1;
+        let attempt_number = *attempt_number;
+        let lane = self.lanes.pop().expect("a free slot was checked");
+        let backend = Arc::clone(&self.backend);
+        let (epoch, deadline) = (self.epoch, self.schedule.timeout);
+        let bytes_in = request.bytes.len() as u64 + request.named_bytes;
+        self.running.spawn(async move {
+            let start = epoch.elapsed();
+            let (result, bytes_out) = attempt(backend.as_ref(), request.bytes, deadline).await;
+            Done {
+                lane,
+                step,
+                attempt: attempt_number,
+                start,
+                end: epoch.elapsed(),
+                bytes_in,
+                bytes_out,
+                result,
+            }
+        });
+        Ok(())
+    }
+
+    /// Takes one attempt's result: its outputs into the graph and the pool, or a retry, or
+    /// the run's failure.
+    async fn finish(&mut self, joined: Result<Done, JoinError>) {
+        let done = match joined {
+            Ok(done) => done,
+            // An attempt catches its backend's panics, so this is the runtime shutting down.
+            Err(error) => {
+                return self.fail(Stopped::Tasks(anyhow!("an attempt was lost: {error}")));
+            }
+        };
+        self.lanes.push(done.lane);
+        let step = done.step;
+        self.records.push(TimelineRecord {
+            kind: step.kind().to_owned(),
+            chunk: u32::try_from(step.chunk()).unwrap_or(u32::MAX),
+            worker: u32::try_from(done.lane).unwrap_or(u32::MAX),
+            start_s: done.start.as_secs_f64(),
+            end_s: done.end.as_secs_f64(),
+            bytes_in: done.bytes_in,
+            bytes_out: done.bytes_out,
+            attempt: done.attempt,
+            ok: done.result.is_ok(),
+        });
+        match done.result {
+            Ok(answer) => match self.accept(step, answer).await {
+                Ok(next) => {
+                    self.tasks_run += 1;
+                    self.progress.inc(1);
+                    for step in next {
+                        if self.waiting.contains(&step) && self.graph.task(step).is_some() {
+                            self.waiting.remove(&step);
+                            self.ready.insert(step);
+                        }
+                    }
+                }
+                Err(stop) => self.fail(stop),
+            },
+            Err(failure) if failure.is_retried() && done.attempt <= self.schedule.retries => {
+                self.retried += 1;
+                self.ready.insert(step);
+            }
+            Err(failure) => {
+                let attempts = done.attempt;
+                let why = if failure.is_retried() {
+                    ""
+                } else {
+                    ", not retried: a task fails the same way every time"
+                };
+                let error = anyhow!(failure).context(format!(
+                    "task {} of chunk {} failed ({attempts} attempt{}{why})",
+                    step.kind(),
+                    step.chunk(),
+                    if attempts == 1 { "" } else { "s" },
+                ));
+                self.fail(Stopped::Tasks(error));
+            }
+        }
+    }
+
+    /// Records a successful answer: its outputs into the graph, its blobs into the pool for
+    /// their readers, the inputs it held released, and finished chunks to the output. Returns
+    /// the tasks that may have become ready.
+    async fn accept(&mut self, step: Step, answer: Answer) -> Result<Vec<Step>, Stopped> {
+        let executed = answer.executed;
+        let next = self
+            .graph
+            .complete(step, &executed.output)
+            .map_err(Stopped::Tasks)?;
+        self.keep_outputs(step, &executed.output, executed.blobs, &answer.stored)
+            .await
+            .map_err(|error| {
+                Stopped::Tasks(error.context(format!(
+                    "cannot keep the outputs of {} of chunk {}",
+                    step.kind(),
+                    step.chunk()
+                )))
+            })?;
+        self.coded.insert(step, executed.work.coded);
+        self.hand_over().await?;
+        Ok(next)
+    }
+
+    /// Puts a task's output blobs into the pool for their readers, and lets go of its inputs.
+    async fn keep_outputs(
+        &mut self,
+        step: Step,
+        output: &TaskOutput,
+        inline: Blobs,
+        stored: &[BlobRef],
+    ) -> Result<()> {
+        let mut inline: HashMap<BlobId, Bytes> = inline
+            .into_iter()
+            .map(|(id, bytes)| (id, Bytes::from(Arc::unwrap_or_clone(bytes))))
+            .collect();
+        for (id, readers) in self.graph.output_readers(step, output) {
+            if let Some(bytes) = inline.remove(&id) {
+                self.pool.add(id, bytes, &readers).await?;
+            } else if let Some(blob) = stored.iter().find(|blob| blob.id == id) {
+                self.pool.adopt(*blob, &readers).await?;
+            } else {
+                bail!("output blob {id} came neither inline nor stored");
+            }
+        }
+        // What a worker stored beyond its output is not read by anyone.
+        for blob in stored {
+            if !output.blobs().contains(&blob.id) {
+                self.pool.adopt(*blob, &[]).await?;
+            }
+        }
+        self.pool.release(Reader::Task(step)).await
+    }
+
+    /// The output of chunk `chunk`: its final stream `stream` and its pictures.
+    async fn gather(&self, chunk: usize, stream: BlobId) -> Result<ChunkOutput> {
+        let stream = (stream, self.pool.bytes(&stream).await?);
+        let mut pictures = Vec::new();
+        for id in self.graph.pictures_of(chunk) {
+            pictures.push((*id, self.pool.bytes(id).await?));
+        }
+        Ok(ChunkOutput {
+            chunk,
+            stream,
+            pictures,
+        })
+    }
+
+    /// Hands every chunk whose final stream now exists, in order, to the output stream, and
+    /// lets go of its stream and pictures.
+    async fn hand_over(&mut self) -> Result<(), Stopped> {
+        while let Some(stream) = self.graph.final_stream(self.next_output) {
+            let chunk = self.next_output;
+            let output = self.gather(chunk, stream).await.map_err(|error| {
+                Stopped::Tasks(error.context(format!("cannot gather chunk {chunk}'s output")))
+            })?;
+            self.output.send(output).map_err(|_| Stopped::Output)?;
+            self.pool
+                .release(Reader::Output(chunk))
+                .await
+                .map_err(Stopped::Tasks)?;
+            self.next_output += 1;
+        }
+        Ok(())
+    }
+
+    /// After a run that did not stop: every task ran and every chunk went to the output.
+    fn check_done(&self) -> Result<()> {
         if let Some(step) = self.waiting.iter().chain(&self.ready).next() {
             bail!(
                 "{} of chunk {} never got its inputs (a bug in the task graph)",
@@ -239,238 +465,17 @@ impl<'a> Driver<'a> {
                 step.chunk()
             );
         }
-        Ok(())
-    }
-
-    /// The next attempt of `step`, its request built from the store.
-    fn job(&mut self, step: Step) -> Result<Job> {
-        let what = || format!("{} of chunk {}", step.kind(), step.chunk());
-        let task = self
-            .graph
-            .task(step)
-            .ok_or_else(|| anyhow!("{} was scheduled before its inputs existed", what()))?;
-        let request = encode_request(&task, &*self.store)
-            .map_err(|error| anyhow!("cannot build the request for {}: {error}", what()))?;
-        let attempt = self.attempts.entry(step).or_insert(0);
-        *attempt += 1;
-        Ok(Job {
-            step,
-            attempt: *attempt,
-            request,
-        })
-    }
-
-    /// Takes one attempt's result: its outputs into the graph and the store, or a retry, or
-    /// the run's failure.
-    fn finish(&mut self, done: Done) {
-        let mut bytes_out = 0;
-        let accepted = done.response.and_then(|response| {
-            bytes_out = response.len() as u64;
-            self.accept(done.step, &response)
-        });
-        self.records.push(TimelineRecord {
-            kind: done.step.kind().to_owned(),
-            chunk: u32::try_from(done.step.chunk()).unwrap_or(u32::MAX),
-            worker: u32::try_from(done.worker).unwrap_or(u32::MAX),
-            start_s: done.start.as_secs_f64(),
-            end_s: done.end.as_secs_f64(),
-            bytes_in: done.bytes_in,
-            bytes_out,
-            attempt: done.attempt,
-            ok: accepted.is_ok(),
-        });
-        match accepted {
-            Ok(next) => {
-                self.tasks_run += 1;
-                self.progress.inc(1);
-                for step in next {
-                    if self.waiting.contains(&step) && self.graph.task(step).is_some() {
-                        self.waiting.remove(&step);
-                        self.ready.insert(step);
-                    }
-                }
-            }
-            Err(_) if done.attempt <= self.retries => {
-                self.retried += 1;
-                self.ready.insert(done.step);
-            }
-            Err(error) => {
-                if self.failure.is_none() {
-                    let attempts = done.attempt;
-                    self.failure = Some(error.context(format!(
-                        "task {} of chunk {} failed ({attempts} attempt{})",
-                        done.step.kind(),
-                        done.step.chunk(),
-                        if attempts == 1 { "" } else { "s" }
-                    )));
-                }
-            }
+        let chunks = self.graph.layout().chunks();
+        if self.next_output != chunks {
+            bail!(
+                "chunk {} never got its final stream (a bug in the task graph)",
+                self.next_output
+            );
         }
-    }
-
-    /// Reads a response: its blobs into the store, its outputs into the graph. Returns the
-    /// tasks that may have become ready.
-    fn accept(&mut self, step: Step, response: &[u8]) -> Result<Vec<Step>> {
-        // This checks every blob against its id, and that the output's blobs came along.
-        let executed = decode_response(response).map_err(|error| anyhow!(error))?;
-        let next = self.graph.complete(step, &executed.output)?;
-        self.store.extend(executed.blobs);
-        self.coded.insert(step, executed.work.coded);
-        Ok(next)
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use edge_worker::{EncodeSettings, PictureFormat};
-
-    use super::*;
-    use crate::pipeline::backend::LocalBackend;
-    use crate::pipeline::graph::{Batch, Layout};
-
-    /// A graph of 4 tiny pictures in 2 chunks of 2, each its own batch (no rebase), and the
-    /// store holding the pictures.
-    fn plain_graph(chunks: usize) -> (ChunkGraph, Blobs) {
-        let format = PictureFormat {
-            width: 16,
-            height: 16,
-        };
-        let mut store = Blobs::new();
-        let frames = 2 * chunks;
-        let pictures = (0..frames)
-            .map(|f| store.insert(vec![(40 + 20 * f) as u8; 16 * 16 + 2 * 8 * 8]))
-            .collect();
-        let layout = Layout::new(frames, 2, Batch::Chunks(1));
-        let graph = ChunkGraph::new(layout, format, EncodeSettings::default(), pictures);
-        (graph, store)
-    }
-
-    /// The local worker, except that calls whose number (from 0) `fail` selects go wrong as
-    /// `how` says.
-    struct Flaky<F: Fn(usize) -> bool + Sync> {
-        calls: AtomicUsize,
-        fail: F,
-        how: Failure,
-    }
-
-    #[derive(Clone, Copy)]
-    enum Failure {
-        Error,
-        Panic,
-        Garbage,
-    }
-
-    impl<F: Fn(usize) -> bool + Sync> Backend for Flaky<F> {
-        fn name(&self) -> &'static str {
-            "flaky"
-        }
-
-        fn run(&self, worker: usize, request: Vec<u8>) -> Result<Vec<u8>> {
-            let call = self.calls.fetch_add(1, Ordering::SeqCst);
-            if !(self.fail)(call) {
-                return LocalBackend.run(worker, request);
-            }
-            match self.how {
-                Failure::Error => bail!("the network is down"),
-                Failure::Panic => panic!("worker fell over"),
-                Failure::Garbage => Ok(b"not a response".to_vec()),
-            }
-        }
-    }
-
-    fn flaky<F: Fn(usize) -> bool + Sync>(fail: F, how: Failure) -> Flaky<F> {
-        Flaky {
-            calls: AtomicUsize::new(0),
-            fail,
-            how,
-        }
-    }
-
-    fn run_on(backend: &dyn Backend, chunks: usize, workers: usize, retries: u32) -> Outcome {
-        let (mut graph, mut store) = plain_graph(chunks);
-        let schedule = Schedule { workers, retries };
-        let outcome = run(
-            &mut graph,
-            &mut store,
-            backend,
-            schedule,
-            &ProgressBar::hidden(),
-            Instant::now(),
-        );
-        if outcome.result.is_ok() {
-            for stream in graph.final_streams().unwrap() {
-                assert!(
-                    store.contains(&stream),
-                    "the final streams are in the store"
-                );
-            }
-        }
-        outcome
-    }
-
-    #[test]
-    fn every_task_runs_once_on_a_sound_backend() {
-        let outcome = run_on(&LocalBackend, 3, 2, 2);
-        outcome.result.unwrap();
-        assert_eq!((outcome.tasks_run, outcome.retried), (3, 0));
-        assert_eq!(outcome.records.len(), 3);
-        for record in &outcome.records {
-            assert!(record.ok && record.attempt == 1 && record.worker < 2);
-            assert!(record.end_s >= record.start_s);
-            assert!(record.bytes_in > 0 && record.bytes_out > 0);
-            assert_eq!(record.kind, "encode_chunk");
-        }
-    }
-
-    #[test]
-    fn a_failed_attempt_is_retried() {
-        for how in [Failure::Error, Failure::Panic, Failure::Garbage] {
-            let backend = flaky(|call| call == 0, how);
-            let outcome = run_on(&backend, 2, 1, 2);
-            outcome.result.unwrap();
-            assert_eq!((outcome.tasks_run, outcome.retried), (2, 1));
-            let attempts: Vec<(u32, u32, bool)> = outcome
-                .records
-                .iter()
-                .map(|r| (r.chunk, r.attempt, r.ok))
-                .collect();
-            // One worker: chunk 0 fails, is ready again first, and succeeds.
-            assert_eq!(attempts, [(0, 1, false), (0, 2, true), (1, 1, true)]);
-        }
-    }
-
-    #[test]
-    fn a_task_that_keeps_failing_fails_the_run_naming_it() {
-        let backend = flaky(|_| true, Failure::Error);
-        let outcome = run_on(&backend, 2, 1, 2);
-        let message = format!("{:#}", outcome.result.unwrap_err());
-        assert!(
-            message.contains("encode_chunk of chunk 0")
-                && message.contains("3 attempts")
-                && message.contains("the network is down"),
-            "{message}"
-        );
-        // Nothing new starts after the failure.
-        assert_eq!(outcome.records.len(), 3);
-        assert!(outcome.records.iter().all(|r| !r.ok && r.chunk == 0));
-
-        let outcome = run_on(&flaky(|call| call == 1, Failure::Garbage), 2, 1, 0);
-        let message = format!("{:#}", outcome.result.unwrap_err());
-        assert!(
-            message.contains("of chunk 1 failed (1 attempt)"),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn running_tasks_are_waited_for_after_a_failure() {
-        // Two workers: chunk 0 fails for good while chunk 1 is running; its record is kept.
-        let backend = flaky(|call| call == 0, Failure::Error);
-        let outcome = run_on(&backend, 2, 2, 0);
-        assert!(outcome.result.is_err());
-        assert_eq!(outcome.records.len(), 2);
-        assert_eq!(outcome.tasks_run, 1);
-    }
-}
+#[path = "scheduler_tests.rs"]
+mod tests;

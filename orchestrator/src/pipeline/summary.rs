@@ -10,6 +10,8 @@ use codec_core::metrics;
 use edge_worker::FrameFacts;
 
 use super::graph::{Layout, Step};
+use super::pool::PoolPeak;
+use crate::blob_store::StoreStats;
 use crate::timeline::TimelineRecord;
 
 /// Per-frame quality of the decoded stream against the source, summed.
@@ -131,6 +133,11 @@ pub struct Summary<'a> {
     pub records: &'a [TimelineRecord],
     pub tasks_run: usize,
     pub retried: usize,
+    /// The blob store ("memory" or its directory), what it held at most, and the most blobs
+    /// held at one time, in the store or (small ones) in memory.
+    pub store: &'a str,
+    pub stored: StoreStats,
+    pub held: PoolPeak,
     /// From the first task's start to the last task's end.
     pub pipeline_time: Duration,
     /// From opening the input to the output's rename.
@@ -184,7 +191,8 @@ impl Summary<'_> {
         let pipeline = format!(
             "{}: ExCamera[{}, {}]: {} chunks in {batches} batch{}, {} {} worker{}, {} tasks run \
              ({} retried) in {wall:.2} s; task time {per_kind}; rebase is {:.1}% of task time, \
-             its longest serial walk {walk:.2} s ({:.1}% of the pipeline's wall time)",
+             its longest serial walk {walk:.2} s ({:.1}% of the pipeline's wall time); \
+             blobs held at most {} at once ({:.1} MB), {} of them ({:.1} MB) in store {}",
             self.output.display(),
             layout.chunk_frames,
             layout.batch_chunks,
@@ -197,6 +205,11 @@ impl Summary<'_> {
             self.retried,
             100.0 * rebase / all_tasks.max(1e-9),
             100.0 * walk / wall.max(1e-9),
+            self.held.blobs,
+            self.held.bytes as f64 / 1e6,
+            self.stored.peak_blobs,
+            self.stored.peak_bytes as f64 / 1e6,
+            self.store,
         );
         match &self.rebase_quality {
             Some(quality) => format!(
@@ -346,6 +359,17 @@ mod tests {
             records: &records,
             tasks_run: 4,
             retried: 1,
+            store: "memory",
+            stored: StoreStats {
+                blobs: 0,
+                bytes: 0,
+                peak_blobs: 10,
+                peak_bytes: 3_400_000,
+            },
+            held: PoolPeak {
+                blobs: 12,
+                bytes: 3_456_000,
+            },
             pipeline_time: Duration::from_secs(4),
             total_time: Duration::from_secs(5),
         };
@@ -357,6 +381,7 @@ mod tests {
             "encode_chunk 2.00 s, encode_given_state 0.50 s, rebase 1.25 s",
             "rebase is 33.3% of task time",
             "longest serial walk 0.50 s (12.5% of",
+            "blobs held at most 12 at once (3.5 MB), 10 of them (3.4 MB) in store memory",
         ] {
             assert!(text.contains(needle), "{needle:?} not in {text}");
         }

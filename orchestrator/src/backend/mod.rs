@@ -1,0 +1,190 @@
+//! Backends: what carries a task's request bytes to a worker and the response bytes back
+//! (DESIGN.md §3). The scheduler hands a backend the bytes of `edge_worker::wire::encode_request`
+//! and reads what comes back with `edge_worker::wire::decode_response`; blobs too large to
+//! travel inline are named, and the worker reaches the [`BlobStore`] for them. A backend that
+//! ships bytes elsewhere (a wasm sandbox, an HTTP endpoint, a Lambda function) fits behind the
+//! same trait: one file each beside this one.
+//!
+//! Calls are futures, so a backend can have many requests in flight without a thread for
+//! each; how many is the scheduler's concurrency limit (`--workers`).
+
+mod local;
+#[cfg(feature = "wasmtime")]
+mod wasm;
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use bytes::Bytes;
+use clap::ValueEnum;
+use edge_worker::TaskError;
+use edge_worker::wire::{Answer, decode_response};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::blob_store::BlobStore;
+pub use local::LocalBackend;
+
+/// Runs worker requests.
+pub trait Backend: Send + Sync {
+    /// A short name for messages and the summary ("local").
+    fn name(&self) -> &'static str;
+
+    /// Whether the workers fetch named blobs from the run's [`BlobStore`] and keep large
+    /// outputs there. A backend whose workers cannot reach it gets every blob inline.
+    fn reaches_store(&self) -> bool;
+
+    /// Carries `request` (the bytes of one task, its inline blobs and the names of the others)
+    /// to a worker and returns the worker's response bytes. A task that failed is still a
+    /// response (it carries the error); `Err` is for a request that never got one: the worker
+    /// could not be reached, or it died. The scheduler bounds the time a call may take and
+    /// drops the future past it.
+    fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>>;
+}
+
+/// A request that got no response: worth sending again.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportError(pub String);
+
+/// How an attempt of a task went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// No response: the worker could not be reached, died, or answered with bytes that are
+    /// not a valid response. Worth another attempt.
+    #[error("no response from the worker: {0}")]
+    Transport(TransportError),
+    /// No response by the task's deadline. Worth another attempt.
+    #[error("no response within {:.1} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    /// The worker answered that the task failed. Deterministic: a pure task fails the same
+    /// way every time, so it is not tried again.
+    #[error("{0}")]
+    Task(TaskError),
+}
+
+impl Failure {
+    /// Whether another attempt may succeed.
+    pub fn is_retried(&self) -> bool {
+        !matches!(self, Failure::Task(_))
+    }
+}
+
+/// One attempt: `request` through `backend`, given up past `deadline`, and the response
+/// read. Returns the answer or how the attempt failed, and the bytes that came back (the
+/// response and the blobs the worker stored). A backend that panics has failed to answer.
+pub async fn attempt(
+    backend: &dyn Backend,
+    request: Bytes,
+    deadline: Option<Duration>,
+) -> (Result<Answer, Failure>, u64) {
+    let call = AssertUnwindSafe(async { backend.call(request).await }).catch_unwind();
+    let called = match deadline {
+        Some(deadline) => tokio::time::timeout(deadline, call)
+            .await
+            .map_err(|_| Failure::Timeout(deadline)),
+        None => Ok(call.await),
+    };
+    let response = match called {
+        Ok(Ok(Ok(response))) => response,
+        Ok(Ok(Err(error))) => return (Err(Failure::Transport(error)), 0),
+        Ok(Err(panic)) => {
+            let message = format!(
+                "the backend panicked: {}",
+                local::panic_message(panic.as_ref())
+            );
+            return (Err(Failure::Transport(TransportError(message))), 0);
+        }
+        Err(timeout) => return (Err(timeout), 0),
+    };
+    let bytes = response.len() as u64;
+    match decode_response(&response) {
+        Ok(answer) => {
+            let stored: u64 = answer.stored.iter().map(|blob| blob.len).sum();
+            (Ok(answer), bytes + stored)
+        }
+        Err(error) if error.is_transport() => (
+            Err(Failure::Transport(TransportError(error.to_string()))),
+            bytes,
+        ),
+        Err(error) => (Err(Failure::Task(error)), bytes),
+    }
+}
+
+/// What opening a backend may need.
+#[derive(Clone, Debug)]
+pub struct BackendSetup {
+    /// Requests in flight at once (`--workers`); for the local backend, threads.
+    pub workers: usize,
+    /// Where named blobs are, for workers that reach the store directly.
+    pub store: Arc<BlobStore>,
+    /// The wasmtime backend's worker component; `None` for the default place
+    /// (`crate::wasm_worker::WasmWorker::default_path`).
+    pub worker_wasm: Option<PathBuf>,
+    /// How long one attempt may take; a sandbox is stopped past it.
+    pub task_timeout: Option<Duration>,
+}
+
+/// The backends `--backend` can choose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Threads of this process, each running the worker library on the request bytes.
+    #[default]
+    Local,
+    /// The worker compiled to WebAssembly (the worker-wasm component) in this process, a
+    /// fresh wasmtime sandbox per task (in a build with the `wasmtime` feature).
+    Wasmtime,
+}
+
+impl BackendKind {
+    /// Threads of the runtime's blocking pool that this backend computes on with `workers`
+    /// requests in flight: one each for the local worker, none for a backend whose workers
+    /// are elsewhere.
+    pub fn blocking_threads(self, workers: usize) -> usize {
+        match self {
+            BackendKind::Local | BackendKind::Wasmtime => workers,
+        }
+    }
+
+    /// The backend of this kind.
+    ///
+    /// # Errors
+    ///
+    /// When the backend cannot be set up.
+    pub fn open(self, setup: &BackendSetup) -> Result<Arc<dyn Backend>> {
+        match self {
+            BackendKind::Local => Ok(Arc::new(LocalBackend::new(
+                Arc::clone(&setup.store),
+                setup.workers,
+            ))),
+            BackendKind::Wasmtime => open_wasmtime(setup),
+        }
+    }
+}
+
+#[cfg(feature = "wasmtime")]
+fn open_wasmtime(setup: &BackendSetup) -> Result<Arc<dyn Backend>> {
+    use crate::wasm_worker::{SandboxLimits, WasmWorker};
+    let path = setup
+        .worker_wasm
+        .clone()
+        .unwrap_or_else(WasmWorker::default_path);
+    let mut limits = SandboxLimits::default();
+    if let Some(timeout) = setup.task_timeout {
+        // The sandbox stops computing when the scheduler stops waiting.
+        limits.deadline = timeout;
+    }
+    let worker = WasmWorker::load(&path, limits)?;
+    Ok(Arc::new(wasm::WasmtimeBackend::new(worker, setup.workers)))
+}
+
+#[cfg(not(feature = "wasmtime"))]
+fn open_wasmtime(_setup: &BackendSetup) -> Result<Arc<dyn Backend>> {
+    anyhow::bail!(
+        "--backend wasmtime: this flick was built without it; build it with \
+         `cargo build --release -p orchestrator --features wasmtime`"
+    )
+}

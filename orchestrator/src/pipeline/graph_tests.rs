@@ -1,0 +1,358 @@
+//! The task graph: layouts, step order, readiness, the serial walk, and who reads each blob.
+
+use super::*;
+
+#[test]
+fn batch_values() {
+    assert_eq!(parse_batch("16"), Ok(Batch::Chunks(16)));
+    assert_eq!(parse_batch("whole"), Ok(Batch::Whole));
+    assert_eq!(parse_batch("Whole"), Ok(Batch::Whole));
+    assert!(parse_batch("0").unwrap_err().contains("at least 1"));
+    assert!(parse_batch("lots").unwrap_err().contains("'lots'"));
+    assert!(parse_batch("-2").is_err());
+}
+
+#[test]
+fn layout_of_20_frames_in_chunks_of_3_batches_of_2() {
+    let layout = Layout::new(20, 3, Batch::Chunks(2));
+    assert_eq!(layout.chunks(), 7);
+    assert_eq!(layout.batches(), 4);
+    let firsts: Vec<bool> = (0..7).map(|c| Batch::Chunks(2).first_in_batch(c)).collect();
+    assert_eq!(firsts, [true, false, true, false, true, false, true]);
+    assert_eq!(layout.rebased_chunks(), 3);
+    assert_eq!(layout.task_count(), 7 + 6);
+    assert_eq!(layout.batch_of(5), 2);
+
+    let whole = Layout::new(20, 3, Batch::Whole);
+    assert_eq!((whole.batches(), whole.rebased_chunks()), (1, 6));
+    // A batch larger than the video is the whole video.
+    assert_eq!(Layout::new(20, 3, Batch::Chunks(100)), whole);
+    let plain = Layout::new(20, 3, Batch::Chunks(1));
+    assert_eq!((plain.batches(), plain.task_count()), (7, 7));
+    // Chunks longer than the video: one chunk.
+    assert_eq!(Layout::new(5, 50, Batch::Chunks(16)).chunks(), 1);
+}
+
+#[test]
+fn step_order_is_the_priority() {
+    let mut steps = vec![
+        Step::Encode(0),
+        Step::GivenState(1),
+        Step::Rebase(3),
+        Step::Encode(1),
+        Step::Rebase(1),
+    ];
+    steps.sort();
+    assert_eq!(
+        steps,
+        [
+            Step::Rebase(1),
+            Step::Rebase(3),
+            Step::GivenState(1),
+            Step::Encode(0),
+            Step::Encode(1)
+        ]
+    );
+}
+
+fn id(label: &str) -> BlobId {
+    BlobId::of(label.as_bytes())
+}
+
+fn graph(frames: usize, chunk_frames: usize, batch: Batch) -> ChunkGraph {
+    let pictures: Vec<BlobId> = (0..frames).map(|f| id(&format!("picture {f}"))).collect();
+    ChunkGraph::of_pictures(
+        chunk_frames,
+        batch,
+        FORMAT,
+        EncodeSettings::default(),
+        &pictures,
+    )
+}
+
+const FORMAT: PictureFormat = PictureFormat {
+    width: 16,
+    height: 16,
+};
+
+fn encoded(chunk: usize) -> TaskOutput {
+    TaskOutput::EncodeChunk {
+        stream: id(&format!("E{chunk} stream")),
+        final_state: id(&format!("E{chunk} state")),
+    }
+}
+
+fn rebased(chunk: usize) -> TaskOutput {
+    TaskOutput::Rebase {
+        stream: id(&format!("R{chunk} stream")),
+        final_state: id(&format!("R{chunk} state")),
+    }
+}
+
+#[test]
+fn tasks_wait_for_their_inputs_and_chain_along_the_batch() {
+    // Chunks 0..3 in one batch.
+    let mut graph = graph(9, 3, Batch::Whole);
+    assert_eq!(graph.steps().len(), 3 + 2 * 2);
+    assert!(graph.task(Step::Encode(2)).is_some());
+    assert!(graph.task(Step::GivenState(1)).is_none());
+    assert!(
+        graph.task(Step::Rebase(0)).is_none(),
+        "the batch opener is never rebased"
+    );
+
+    let next = graph.complete(Step::Encode(0), &encoded(0)).unwrap();
+    assert_eq!(next, [Step::GivenState(1), Step::Rebase(1)]);
+    let Some(Task::EncodeGivenState { state, frame, .. }) = graph.task(Step::GivenState(1)) else {
+        panic!("G1 is ready once E0 is done");
+    };
+    assert_eq!(state, id("E0 state"));
+    assert_eq!(frame, id("picture 3"));
+    assert!(
+        graph.task(Step::Rebase(1)).is_none(),
+        "R1 also needs E1 and G1"
+    );
+
+    graph.complete(Step::Encode(1), &encoded(1)).unwrap();
+    graph.complete(Step::Encode(2), &encoded(2)).unwrap();
+    let next = graph
+        .complete(
+            Step::GivenState(1),
+            &TaskOutput::EncodeGivenState {
+                frame: id("G1"),
+                made_from: id("G1 context"),
+                scene_cut: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(next, [Step::Rebase(1)]);
+    let Some(Task::Rebase {
+        target,
+        first_frame,
+        first_made_from,
+        original,
+        frames,
+        ..
+    }) = graph.task(Step::Rebase(1))
+    else {
+        panic!("R1 is ready");
+    };
+    assert_eq!(
+        target,
+        Some(id("E0 state")),
+        "chunk 0 opens the batch: its state is true"
+    );
+    assert_eq!(first_frame, id("G1"));
+    assert_eq!(
+        first_made_from,
+        id("G1 context"),
+        "G1 reports the context of E0's state, which G1 was made against"
+    );
+    assert_eq!(original, id("E1 stream"));
+    assert_eq!(frames, [id("picture 3"), id("picture 4"), id("picture 5")]);
+
+    graph
+        .complete(
+            Step::GivenState(2),
+            &TaskOutput::EncodeGivenState {
+                frame: id("G2"),
+                made_from: id("G2 context"),
+                scene_cut: false,
+            },
+        )
+        .unwrap();
+    assert!(graph.task(Step::Rebase(2)).is_none(), "R2 waits for R1");
+    assert!(graph.final_streams().is_err());
+    graph.complete(Step::Rebase(1), &rebased(1)).unwrap();
+    let Some(Task::Rebase {
+        target,
+        first_made_from,
+        ..
+    }) = graph.task(Step::Rebase(2))
+    else {
+        panic!("R2 is ready");
+    };
+    assert_eq!(target, Some(id("R1 state")));
+    assert_eq!(first_made_from, id("G2 context"));
+    graph.complete(Step::Rebase(2), &rebased(2)).unwrap();
+    assert_eq!(
+        graph.final_streams().unwrap(),
+        [id("E0 stream"), id("R1 stream"), id("R2 stream")]
+    );
+}
+
+#[test]
+fn a_scene_cut_starts_the_serial_walk_anew() {
+    let mut graph = graph(9, 3, Batch::Whole);
+    for chunk in 0..3 {
+        graph
+            .complete(Step::Encode(chunk), &encoded(chunk))
+            .unwrap();
+    }
+    let given = |chunk: usize, scene_cut: bool| TaskOutput::EncodeGivenState {
+        frame: id(&format!("G{chunk}")),
+        made_from: id(&format!("G{chunk} context")),
+        scene_cut,
+    };
+    graph
+        .complete(Step::GivenState(1), &given(1, false))
+        .unwrap();
+    graph
+        .complete(Step::GivenState(2), &given(2, true))
+        .unwrap();
+    // R2 starts with a keyframe: it needs no target, so it does not wait for R1.
+    let Some(Task::Rebase { target, .. }) = graph.task(Step::Rebase(2)) else {
+        panic!("R2 is ready before R1 ran");
+    };
+    assert_eq!(target, None);
+    graph.complete(Step::Rebase(2), &rebased(2)).unwrap();
+    graph.complete(Step::Rebase(1), &rebased(1)).unwrap();
+    assert_eq!(
+        graph.final_streams().unwrap(),
+        [id("E0 stream"), id("R1 stream"), id("R2 stream")]
+    );
+}
+
+#[test]
+fn chunks_join_the_graph_as_their_pictures_come_in() {
+    let mut graph = ChunkGraph::new(3, Batch::Chunks(2), FORMAT, EncodeSettings::default());
+    let mut added = Vec::new();
+    for f in 0..7 {
+        added.push(graph.add_picture(id(&format!("picture {f}"))));
+    }
+    assert_eq!(added[2], [Step::Encode(0)]);
+    assert_eq!(
+        added[5],
+        [Step::Encode(1), Step::GivenState(1), Step::Rebase(1)]
+    );
+    assert!(added[6].is_empty(), "chunk 2 is not whole yet");
+    assert!(graph.task(Step::Encode(2)).is_none());
+    assert_eq!(graph.end_input(), [Step::Encode(2)]);
+    assert!(graph.end_input().is_empty());
+    assert_eq!(graph.layout(), Layout::new(7, 3, Batch::Chunks(2)));
+    let Some(Task::EncodeChunk { frames, .. }) = graph.task(Step::Encode(2)) else {
+        panic!("the short last chunk is ready");
+    };
+    assert_eq!(frames, [id("picture 6")]);
+    assert_eq!(graph.pictures_of(2), [id("picture 6")]);
+
+    // Whole batches have one opener while the input lasts, whatever its length.
+    let mut whole = ChunkGraph::new(1, Batch::Whole, FORMAT, EncodeSettings::default());
+    assert_eq!(whole.add_picture(id("a")), [Step::Encode(0)]);
+    assert_eq!(whole.add_picture(id("b")).len(), 3);
+}
+
+#[test]
+fn every_blob_is_claimed_by_the_steps_that_read_it() {
+    let mut graph = graph(9, 3, Batch::Whole);
+    let task = |graph: &ChunkGraph, step| graph.task(step).unwrap();
+    let readers_of = |graph: &ChunkGraph, blob: BlobId| -> BTreeSet<Reader> {
+        (0..graph.frames())
+            .filter(|&f| graph.pictures_of(f / 3)[f % 3] == blob)
+            .flat_map(|f| graph.picture_readers(f))
+            .collect()
+    };
+    // Every picture a task reads names that task among its readers.
+    for step in graph
+        .steps()
+        .into_iter()
+        .filter(|s| matches!(s, Step::Encode(_)))
+    {
+        for input in task(&graph, step).inputs() {
+            assert!(readers_of(&graph, input).contains(&Reader::Task(step)));
+        }
+    }
+    assert_eq!(
+        graph.picture_readers(3),
+        [
+            Reader::Task(Step::Encode(1)),
+            Reader::Output(1),
+            Reader::Task(Step::Rebase(1)),
+            Reader::Task(Step::GivenState(1))
+        ]
+    );
+    assert_eq!(graph.picture_readers(1).len(), 2, "chunk 0 is not rebased");
+
+    graph.complete(Step::Encode(0), &encoded(0)).unwrap();
+    let readers = graph.output_readers(Step::Encode(0), &encoded(0));
+    assert_eq!(
+        readers,
+        [
+            (id("E0 stream"), vec![Reader::Output(0)]),
+            (
+                id("E0 state"),
+                vec![
+                    Reader::Task(Step::GivenState(1)),
+                    Reader::Task(Step::Rebase(1))
+                ]
+            ),
+        ]
+    );
+    graph.complete(Step::Encode(1), &encoded(1)).unwrap();
+    let readers = graph.output_readers(Step::Encode(1), &encoded(1));
+    assert_eq!(
+        readers[0],
+        (id("E1 stream"), vec![Reader::Task(Step::Rebase(1))])
+    );
+    assert_eq!(
+        readers[1],
+        (id("E1 state"), vec![Reader::Task(Step::GivenState(2))]),
+        "R2 rebases onto R1's state, not E1's"
+    );
+    // The last chunk's states have no reader once the input has ended.
+    graph.complete(Step::Encode(2), &encoded(2)).unwrap();
+    assert!(
+        graph.output_readers(Step::Encode(2), &encoded(2))[1]
+            .1
+            .is_empty()
+    );
+    assert!(
+        graph.output_readers(Step::Rebase(2), &rebased(2))[1]
+            .1
+            .is_empty()
+    );
+    assert_eq!(
+        graph.output_readers(Step::Rebase(1), &rebased(1))[1],
+        (id("R1 state"), vec![Reader::Task(Step::Rebase(2))])
+    );
+    assert_eq!(
+        graph.readers_past_the_end(),
+        [
+            Reader::Task(Step::GivenState(3)),
+            Reader::Task(Step::Rebase(3))
+        ]
+    );
+
+    // While the input lasts, a chunk after the last may still come.
+    let mut open = ChunkGraph::new(3, Batch::Whole, FORMAT, EncodeSettings::default());
+    for f in 0..3 {
+        open.add_picture(id(&format!("picture {f}")));
+    }
+    open.complete(Step::Encode(0), &encoded(0)).unwrap();
+    assert_eq!(
+        open.output_readers(Step::Encode(0), &encoded(0))[1].1.len(),
+        2
+    );
+}
+
+#[test]
+fn wrong_or_repeated_outputs_are_errors() {
+    let mut graph = graph(4, 2, Batch::Chunks(1));
+    assert_eq!(graph.steps(), [Step::Encode(0), Step::Encode(1)]);
+    let error = graph.complete(Step::Encode(0), &rebased(0)).unwrap_err();
+    assert!(error.to_string().contains("another kind"), "{error}");
+    assert!(
+        graph
+            .complete(Step::Encode(0), &encoded(0))
+            .unwrap()
+            .is_empty()
+    );
+    let error = graph.complete(Step::Encode(0), &encoded(0)).unwrap_err();
+    assert!(error.to_string().contains("twice"), "{error}");
+    assert!(graph.complete(Step::Encode(5), &encoded(5)).is_err());
+    graph.complete(Step::Encode(1), &encoded(1)).unwrap();
+    assert_eq!(
+        graph.final_streams().unwrap(),
+        [id("E0 stream"), id("E1 stream")]
+    );
+}
