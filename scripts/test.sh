@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included, from any directory on a fresh Debian machine:
-# installs ffmpeg and vpx-tools (scripts/setup.sh) and the browser tool chain (Chromium,
-# Node.js, wasm-bindgen-cli, web-demo's npm packages: scripts/setup-web.sh) if missing, then
+# installs ffmpeg and vpx-tools (scripts/setup.sh), the browser tool chain (Chromium,
+# Node.js, wasm-bindgen-cli, web-demo's npm packages: scripts/setup-web.sh) and wasmtime-cli
+# (scripts/setup-wasm.sh) if missing, then
 # builds the worker component for wasm32-wasip2 (scripts/build-worker-wasm.sh) and runs every
 # test in the workspace with every feature (conformance vectors, libvpx interop, the flick CLI
 # end to end on each backend, the web demo in headless Chromium, unit tests). Extra arguments
@@ -11,6 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
 scripts/setup-web.sh
+scripts/setup-wasm.sh
 scripts/build-worker-wasm.sh >/dev/null
 if [ "$#" -eq 0 ]; then
     set -- --workspace --all-features

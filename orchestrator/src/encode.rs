@@ -149,6 +149,7 @@ fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
         batch: options.batch,
         backend: options.backend,
         worker_wasm: options.worker_wasm.clone(),
+        endpoints: options.endpoint.clone(),
         workers: match options.workers {
             Some(workers) => workers as usize,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),

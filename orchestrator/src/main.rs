@@ -56,7 +56,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Encode a Y4M video (8-bit 4:2:0) to a VP8 IVF stream, optionally continuing from a state.
-    Encode(EncodeArgs),
+    Encode(Box<EncodeArgs>),
     /// Decode a VP8 IVF stream to Y4M or raw I420, or print each shown frame's MD5.
     Decode(DecodeArgs),
     /// Decode frames 0..=N and write the decoder state after frame N to a file.
@@ -199,6 +199,16 @@ struct PipelineArgs {
     /// one scripts/build-worker-wasm.sh builds in this binary's target directory).
     #[arg(long, value_name = "FILE.wasm", requires = "chunk_frames")]
     worker_wasm: Option<PathBuf>,
+
+    /// The workers for `--backend http`: base URLs, each taking `POST URL/task`; requests
+    /// go to them in turn. Every request is signed with $FLICK_WORKER_SECRET.
+    #[arg(
+        long,
+        value_name = "URL,...",
+        value_delimiter = ',',
+        requires = "chunk_frames"
+    )]
+    endpoint: Vec<String>,
 
     /// Keep the blobs that travel by name (pictures, decoder states) as files in this
     /// directory instead of in memory; each is deleted once no task needs it.

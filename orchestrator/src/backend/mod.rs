@@ -8,6 +8,7 @@
 //! Calls are futures, so a backend can have many requests in flight without a thread for
 //! each; how many is the scheduler's concurrency limit (`--workers`).
 
+mod http;
 mod local;
 #[cfg(feature = "wasmtime")]
 mod wasm;
@@ -126,6 +127,8 @@ pub struct BackendSetup {
     pub worker_wasm: Option<PathBuf>,
     /// How long one attempt may take; a sandbox is stopped past it.
     pub task_timeout: Option<Duration>,
+    /// The http backend's workers: base URLs, `POST URL/task` each.
+    pub endpoints: Vec<String>,
 }
 
 /// The backends `--backend` can choose.
@@ -137,6 +140,9 @@ pub enum BackendKind {
     /// The worker compiled to WebAssembly (the worker-wasm component) in this process, a
     /// fresh wasmtime sandbox per task (in a build with the `wasmtime` feature).
     Wasmtime,
+    /// Workers reached over HTTP (`--endpoint`): the worker-http component under
+    /// `wasmtime serve` or Spin, every request signed with FLICK_WORKER_SECRET.
+    Http,
 }
 
 impl BackendKind {
@@ -146,6 +152,7 @@ impl BackendKind {
     pub fn blocking_threads(self, workers: usize) -> usize {
         match self {
             BackendKind::Local | BackendKind::Wasmtime => workers,
+            BackendKind::Http => 0,
         }
     }
 
@@ -161,6 +168,7 @@ impl BackendKind {
                 setup.workers,
             ))),
             BackendKind::Wasmtime => open_wasmtime(setup),
+            BackendKind::Http => Ok(Arc::new(http::HttpBackend::new(&setup.endpoints)?)),
         }
     }
 }

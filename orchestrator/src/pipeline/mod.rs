@@ -62,6 +62,8 @@ pub struct Config {
     pub backend: BackendKind,
     /// The wasmtime backend's worker component (`None`: where it is built).
     pub worker_wasm: Option<PathBuf>,
+    /// The http backend's worker URLs.
+    pub endpoints: Vec<String>,
     /// Requests in flight at once on the backend (at least 1).
     pub workers: usize,
     /// The blob store's directory; `None` keeps blobs in memory.
@@ -95,6 +97,8 @@ pub fn run(config: &Config) -> Result<()> {
         .max_blocking_threads(blocking)
         .thread_name("flick-pipeline")
         .enable_time()
+        // Sockets, for the backends that reach their workers over a network.
+        .enable_io()
         .build()
         .context("cannot start the pipeline's runtime")?;
     let result = runtime.block_on(encode(config));
@@ -132,6 +136,7 @@ async fn encode(config: &Config) -> Result<()> {
         store: Arc::clone(&store),
         worker_wasm: config.worker_wasm.clone(),
         task_timeout: config.task_timeout,
+        endpoints: config.endpoints.clone(),
     })?;
     let inline = if backend.reaches_store() {
         config.inline
