@@ -289,3 +289,69 @@ fn a_wrong_secret_or_none_is_one_clean_error() {
     );
     assert_clean_error(&output, &["--endpoint"]);
 }
+
+/// The same clip on every backend: one stream.
+#[cfg(feature = "wasmtime")]
+#[test]
+fn local_wasmtime_and_http_give_one_stream() {
+    let server = Server::start();
+    let dir = TempDir::new().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 80, 48, 10, &y4m);
+    let url = server.url();
+    let pipeline = ["--chunk-frames", "2", "--batch", "4", "--workers", "2"];
+    let mut streams = Vec::new();
+    for backend in [
+        &["--backend", "local"][..],
+        &["--backend", "wasmtime"],
+        &["--backend", "http", "--endpoint", &url],
+    ] {
+        let out = dir.path().join(format!("{}.ivf", backend[1]));
+        let mut extra = pipeline.to_vec();
+        extra.extend_from_slice(backend);
+        let output = encode(&y4m, &out, &extra, SECRET);
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            backend[1],
+            String::from_utf8_lossy(&output.stderr)
+        );
+        streams.push((backend[1], fs::read(&out).unwrap()));
+    }
+    for (name, stream) in &streams[1..] {
+        assert!(stream == &streams[0].1, "{name} and local differ");
+    }
+}
+
+/// deploy/spin/spin.toml is a Spin manifest (version 2) whose component is the one built here,
+/// with no outbound hosts and a build command for it.
+#[test]
+fn the_spin_manifest_names_the_built_component() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let manifest_path = root.join("deploy/spin/spin.toml");
+    let manifest: toml::Table = fs::read_to_string(&manifest_path).unwrap().parse().unwrap();
+    assert_eq!(manifest["spin_manifest_version"].as_integer(), Some(2));
+    let trigger = &manifest["trigger"]["http"].as_array().unwrap()[0];
+    assert_eq!(trigger["route"].as_str(), Some("/..."));
+    let name = trigger["component"].as_str().unwrap();
+    let entry = &manifest["component"][name];
+    let source = manifest_path
+        .parent()
+        .unwrap()
+        .join(entry["source"].as_str().unwrap());
+    assert_eq!(
+        fs::canonicalize(&source).unwrap(),
+        fs::canonicalize(component()).unwrap()
+    );
+    assert!(
+        entry["allowed_outbound_hosts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let build = entry["build"]["command"].as_str().unwrap();
+    assert!(
+        build.contains("-p worker-http") && build.contains("wasm32-wasip2"),
+        "{build}"
+    );
+}
