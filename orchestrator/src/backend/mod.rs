@@ -124,8 +124,10 @@ pub struct BackendSetup {
     pub store: Arc<BlobStore>,
     /// The wasmtime backend's worker component; `None` for the default place
     /// (`crate::wasm_worker::WasmWorker::default_path`).
+    #[cfg_attr(not(feature = "wasmtime"), allow(dead_code))]
     pub worker_wasm: Option<PathBuf>,
     /// How long one attempt may take; a sandbox is stopped past it.
+    #[cfg_attr(not(feature = "wasmtime"), allow(dead_code))]
     pub task_timeout: Option<Duration>,
     /// The http backend's workers: base URLs, `POST URL/task` each.
     pub endpoints: Vec<String>,
