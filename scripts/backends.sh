@@ -18,9 +18,8 @@ options=("$@")
 
 scripts/setup-wasm.sh
 cargo build --quiet --release -p orchestrator --features wasmtime
-scripts/build-worker-wasm.sh >/dev/null
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-flick=$target_dir/release/flick
+{ read -r worker_wasm; read -r worker_http; } < <(scripts/build-worker-wasm.sh)
+flick=$(dirname "$(dirname "$(dirname "$worker_wasm")")")/release/flick
 
 work=$(mktemp -d)
 server=""
@@ -34,7 +33,7 @@ FLICK_WORKER_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export FLICK_WORKER_SECRET
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 wasmtime serve -Scli --addr "127.0.0.1:$port" --env FLICK_WORKER_SECRET \
-    "$target_dir/wasm32-wasip2/release/worker_http.wasm" >"$work/serve.log" 2>&1 &
+    "$worker_http" >"$work/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 600); do
     curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
@@ -55,5 +54,5 @@ run() {
         "$(md5sum "$out" | cut -d' ' -f1)" "$(echo "$end - $start" | bc)" "${tasks:-?}"
 }
 run local --backend local
-run wasmtime --backend wasmtime --worker-wasm "$target_dir/wasm32-wasip2/release/worker_wasm.wasm"
+run wasmtime --backend wasmtime --worker-wasm "$worker_wasm"
 run http --backend http --endpoint "http://127.0.0.1:$port"

@@ -14,9 +14,7 @@ if ! command -v wasmtime >/dev/null 2>&1; then
     echo "serve.sh: wasmtime is not installed: cargo install wasmtime-cli@48.0.8 --locked" >&2
     exit 1
 fi
-rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
-cargo build --quiet -p worker-http --target wasm32-wasip2 --release
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+component=$(scripts/build-worker-wasm.sh | tail -n 1)
 # -Scli: the CLI environment (the secret); --env passes just that one variable in.
 exec wasmtime serve -Scli --addr "$addr" --env FLICK_WORKER_SECRET \
-    "$target_dir/wasm32-wasip2/release/worker_http.wasm"
+    "$component"

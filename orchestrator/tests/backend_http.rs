@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::{fs, thread};
 
-use common::{assert_clean_error, flick_ok};
+use common::{assert_clean_error, built_component, flick_ok};
 use edge_worker::auth;
 use flick_tests::{Source, make_y4m};
 use tempfile::TempDir;
@@ -21,18 +21,7 @@ use tempfile::TempDir;
 const SECRET: &str = "a secret for the tests, 32 bytes or more";
 
 fn component() -> PathBuf {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_flick"));
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/flick");
-    let path = target.join("wasm32-wasip2/release/worker_http.wasm");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/build-worker-wasm.sh",
-        path.display()
-    );
-    path
+    built_component("worker_http")
 }
 
 /// `wasmtime serve` on a free loopback port, stopped when dropped.

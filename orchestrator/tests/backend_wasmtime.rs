@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{assert_clean_error, flick, flick_ok};
+use common::{assert_clean_error, built_component, flick, flick_ok};
 use flick_tests::{Source, make_y4m};
 use tempfile::TempDir;
 
@@ -17,18 +17,7 @@ fn component() -> PathBuf {
     if let Some(path) = std::env::var_os("FLICK_WORKER_WASM") {
         return PathBuf::from(path);
     }
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_flick"));
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/flick");
-    let path = target.join("wasm32-wasip2/release/worker_wasm.wasm");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/build-worker-wasm.sh",
-        path.display()
-    );
-    path
+    built_component("worker_wasm")
 }
 
 fn encode(y4m: &Path, out: &Path, extra: &[&str]) -> Vec<String> {

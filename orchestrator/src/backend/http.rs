@@ -82,10 +82,13 @@ impl HttpBackend {
             .body(request)
             .send()
             .await
-            .map_err(|e| TransportError(format!("{url}: {}", error_chain(&e))))?;
+            .map_err(|e| TransportError(format!("{url}: {:#}", anyhow::Error::new(e))))?;
         let status = response.status();
         let body = response.bytes().await.map_err(|e| {
-            TransportError(format!("{url}: reading the answer: {}", error_chain(&e)))
+            TransportError(format!(
+                "{url}: reading the answer: {:#}",
+                anyhow::Error::new(e)
+            ))
         })?;
         if !status.is_success() {
             let reason = String::from_utf8_lossy(&body);
@@ -123,18 +126,6 @@ fn task_url(endpoint: &str) -> Result<Url> {
     }
     base.join("task")
         .with_context(|| format!("--endpoint {endpoint}: cannot add /task to it"))
-}
-
-/// An error and its causes, on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

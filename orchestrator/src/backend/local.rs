@@ -12,7 +12,7 @@ use edge_worker::{BlobId, BlobRef, BlobSource, TaskError};
 use futures::future::{BoxFuture, try_join_all};
 use tokio::sync::Semaphore;
 
-use super::{Backend, TransportError};
+use super::{Backend, TransportError, compute, thread};
 use crate::blob_store::{BlobStore, StoreError};
 
 /// The worker on threads of this process, at most `threads` tasks computing at once.
@@ -34,10 +34,7 @@ impl LocalBackend {
     }
 
     async fn serve(&self, request: Bytes) -> Result<Bytes, TransportError> {
-        let permit = Arc::clone(&self.threads)
-            .acquire_owned()
-            .await
-            .map_err(|_| TransportError("the local worker pool is closed".into()))?;
+        let permit = thread(&self.threads, "local").await?;
         let request = match decode_request(&request) {
             Ok(request) => request,
             Err(error) => return Ok(error_response(error)),
@@ -46,8 +43,7 @@ impl LocalBackend {
             Ok(fetched) => fetched,
             Err(error) => return Ok(error_response(error)),
         };
-        let reply = tokio::task::spawn_blocking(move || {
-            let _thread = permit;
+        let reply = compute(permit, "local", move || {
             match fetched.check(request.named()) {
                 Ok(()) => request.answer(&fetched),
                 Err(error) => Reply {
@@ -56,14 +52,7 @@ impl LocalBackend {
                 },
             }
         })
-        .await
-        .map_err(|error| match error.try_into_panic() {
-            Ok(payload) => TransportError(format!(
-                "the local worker panicked: {}",
-                panic_message(payload.as_ref())
-            )),
-            Err(_) => TransportError("the local worker was cancelled".into()),
-        })?;
+        .await?;
         for (id, bytes) in reply.keep {
             if let Err(error) = self.store.put(id, Bytes::from(bytes)).await {
                 return Ok(error_response(store_error(error)));

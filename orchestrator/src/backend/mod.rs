@@ -25,6 +25,7 @@ use edge_worker::TaskError;
 use edge_worker::wire::{Answer, decode_response};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::blob_store::BlobStore;
 pub use local::LocalBackend;
@@ -44,6 +45,40 @@ pub trait Backend: Send + Sync {
     /// could not be reached, or it died. The scheduler bounds the time a call may take and
     /// drops the future past it.
     fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>>;
+}
+
+/// One of a backend's `threads`, for a computation on this machine (`who` names the backend
+/// in messages).
+pub(crate) async fn thread(
+    threads: &Arc<Semaphore>,
+    who: &str,
+) -> Result<OwnedSemaphorePermit, TransportError> {
+    Arc::clone(threads)
+        .acquire_owned()
+        .await
+        .map_err(|_| TransportError(format!("the {who} worker pool is closed")))
+}
+
+/// Runs `work` on tokio's blocking pool. The permit goes with it and comes back only when the
+/// computation ends: a call the scheduler gave up on (past its deadline) still holds its
+/// thread, so a retry cannot put one more task on the CPUs. A panic is a lost response.
+pub(crate) async fn compute<T: Send + 'static>(
+    permit: OwnedSemaphorePermit,
+    who: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TransportError> {
+    tokio::task::spawn_blocking(move || {
+        let _thread = permit;
+        work()
+    })
+    .await
+    .map_err(|error| match error.try_into_panic() {
+        Ok(payload) => TransportError(format!(
+            "the {who} worker panicked: {}",
+            local::panic_message(payload.as_ref())
+        )),
+        Err(_) => TransportError(format!("the {who} worker was cancelled")),
+    })
 }
 
 /// A request that got no response: worth sending again.

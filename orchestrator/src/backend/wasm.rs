@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
 
-use super::{Backend, TransportError};
+use super::{Backend, TransportError, compute, thread};
 use crate::wasm_worker::WasmWorker;
 
 pub struct WasmtimeBackend {
@@ -26,17 +26,9 @@ impl WasmtimeBackend {
     }
 
     async fn serve(&self, request: Bytes) -> Result<Bytes, TransportError> {
-        let permit = Arc::clone(&self.threads)
-            .acquire_owned()
-            .await
-            .map_err(|_| TransportError("the sandbox pool is closed".into()))?;
+        let permit = thread(&self.threads, "wasmtime").await?;
         let worker = Arc::clone(&self.worker);
-        let ran = tokio::task::spawn_blocking(move || {
-            let _thread = permit;
-            worker.run(&request)
-        })
-        .await
-        .map_err(|_| TransportError("the sandbox thread ended without an answer".into()))?;
+        let ran = compute(permit, "wasmtime", move || worker.run(&request)).await?;
         // A trap or a deadline leaves no response: the scheduler tries the task again.
         ran.map(Bytes::from)
             .map_err(|error| TransportError(error.to_string()))

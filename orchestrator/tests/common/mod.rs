@@ -2,6 +2,7 @@
 #![allow(dead_code)] // Each test file uses its own subset.
 
 use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn flick<I, S>(args: I) -> Output
@@ -103,4 +104,21 @@ pub fn with_path(
         .chain([path.as_os_str().to_owned()])
         .chain(after.iter().map(|a| a.into()))
         .collect()
+}
+
+/// A worker component built by scripts/build-worker-wasm.sh (`worker_wasm` or `worker_http`)
+/// in the target directory of the flick binary under test.
+pub fn built_component(name: &str) -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_flick"));
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/flick");
+    let path = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-worker-wasm.sh",
+        path.display()
+    );
+    path
 }
