@@ -13,6 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 scripts/setup-web.sh
 scripts/setup-wasm.sh
+scripts/setup-s3.sh
 scripts/build-worker-wasm.sh >/dev/null
 if [ "$#" -eq 0 ]; then
     set -- --workspace --all-features

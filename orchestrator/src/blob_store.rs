@@ -15,9 +15,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use edge_worker::{BlobId, BlobRef};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 /// Why the store could not do what was asked.
@@ -102,7 +104,39 @@ impl BlobStore {
         Ok(BlobStore::new(Arc::new(objects), dir.display().to_string()))
     }
 
-    /// What the store is, for messages: "memory" or the directory.
+    /// A store in an S3 bucket (or any server speaking the S3 REST API at `endpoint`): blobs
+    /// are objects under `PREFIX/blobs/`. Credentials and region come from the standard
+    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+    /// `AWS_REGION`, ...); an `endpoint` is addressed path-style, and may be plain HTTP.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be set up (a bad endpoint, no region).
+    pub fn s3(location: &S3Location, endpoint: Option<&str>) -> Result<BlobStore> {
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&location.bucket);
+        if let Some(endpoint) = endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
+                builder = builder.with_region("us-east-1");
+            }
+        }
+        let s3 = builder
+            .build()
+            .with_context(|| format!("cannot open the blob store {location}"))?;
+        let objects: Arc<dyn ObjectStore> = if location.prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, location.prefix.as_str()))
+        };
+        Ok(BlobStore::new(objects, location.to_string()))
+    }
+
+    /// What the store is, for messages: "memory", the directory or the bucket.
     pub fn describe(&self) -> &str {
         &self.describe
     }
@@ -249,5 +283,64 @@ mod tests {
         assert_eq!(store.stats().blobs, 1);
         store.delete(&blob.id).await.unwrap();
         assert_eq!(store.stats().blobs, 0);
+    }
+}
+
+/// Where in S3 a store is: `s3://BUCKET[/PREFIX]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// Without leading or trailing slashes; empty for the bucket's root.
+    pub prefix: String,
+}
+
+impl S3Location {
+    /// `text` as an S3 location, or `None` when it does not start with `s3://`.
+    ///
+    /// # Errors
+    ///
+    /// An `s3://` URL without a bucket.
+    pub fn parse(text: &str) -> Option<Result<S3Location, String>> {
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Some(Err(format!("{text}: no bucket (s3://BUCKET[/PREFIX])")));
+        }
+        Some(Ok(S3Location {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        }))
+    }
+}
+
+impl fmt::Display for S3Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+#[cfg(test)]
+mod s3_location_tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        assert_eq!(S3Location::parse("dir/blobs"), None);
+        let at = |bucket: &str, prefix: &str| S3Location {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        };
+        assert_eq!(S3Location::parse("s3://b"), Some(Ok(at("b", ""))));
+        assert_eq!(S3Location::parse("s3://b/"), Some(Ok(at("b", ""))));
+        assert_eq!(
+            S3Location::parse("s3://b/run/7/"),
+            Some(Ok(at("b", "run/7")))
+        );
+        assert!(matches!(S3Location::parse("s3:///x"), Some(Err(_))));
+        assert_eq!(at("b", "p").to_string(), "s3://b/p");
     }
 }

@@ -155,6 +155,7 @@ fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
         store: options.store.clone(),
+        s3_endpoint: options.s3_endpoint.clone(),
         inline: InlinePolicy::up_to(options.inline_limit),
         timeline: options.timeline.clone(),
         retries: options.retries,

@@ -211,9 +211,16 @@ struct PipelineArgs {
     endpoint: Vec<String>,
 
     /// Keep the blobs that travel by name (pictures, decoder states) as files in this
-    /// directory instead of in memory; each is deleted once no task needs it.
-    #[arg(long, value_name = "DIR", requires = "chunk_frames")]
+    /// directory, or as objects in S3 (`s3://BUCKET[/PREFIX]`, credentials and region from
+    /// the standard AWS environment), instead of in memory; each is deleted once no task
+    /// needs it.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", requires = "chunk_frames")]
     store: Option<PathBuf>,
+
+    /// The S3 server for an `s3://` store, when it is not AWS's (e.g. http://127.0.0.1:9000);
+    /// addressed path-style.
+    #[arg(long, value_name = "URL", requires = "store")]
+    s3_endpoint: Option<String>,
 
     /// Blobs up to this many bytes travel inside the requests and responses, larger ones
     /// through the store (within 4 MiB a message).

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::atomic_write::write_atomically;
 use crate::backend::{BackendKind, BackendSetup};
-use crate::blob_store::BlobStore;
+use crate::blob_store::{BlobStore, S3Location};
 use crate::ivf_writer::{PartialIvf, ivf_header};
 use crate::output::{Md5Lines, Sinks};
 use crate::progress::progress_bar;
@@ -66,8 +66,10 @@ pub struct Config {
     pub endpoints: Vec<String>,
     /// Requests in flight at once on the backend (at least 1).
     pub workers: usize,
-    /// The blob store's directory; `None` keeps blobs in memory.
+    /// The blob store's directory or `s3://` location; `None` keeps blobs in memory.
     pub store: Option<PathBuf>,
+    /// The S3 server of an `s3://` store, when it is not AWS's.
+    pub s3_endpoint: Option<String>,
     /// Which blobs travel inside requests and responses; the others go through the store.
     pub inline: InlinePolicy,
     /// Write one record per task attempt here.
@@ -126,9 +128,19 @@ async fn encode(config: &Config) -> Result<()> {
         .estimated_frames(config.limit)
         .map(|frames| Layout::new(frames as usize, chunk_frames, config.batch).task_count() as u64);
 
-    let store = Arc::new(match &config.store {
-        Some(dir) => BlobStore::directory(dir)?,
-        None => BlobStore::in_memory(),
+    let s3 = config
+        .store
+        .as_ref()
+        .and_then(|store| S3Location::parse(&store.to_string_lossy()))
+        .transpose()
+        .map_err(|e| anyhow!("--store {e}"))?;
+    if config.s3_endpoint.is_some() && s3.is_none() {
+        bail!("--s3-endpoint is for an s3:// store (--store s3://BUCKET/PREFIX)");
+    }
+    let store = Arc::new(match (&config.store, s3) {
+        (_, Some(location)) => BlobStore::s3(&location, config.s3_endpoint.as_deref())?,
+        (Some(dir), None) => BlobStore::directory(dir)?,
+        (None, None) => BlobStore::in_memory(),
     });
     let workers = config.workers.max(1);
     let backend = config.backend.open(&BackendSetup {

@@ -1,0 +1,186 @@
+//! `--store s3://BUCKET/PREFIX --s3-endpoint URL`: the pipeline's blobs in a real S3-compatible
+//! server on loopback (moto's server mode, speaking the S3 REST API over HTTP with SigV4), the
+//! same bytes as the memory store, and the prefix left empty. Needs `moto_server`
+//! (`pip install "moto[server]"`; scripts/setup-s3.sh).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use std::{fs, thread};
+
+use common::assert_clean_error;
+use flick_tests::{Source, make_y4m};
+use tempfile::TempDir;
+
+/// moto's S3 server on a free loopback port, stopped when dropped.
+struct Moto {
+    child: Child,
+    addr: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server runs (pip install \"moto[server]\")");
+        let moto = Moto { child, addr };
+        let started = Instant::now();
+        while moto.request("GET", "/", b"").0 == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto_server did not come up"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One unsigned HTTP/1.1 exchange (moto does not check signatures); status and body.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        let Ok(mut stream) = TcpStream::connect(&self.addr) else {
+            return (0, String::new());
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        if stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body))
+            .is_err()
+        {
+            return (0, String::new());
+        }
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, answer)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn encode(y4m: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_flick"))
+        .arg("encode")
+        .arg(y4m)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", "flick-test")
+        .env("AWS_SECRET_ACCESS_KEY", "flick-test-secret")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("flick runs")
+}
+
+#[test]
+fn an_s3_store_gives_the_bytes_of_memory_and_ends_empty() {
+    let moto = Moto::start();
+    assert_eq!(
+        moto.request("PUT", "/flick-blobs", b"").0,
+        200,
+        "bucket created"
+    );
+    let dir = TempDir::new().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 96, 64, 12, &y4m);
+    let memory = dir.path().join("memory.ivf");
+    let s3 = dir.path().join("s3.ivf");
+    // Inline nothing, so every picture, state and stream goes through the bucket.
+    let pipeline = [
+        "--chunk-frames",
+        "3",
+        "--batch",
+        "whole",
+        "--workers",
+        "3",
+        "--inline-limit",
+        "0",
+    ];
+    let output = encode(&y4m, &memory, &pipeline);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let url = moto.url();
+    let mut extra = pipeline.to_vec();
+    extra.extend([
+        "--store",
+        "s3://flick-blobs/runs/one",
+        "--s3-endpoint",
+        &url,
+    ]);
+    let output = encode(&y4m, &s3, &extra);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        fs::read(&memory).unwrap(),
+        fs::read(&s3).unwrap(),
+        "S3 and memory differ"
+    );
+    let (status, listing) = moto.request("GET", "/flick-blobs?list-type=2", b"");
+    assert_eq!(status, 200, "{listing}");
+    assert!(
+        !listing.contains("<Key>"),
+        "the bucket still holds blobs: {listing}"
+    );
+}
+
+#[test]
+fn a_missing_bucket_or_a_bad_location_is_one_clean_error() {
+    let moto = Moto::start();
+    let dir = TempDir::new().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 32, 32, 2, &y4m);
+    let out = dir.path().join("out.ivf");
+    let url = moto.url();
+    let base = [
+        "--chunk-frames",
+        "1",
+        "--retries",
+        "0",
+        "--inline-limit",
+        "0",
+        "--s3-endpoint",
+        &url,
+    ];
+    let mut missing = base.to_vec();
+    missing.extend(["--store", "s3://no-such-bucket/x"]);
+    assert_clean_error(&encode(&y4m, &out, &missing), &["no-such-bucket"]);
+    assert!(!out.exists(), "no stream is left behind");
+    let mut no_bucket = base.to_vec();
+    no_bucket.extend(["--store", "s3:///x"]);
+    assert_clean_error(&encode(&y4m, &out, &no_bucket), &["no bucket"]);
+}
