@@ -17,7 +17,10 @@ pub mod auth;
 mod blob;
 mod error;
 mod execute;
+pub mod lambda;
 mod picture_io;
+#[cfg(feature = "s3")]
+pub mod s3;
 mod stream;
 mod task;
 pub mod wire;

@@ -7,20 +7,23 @@
 //! task run twice, on a function platform that delivers at least once) is the same object,
 //! and a duplicate put is harmless.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use edge_worker::s3::{S3Location, key as location};
 use edge_worker::{BlobId, BlobRef};
-use object_store::aws::AmazonS3Builder;
+use futures::{StreamExt, TryStreamExt, stream};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
-use object_store::path::Path as ObjectPath;
-use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+/// Deletes in flight at once at the end of a run: object stores answer each in tens of
+/// milliseconds, and a run leaves hundreds.
+const CLEAR_AT_ONCE: usize = 16;
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,11 @@ pub struct BlobStore {
     describe: String,
     /// The blobs put (or reported stored by a worker) and not yet deleted, with their sizes.
     held: Mutex<(HashMap<BlobId, u64>, StoreStats)>,
+    /// Whether the store outlives the run (a directory, a bucket): it then keeps each task's
+    /// result and every blob until the run ends well, so that a run stopped part-way resumes.
+    resumable: bool,
+    /// The task results this run wrote or read, deleted with its blobs at the end.
+    results: Mutex<HashSet<BlobId>>,
 }
 
 impl fmt::Debug for BlobStore {
@@ -81,7 +89,23 @@ impl BlobStore {
             objects,
             describe: describe.into(),
             held: Mutex::new((HashMap::new(), StoreStats::default())),
+            resumable: false,
+            results: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The same store, kept for a resume: see [`BlobStore::keeps_results`].
+    fn resumable(mut self) -> BlobStore {
+        self.resumable = true;
+        self
+    }
+
+    /// Whether the store outlives the run. Such a store keeps each task's result under
+    /// `tasks/<task key>` ([`edge_worker::wire::task_key`]) and defers every delete to
+    /// [`BlobStore::clear_run`] at the end of a run that succeeded, so that a run stopped
+    /// part-way (killed, or failed for good) and started again finds what was done.
+    pub fn keeps_results(&self) -> bool {
+        self.resumable
     }
 
     /// A store in this process's memory.
@@ -101,39 +125,20 @@ impl BlobStore {
         let objects = LocalFileSystem::new_with_prefix(dir)
             .with_context(|| format!("cannot open the blob store {}", dir.display()))?
             .with_automatic_cleanup(true);
-        Ok(BlobStore::new(Arc::new(objects), dir.display().to_string()))
+        Ok(BlobStore::new(Arc::new(objects), dir.display().to_string()).resumable())
     }
 
     /// A store in an S3 bucket (or any server speaking the S3 REST API at `endpoint`): blobs
-    /// are objects under `PREFIX/blobs/`. Credentials and region come from the standard
-    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
-    /// `AWS_REGION`, ...); an `endpoint` is addressed path-style, and may be plain HTTP.
+    /// are objects under `PREFIX/blobs/` ([`edge_worker::s3::open`] says where credentials and
+    /// region come from).
     ///
     /// # Errors
     ///
     /// When the store cannot be set up (a bad endpoint, no region).
     pub fn s3(location: &S3Location, endpoint: Option<&str>) -> Result<BlobStore> {
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&location.bucket);
-        if let Some(endpoint) = endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"))
-                .with_virtual_hosted_style_request(false);
-            if std::env::var_os("AWS_REGION").is_none()
-                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-            {
-                builder = builder.with_region("us-east-1");
-            }
-        }
-        let s3 = builder
-            .build()
+        let objects = edge_worker::s3::open(location, endpoint)
             .with_context(|| format!("cannot open the blob store {location}"))?;
-        let objects: Arc<dyn ObjectStore> = if location.prefix.is_empty() {
-            Arc::new(s3)
-        } else {
-            Arc::new(PrefixStore::new(s3, location.prefix.as_str()))
-        };
-        Ok(BlobStore::new(objects, location.to_string()))
+        Ok(BlobStore::new(objects, location.to_string()).resumable())
     }
 
     /// What the store is, for messages: "memory", the directory or the bucket.
@@ -186,12 +191,20 @@ impl BlobStore {
         })
     }
 
-    /// Deletes blob `id`; one the store does not hold is already gone.
+    /// Deletes blob `id`; one the store does not hold is already gone. A store that keeps
+    /// results for a resume keeps the blob until [`BlobStore::clear_run`].
     ///
     /// # Errors
     ///
     /// [`StoreError::Failed`] when the store refused.
     pub async fn delete(&self, id: &BlobId) -> Result<(), StoreError> {
+        if self.resumable {
+            return Ok(());
+        }
+        self.remove(id).await
+    }
+
+    async fn remove(&self, id: &BlobId) -> Result<(), StoreError> {
         match self.objects.delete(&location(id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(source) => return Err(self.failed(*id, source)),
@@ -204,6 +217,84 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Whether the store holds blob `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Failed`] when the store could not be asked.
+    pub async fn contains(&self, id: &BlobId) -> Result<bool, StoreError> {
+        match self.objects.head(&location(id)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(source) => Err(self.failed(*id, source)),
+        }
+    }
+
+    /// Keeps `response` (a worker's response bytes) as the result of the task whose key is
+    /// `key`; a no-op for a store that does not outlive the run.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Failed`] when the store refused the write.
+    pub async fn put_result(&self, key: &BlobId, response: Bytes) -> Result<(), StoreError> {
+        if !self.resumable {
+            return Ok(());
+        }
+        self.objects
+            .put(&result_location(key), PutPayload::from_bytes(response))
+            .await
+            .map_err(|source| self.failed(*key, source))?;
+        self.results_lock().insert(*key);
+        Ok(())
+    }
+
+    /// The response bytes kept for the task whose key is `key`, if an earlier attempt of this
+    /// run or of an earlier one kept them.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Failed`] when the store could not be read.
+    pub async fn result(&self, key: &BlobId) -> Result<Option<Bytes>, StoreError> {
+        if !self.resumable {
+            return Ok(None);
+        }
+        let read = async { self.objects.get(&result_location(key)).await?.bytes().await };
+        match read.await {
+            Ok(bytes) => {
+                self.results_lock().insert(*key);
+                Ok(Some(bytes))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(self.failed(*key, source)),
+        }
+    }
+
+    /// At the end of a run that succeeded: deletes every blob it put or was told of, and
+    /// every task result it kept or read.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Failed`] when the store refused a delete.
+    pub async fn clear_run(&self) -> Result<(), StoreError> {
+        let blobs: Vec<BlobId> = self.lock().0.keys().copied().collect();
+        stream::iter(blobs)
+            .map(|id| async move { self.remove(&id).await })
+            .buffer_unordered(CLEAR_AT_ONCE)
+            .try_collect::<()>()
+            .await?;
+        let results: Vec<BlobId> = self.results_lock().drain().collect();
+        stream::iter(results)
+            .map(|key| async move {
+                match self.objects.delete(&result_location(&key)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(source) => Err(self.failed(key, source)),
+                }
+            })
+            .buffer_unordered(CLEAR_AT_ONCE)
+            .try_collect::<()>()
+            .await
+    }
+
     /// What the store holds now, and held at most.
     pub fn stats(&self) -> StoreStats {
         self.lock().1
@@ -212,6 +303,10 @@ impl BlobStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<BlobId, u64>, StoreStats)> {
         // The counts stay consistent even if a holder panicked: each update is one step.
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn results_lock(&self) -> std::sync::MutexGuard<'_, HashSet<BlobId>> {
+        self.results.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn failed(&self, id: BlobId, source: object_store::Error) -> StoreError {
@@ -223,9 +318,9 @@ impl BlobStore {
     }
 }
 
-/// Where blob `id` lives in the object store: the key every side uses.
-fn location(id: &BlobId) -> ObjectPath {
-    ObjectPath::from(id.store_key())
+/// Where the result of the task with key `key` is kept: `tasks/<64 hex digits>`.
+fn result_location(key: &BlobId) -> object_store::path::Path {
+    object_store::path::Path::from(format!("tasks/{key}"))
 }
 
 #[cfg(test)]
@@ -283,64 +378,5 @@ mod tests {
         assert_eq!(store.stats().blobs, 1);
         store.delete(&blob.id).await.unwrap();
         assert_eq!(store.stats().blobs, 0);
-    }
-}
-
-/// Where in S3 a store is: `s3://BUCKET[/PREFIX]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct S3Location {
-    pub bucket: String,
-    /// Without leading or trailing slashes; empty for the bucket's root.
-    pub prefix: String,
-}
-
-impl S3Location {
-    /// `text` as an S3 location, or `None` when it does not start with `s3://`.
-    ///
-    /// # Errors
-    ///
-    /// An `s3://` URL without a bucket.
-    pub fn parse(text: &str) -> Option<Result<S3Location, String>> {
-        let rest = text.strip_prefix("s3://")?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Some(Err(format!("{text}: no bucket (s3://BUCKET[/PREFIX])")));
-        }
-        Some(Ok(S3Location {
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-        }))
-    }
-}
-
-impl fmt::Display for S3Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.prefix.is_empty() {
-            write!(f, "s3://{}", self.bucket)
-        } else {
-            write!(f, "s3://{}/{}", self.bucket, self.prefix)
-        }
-    }
-}
-
-#[cfg(test)]
-mod s3_location_tests {
-    use super::*;
-
-    #[test]
-    fn parses() {
-        assert_eq!(S3Location::parse("dir/blobs"), None);
-        let at = |bucket: &str, prefix: &str| S3Location {
-            bucket: bucket.into(),
-            prefix: prefix.into(),
-        };
-        assert_eq!(S3Location::parse("s3://b"), Some(Ok(at("b", ""))));
-        assert_eq!(S3Location::parse("s3://b/"), Some(Ok(at("b", ""))));
-        assert_eq!(
-            S3Location::parse("s3://b/run/7/"),
-            Some(Ok(at("b", "run/7")))
-        );
-        assert!(matches!(S3Location::parse("s3:///x"), Some(Err(_))));
-        assert_eq!(at("b", "p").to_string(), "s3://b/p");
     }
 }

@@ -150,6 +150,8 @@ fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
         backend: options.backend,
         worker_wasm: options.worker_wasm.clone(),
         endpoints: options.endpoint.clone(),
+        function: options.function.clone(),
+        lambda_endpoint: options.lambda_endpoint.clone(),
         workers: match options.workers {
             Some(workers) => workers as usize,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),

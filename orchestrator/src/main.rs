@@ -210,10 +210,22 @@ struct PipelineArgs {
     )]
     endpoint: Vec<String>,
 
+    /// The worker function for `--backend lambda`: its name or ARN. Credentials and region
+    /// come from the standard AWS chain (environment, profile, role).
+    #[arg(long, value_name = "NAME", requires = "chunk_frames")]
+    function: Option<String>,
+
+    /// The Lambda Invoke API to call, when it is not AWS's (e.g. `cargo lambda watch` on
+    /// http://127.0.0.1:9000).
+    #[arg(long, value_name = "URL", requires = "function")]
+    lambda_endpoint: Option<String>,
+
     /// Keep the blobs that travel by name (pictures, decoder states) as files in this
     /// directory, or as objects in S3 (`s3://BUCKET[/PREFIX]`, credentials and region from
-    /// the standard AWS environment), instead of in memory; each is deleted once no task
-    /// needs it.
+    /// the standard AWS environment), instead of in memory. Such a store also keeps each
+    /// task's result until the encode ends well: the same command, after a run that was
+    /// killed or failed, skips every task already done and ends with the same bytes. One
+    /// encode at a time per store.
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", requires = "chunk_frames")]
     store: Option<PathBuf>,
 

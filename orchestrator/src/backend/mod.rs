@@ -9,6 +9,8 @@
 //! each; how many is the scheduler's concurrency limit (`--workers`).
 
 mod http;
+#[cfg(feature = "lambda")]
+mod lambda;
 mod local;
 #[cfg(feature = "wasmtime")]
 mod wasm;
@@ -166,6 +168,12 @@ pub struct BackendSetup {
     pub task_timeout: Option<Duration>,
     /// The http backend's workers: base URLs, `POST URL/task` each.
     pub endpoints: Vec<String>,
+    /// The lambda backend's function (a name or an ARN).
+    #[cfg_attr(not(feature = "lambda"), allow(dead_code))]
+    pub function: Option<String>,
+    /// The Invoke API when it is not AWS's.
+    #[cfg_attr(not(feature = "lambda"), allow(dead_code))]
+    pub lambda_endpoint: Option<String>,
 }
 
 /// The backends `--backend` can choose.
@@ -180,6 +188,10 @@ pub enum BackendKind {
     /// Workers reached over HTTP (`--endpoint`): the worker-http component under
     /// `wasmtime serve` or Spin, every request signed with FLICK_WORKER_SECRET.
     Http,
+    /// The worker as an AWS Lambda function (`--function`), invoked through the AWS SDK; it
+    /// reads and writes large blobs in the run's S3 store (in a build with the `lambda`
+    /// feature).
+    Lambda,
 }
 
 impl BackendKind {
@@ -189,7 +201,7 @@ impl BackendKind {
     pub fn blocking_threads(self, workers: usize) -> usize {
         match self {
             BackendKind::Local | BackendKind::Wasmtime => workers,
-            BackendKind::Http => 0,
+            BackendKind::Http | BackendKind::Lambda => 0,
         }
     }
 
@@ -198,7 +210,7 @@ impl BackendKind {
     /// # Errors
     ///
     /// When the backend cannot be set up.
-    pub fn open(self, setup: &BackendSetup) -> Result<Arc<dyn Backend>> {
+    pub async fn open(self, setup: &BackendSetup) -> Result<Arc<dyn Backend>> {
         match self {
             BackendKind::Local => Ok(Arc::new(LocalBackend::new(
                 Arc::clone(&setup.store),
@@ -206,8 +218,28 @@ impl BackendKind {
             ))),
             BackendKind::Wasmtime => open_wasmtime(setup),
             BackendKind::Http => Ok(Arc::new(http::HttpBackend::new(&setup.endpoints)?)),
+            BackendKind::Lambda => open_lambda(setup).await,
         }
     }
+}
+
+#[cfg(feature = "lambda")]
+async fn open_lambda(setup: &BackendSetup) -> Result<Arc<dyn Backend>> {
+    let backend = lambda::LambdaBackend::new(
+        setup.function.as_deref(),
+        setup.lambda_endpoint.as_deref(),
+        setup.store.describe(),
+    )
+    .await?;
+    Ok(Arc::new(backend))
+}
+
+#[cfg(not(feature = "lambda"))]
+async fn open_lambda(_setup: &BackendSetup) -> Result<Arc<dyn Backend>> {
+    anyhow::bail!(
+        "--backend lambda: this flick was built without it; build it with \
+         `cargo build --release -p orchestrator --features lambda`"
+    )
 }
 
 #[cfg(feature = "wasmtime")]

@@ -28,13 +28,14 @@ use tokio::sync::mpsc;
 
 use crate::atomic_write::write_atomically;
 use crate::backend::{BackendKind, BackendSetup};
-use crate::blob_store::{BlobStore, S3Location};
+use crate::blob_store::BlobStore;
 use crate::ivf_writer::{PartialIvf, ivf_header};
 use crate::output::{Md5Lines, Sinks};
 use crate::progress::progress_bar;
 use crate::timeline::write_timeline;
 use crate::y4m_source::Y4mSource;
 use assemble::{Assembled, Assembler};
+use edge_worker::s3::S3Location;
 pub use graph::{Batch, parse_batch};
 use graph::{ChunkGraph, Layout};
 use pool::BlobPool;
@@ -64,6 +65,9 @@ pub struct Config {
     pub worker_wasm: Option<PathBuf>,
     /// The http backend's worker URLs.
     pub endpoints: Vec<String>,
+    /// The lambda backend's function, and its Invoke API when it is not AWS's.
+    pub function: Option<String>,
+    pub lambda_endpoint: Option<String>,
     /// Requests in flight at once on the backend (at least 1).
     pub workers: usize,
     /// The blob store's directory or `s3://` location; `None` keeps blobs in memory.
@@ -143,13 +147,18 @@ async fn encode(config: &Config) -> Result<()> {
         (None, None) => BlobStore::in_memory(),
     });
     let workers = config.workers.max(1);
-    let backend = config.backend.open(&BackendSetup {
-        workers,
-        store: Arc::clone(&store),
-        worker_wasm: config.worker_wasm.clone(),
-        task_timeout: config.task_timeout,
-        endpoints: config.endpoints.clone(),
-    })?;
+    let backend = config
+        .backend
+        .open(&BackendSetup {
+            workers,
+            store: Arc::clone(&store),
+            worker_wasm: config.worker_wasm.clone(),
+            task_timeout: config.task_timeout,
+            endpoints: config.endpoints.clone(),
+            function: config.function.clone(),
+            lambda_endpoint: config.lambda_endpoint.clone(),
+        })
+        .await?;
     let inline = if backend.reaches_store() {
         config.inline
     } else {
@@ -215,7 +224,16 @@ async fn encode(config: &Config) -> Result<()> {
         Some(path) => write_timeline(path, &outcome.records),
         None => Ok(()),
     };
-    // A failed run's own error says more than a timeline that could not be written.
+    // A failed run's own error says more than a timeline that could not be written. A store
+    // that outlives the run keeps what was done, for the same command to resume from.
+    let kept = if store.keeps_results() {
+        format!(
+            "; what was done is kept in {}: the same command resumes from it",
+            store.describe()
+        )
+    } else {
+        String::new()
+    };
     match outcome.result {
         Ok(()) => {}
         Err(Stopped::Input(error)) => return Err(error),
@@ -226,8 +244,8 @@ async fn encode(config: &Config) -> Result<()> {
         }
         Err(Stopped::Tasks(error)) => {
             return Err(error.context(format!(
-                "cannot encode {describe} in chunks: stopped after {} of {} tasks",
-                outcome.tasks_run,
+                "cannot encode {describe} in chunks: stopped after {} of {} tasks{kept}",
+                outcome.tasks_run + outcome.resumed,
                 layout.task_count()
             )));
         }
@@ -238,6 +256,11 @@ async fn encode(config: &Config) -> Result<()> {
         write_atomically(path, &assembled.state.to_bytes())?;
     }
     let file_bytes = assembled.ivf.finish(assembled.frames)?;
+    // The output is whole: what was kept for a resume can go.
+    store
+        .clear_run()
+        .await
+        .with_context(|| format!("cannot clear the blob store {}", store.describe()))?;
 
     Summary {
         output: &config.output,
@@ -253,6 +276,7 @@ async fn encode(config: &Config) -> Result<()> {
         rebase_quality: RebaseQuality::measure(&outcome.coded, format.i420_len() as u64),
         records: &outcome.records,
         tasks_run: outcome.tasks_run,
+        resumed: outcome.resumed,
         retried: outcome.retried,
         store: store.describe(),
         stored: store.stats(),

@@ -65,6 +65,11 @@ impl BlobPool {
         }
     }
 
+    /// The store behind the pool.
+    pub fn store(&self) -> &Arc<BlobStore> {
+        &self.store
+    }
+
     /// Blobs held now.
     #[cfg(test)]
     pub fn len(&self) -> usize {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
-use edge_worker::wire::Answer;
+use edge_worker::wire::{Answer, decode_response, encode_response, task_key};
 use edge_worker::{BlobId, BlobRef, Blobs, FrameFacts, TaskOutput};
 use indicatif::ProgressBar;
 use tokio::sync::mpsc;
@@ -81,6 +81,8 @@ pub struct Outcome {
     pub tasks_run: usize,
     /// Failed attempts that were tried again.
     pub retried: usize,
+    /// Tasks whose result an earlier run had kept in the store: not run again.
+    pub resumed: usize,
     /// The frames each successful task put out.
     pub coded: BTreeMap<Step, Vec<FrameFacts>>,
     /// `Ok` once every task of the graph succeeded and every chunk went to the output.
@@ -93,6 +95,8 @@ struct Done {
     lane: usize,
     step: Step,
     attempt: u32,
+    /// The task's key, when the store keeps results for a resume.
+    key: Option<BlobId>,
     start: Duration,
     end: Duration,
     bytes_in: u64,
@@ -129,6 +133,7 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         records: Vec::new(),
         tasks_run: 0,
         retried: 0,
+        resumed: 0,
         coded: BTreeMap::new(),
         stop: None,
     };
@@ -141,6 +146,7 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         records: driver.records,
         tasks_run: driver.tasks_run,
         retried: driver.retried,
+        resumed: driver.resumed,
         coded: driver.coded,
         result,
     }
@@ -176,6 +182,7 @@ struct Driver<'a> {
     records: Vec<TimelineRecord>,
     tasks_run: usize,
     retried: usize,
+    resumed: usize,
     coded: BTreeMap<Step, Vec<FrameFacts>>,
     /// Why the run stops; once set, nothing new starts.
     stop: Option<Stopped>,
@@ -287,6 +294,19 @@ impl Driver<'_> {
                 step.chunk()
             )
         })?;
+        let store = self.pool.store();
+        let key = store.keeps_results().then(|| task_key(&task));
+        if let Some(key) = key
+            && let Some(answer) = self.kept_result(&key).await?
+        {
+            self.resumed += 1;
+            self.progress.inc(1);
+            match self.accept(step, answer, None).await {
+                Ok(next) => self.wake(next),
+                Err(stop) => self.fail(stop),
+            }
+            return Ok(());
+        }
         let request = self.pool.request(&task).await?;
         let attempt_number = self.attempts.entry(step).or_insert(0);
         *attempt_number += 1;
@@ -302,6 +322,7 @@ impl Driver<'_> {
                 lane,
                 step,
                 attempt: attempt_number,
+                key,
                 start,
                 end: epoch.elapsed(),
                 bytes_in,
@@ -336,16 +357,11 @@ impl Driver<'_> {
             ok: done.result.is_ok(),
         });
         match done.result {
-            Ok(answer) => match self.accept(step, answer).await {
+            Ok(answer) => match self.accept(step, answer, done.key).await {
                 Ok(next) => {
                     self.tasks_run += 1;
                     self.progress.inc(1);
-                    for step in next {
-                        if self.waiting.contains(&step) && self.graph.task(step).is_some() {
-                            self.waiting.remove(&step);
-                            self.ready.insert(step);
-                        }
-                    }
+                    self.wake(next);
                 }
                 Err(stop) => self.fail(stop),
             },
@@ -371,10 +387,61 @@ impl Driver<'_> {
         }
     }
 
-    /// Records a successful answer: its outputs into the graph, its blobs into the pool for
-    /// their readers, the inputs it held released, and finished chunks to the output. Returns
-    /// the tasks that may have become ready.
-    async fn accept(&mut self, step: Step, answer: Answer) -> Result<Vec<Step>, Stopped> {
+    /// Tasks that may have become ready: those whose inputs now all exist move on.
+    fn wake(&mut self, next: Vec<Step>) {
+        for step in next {
+            if self.waiting.contains(&step) && self.graph.task(step).is_some() {
+                self.waiting.remove(&step);
+                self.ready.insert(step);
+            }
+        }
+    }
+
+    /// The result that an earlier attempt (of this run or of one stopped part-way) kept in the
+    /// store for the task whose key is `key`, if it is whole: it reads as a response, and
+    /// every blob it names is still in the store. Anything less, and the task runs again.
+    async fn kept_result(&self, key: &BlobId) -> Result<Option<Answer>> {
+        let store = self.pool.store();
+        let Some(bytes) = store.result(key).await? else {
+            return Ok(None);
+        };
+        let Ok(answer) = decode_response(&bytes) else {
+            return Ok(None);
+        };
+        for blob in &answer.stored {
+            if !store.contains(&blob.id).await? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(answer))
+    }
+
+    /// Records a successful answer: kept in the store as the task's result (under `key`, when
+    /// the store keeps results), its outputs into the graph, its blobs into the pool for their
+    /// readers, the inputs it held released, and finished chunks to the output. Returns the
+    /// tasks that may have become ready.
+    async fn accept(
+        &mut self,
+        step: Step,
+        answer: Answer,
+        key: Option<BlobId>,
+    ) -> Result<Vec<Step>, Stopped> {
+        if let Some(key) = key {
+            // Kept before the task lets go of its inputs, so that whatever a resume needs
+            // is either this result or still in the store.
+            let response = Bytes::from(encode_response(&Ok(answer.clone())));
+            self.pool
+                .store()
+                .put_result(&key, response)
+                .await
+                .map_err(|error| {
+                    Stopped::Tasks(anyhow!(error).context(format!(
+                        "cannot keep the result of {} of chunk {}",
+                        step.kind(),
+                        step.chunk()
+                    )))
+                })?;
+        }
         let executed = answer.executed;
         let next = self
             .graph

@@ -133,6 +133,8 @@ pub struct Summary<'a> {
     pub records: &'a [TimelineRecord],
     pub tasks_run: usize,
     pub retried: usize,
+    /// Tasks whose result an earlier run had kept in the store.
+    pub resumed: usize,
     /// The blob store ("memory" or its directory), what it held at most, and the most blobs
     /// held at one time, in the store or (small ones) in memory.
     pub store: &'a str,
@@ -188,9 +190,13 @@ impl Summary<'_> {
         let rebase = busy.get("rebase").copied().unwrap_or(0.0);
         let walk = longest_rebase_walk(self.records, layout, &self.scene_cut_chunks);
         let wall = self.pipeline_time.as_secs_f64();
+        let resumed = match self.resumed {
+            0 => String::new(),
+            n => format!(", {n} more resumed from the store"),
+        };
         let pipeline = format!(
             "{}: ExCamera[{}, {}]: {} chunks in {batches} batch{}, {} {} worker{}, {} tasks run \
-             ({} retried) in {wall:.2} s; task time {per_kind}; rebase is {:.1}% of task time, \
+             ({} retried{resumed}) in {wall:.2} s; task time {per_kind}; rebase is {:.1}% of task time, \
              its longest serial walk {walk:.2} s ({:.1}% of the pipeline's wall time); \
              blobs held at most {} at once ({:.1} MB), {} of them ({:.1} MB) in store {}",
             self.output.display(),
@@ -359,6 +365,7 @@ mod tests {
             records: &records,
             tasks_run: 4,
             retried: 1,
+            resumed: 0,
             store: "memory",
             stored: StoreStats {
                 blobs: 0,

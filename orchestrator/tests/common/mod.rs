@@ -1,6 +1,8 @@
 //! Running the built `flick` binary as a user would, and what its output must look like.
 #![allow(dead_code)] // Each test file uses its own subset.
 
+pub mod moto;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
