@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::future::try_join_all;
@@ -15,6 +16,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStoreExt, PutPayload};
+use serde::Serialize;
 
 use crate::blob::{BlobId, BlobRef, BlobSource};
 use crate::error::TaskError;
@@ -94,31 +96,67 @@ pub fn key(id: &BlobId) -> ObjectPath {
     ObjectPath::from(id.store_key())
 }
 
+/// What serving one request moved, and where its time went: the function logs it, one line
+/// per task, so that transfer can be weighed against compute.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Served {
+    /// The task's kind and chunk; empty for a request that did not decode.
+    pub kind: &'static str,
+    pub chunk: u32,
+    /// Bytes of the request (its inline blobs included), and of the blobs fetched by name.
+    pub request_bytes: u64,
+    pub fetched_bytes: u64,
+    /// Bytes of the response (its inline blobs included), and of the blobs put by name.
+    pub response_bytes: u64,
+    pub stored_bytes: u64,
+    /// Seconds fetching, computing and putting.
+    pub fetch_s: f64,
+    pub compute_s: f64,
+    pub put_s: f64,
+}
+
 /// One request against `objects`: fetch the blobs it names (at once, each checked against its
 /// id), run the task, put the outputs too large to travel back inline, and answer. Every
 /// failure, the store's included, is in the response; a store that fails is a transport
-/// error ([`TaskError::is_transport`]), worth a retry.
-pub async fn serve(objects: &dyn ObjectStore, request: &[u8]) -> Vec<u8> {
-    let request = match decode_request(request) {
-        Ok(request) => request,
-        Err(error) => return encode_response(&Err(error)),
+/// error ([`TaskError::is_transport`]), worth a retry. Returns the response and what it took.
+pub async fn serve(objects: &dyn ObjectStore, request: &[u8]) -> (Vec<u8>, Served) {
+    let mut served = Served {
+        request_bytes: request.len() as u64,
+        ..Served::default()
     };
-    let fetched = match fetch(objects, request.named()).await {
-        Ok(fetched) => fetched,
-        Err(error) => return encode_response(&Err(error)),
-    };
+    let answered = answer(objects, request, &mut served).await;
+    let response = answered.unwrap_or_else(|error| encode_response(&Err(error)));
+    served.response_bytes = response.len() as u64;
+    (response, served)
+}
+
+async fn answer(
+    objects: &dyn ObjectStore,
+    request: &[u8],
+    served: &mut Served,
+) -> Result<Vec<u8>, TaskError> {
+    let request = decode_request(request)?;
+    served.kind = request.task.kind();
+    served.chunk = request.task.chunk();
+    let started = Instant::now();
+    let fetched = fetch(objects, request.named()).await?;
+    served.fetched_bytes = fetched.0.values().map(|bytes| bytes.len() as u64).sum();
+    let computing = Instant::now();
+    served.fetch_s = (computing - started).as_secs_f64();
     let reply = request.answer(&fetched);
     drop(fetched);
+    let putting = Instant::now();
+    served.compute_s = (putting - computing).as_secs_f64();
+    served.stored_bytes = reply.keep.iter().map(|(_, bytes)| bytes.len() as u64).sum();
     let puts = reply.keep.into_iter().map(|(id, bytes)| async move {
         objects
             .put(&key(&id), PutPayload::from(bytes))
             .await
             .map_err(|error| TaskError::Store(format!("cannot put blob {id}: {error}")))
     });
-    match try_join_all(puts).await {
-        Ok(_) => reply.response,
-        Err(error) => encode_response(&Err(error)),
-    }
+    try_join_all(puts).await?;
+    served.put_s = putting.elapsed().as_secs_f64();
+    Ok(reply.response)
 }
 
 /// Blobs fetched by name.
@@ -197,7 +235,7 @@ mod tests {
             .collect();
         let request = encode_request(&task, &Blobs::new(), &named, InlinePolicy::up_to(0));
         let request = request.unwrap();
-        let serve_once = || futures::executor::block_on(serve(&objects, &request));
+        let serve_once = || futures::executor::block_on(serve(&objects, &request)).0;
         let missing = decode_response(&serve_once()).unwrap_err();
         assert!(
             matches!(missing, TaskError::MissingBlob { .. }),

@@ -5,6 +5,10 @@
 //! put into the same store, under content-addressed keys. Lambda may deliver an invocation
 //! twice; the second writes the same objects with the same bytes.
 //!
+//! Each task logs one `flick-task {JSON}` line to standard error ([`s3::Served`]): its kind and
+//! chunk, the bytes it moved inline and through S3, and its seconds fetching, computing and
+//! putting.
+//!
 //! Every task failure is inside the response bytes, so the function itself fails only when it
 //! cannot start (no store configured, or one that cannot be opened).
 
@@ -54,7 +58,13 @@ async fn invoke(store: &Store, invocation: Invocation) -> InvocationResult {
         .and_then(Result::ok)
         .is_some_and(|asked| asked.to_string() == store.location);
     let response = if same_store {
-        s3::serve(store.objects.as_ref(), &invocation.request).await
+        let (response, served) = s3::serve(store.objects.as_ref(), &invocation.request).await;
+        // One line per task in the function's log (CloudWatch on AWS): what it moved, and
+        // its time in transfer against compute.
+        if let Ok(line) = serde_json::to_string(&served) {
+            eprintln!("flick-task {line}");
+        }
+        response
     } else {
         encode_response(&Err(TaskError::BadTask(format!(
             "this function keeps its blobs in {}, the request's are in {} \
