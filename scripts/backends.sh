@@ -17,7 +17,7 @@
 # wasmtime-cli, moto and cargo-lambda (scripts/setup-wasm.sh, setup-s3.sh, setup-lambda.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-[ $# -ge 1 ] || { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 input=$1; shift
 [ -r "$input" ] || { echo "backends: cannot read $input" >&2; exit 2; }
 options=("$@")

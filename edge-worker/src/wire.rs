@@ -280,10 +280,12 @@ impl Request {
 }
 
 /// The name of `task`'s result, for a store that keeps results so that a run stopped part-way
-/// can resume: the SHA-256 of the wire version and the task, which names its inputs by their
-/// hashes and holds every setting. Tasks are pure, so equal keys mean equal results.
+/// can resume: the SHA-256 of the wire version, this crate's version and the task, which names
+/// its inputs by their hashes and holds every setting. Tasks are pure, so equal keys mean
+/// equal results; a flick of another version does not take this one's results.
 pub fn task_key(task: &Task) -> BlobId {
     let mut bytes = REQUEST_MAGIC.to_vec();
+    bytes.extend_from_slice(concat!("edge-worker ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
     // A task is a few hundred bytes of ids and settings: it always encodes.
     bincode::serde::encode_into_std_write(task, &mut bytes, config()).expect("a task encodes");
     BlobId::of(&bytes)

@@ -19,6 +19,7 @@ use edge_worker::{BlobId, BlobRef};
 use futures::{StreamExt, TryStreamExt, stream};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 /// Deletes in flight at once at the end of a run: object stores answer each in tens of
@@ -34,6 +35,12 @@ pub enum StoreError {
     Failed {
         store: String,
         id: BlobId,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("the {store} store failed while clearing the run: {source}")]
+    Clearing {
+        store: String,
         #[source]
         source: object_store::Error,
     },
@@ -269,8 +276,10 @@ impl BlobStore {
         }
     }
 
-    /// At the end of a run that succeeded: deletes every blob it put or was told of, and
-    /// every task result it kept or read.
+    /// At the end of a run that succeeded: deletes every blob and every task result in the
+    /// store, those of this run and any an earlier, stopped run of the same encode left (a
+    /// task in flight at a kill may have stored outputs no one heard of). A store holds one
+    /// encode at a time.
     ///
     /// # Errors
     ///
@@ -282,12 +291,23 @@ impl BlobStore {
             .buffer_unordered(CLEAR_AT_ONCE)
             .try_collect::<()>()
             .await?;
-        let results: Vec<BlobId> = self.results_lock().drain().collect();
-        stream::iter(results)
-            .map(|key| async move {
-                match self.objects.delete(&result_location(&key)).await {
+        self.results_lock().clear();
+        let mut left = Vec::new();
+        for prefix in ["blobs", "tasks"] {
+            let prefix = ObjectPath::from(prefix);
+            let listed: Vec<_> = self
+                .objects
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|source| self.failed_listing(source))?;
+            left.extend(listed.into_iter().map(|object| object.location));
+        }
+        stream::iter(left)
+            .map(|path| async move {
+                match self.objects.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                    Err(source) => Err(self.failed(key, source)),
+                    Err(source) => Err(self.failed_listing(source)),
                 }
             })
             .buffer_unordered(CLEAR_AT_ONCE)
@@ -307,6 +327,13 @@ impl BlobStore {
 
     fn results_lock(&self) -> std::sync::MutexGuard<'_, HashSet<BlobId>> {
         self.results.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn failed_listing(&self, source: object_store::Error) -> StoreError {
+        StoreError::Clearing {
+            store: self.describe.clone(),
+            source,
+        }
     }
 
     fn failed(&self, id: BlobId, source: object_store::Error) -> StoreError {
@@ -358,15 +385,55 @@ mod tests {
         round_trip(&BlobStore::in_memory()).await;
     }
 
+    fn files_in(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| entries.count())
+    }
+
+    /// A directory outlives the run: deletes wait for the run's end, where everything under
+    /// `blobs/` and `tasks/` goes, what this run never heard of included.
     #[tokio::test]
-    async fn directory_store_round_trip_keeps_files_under_blobs() {
+    async fn a_directory_store_keeps_blobs_and_results_until_the_run_ends() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("store");
         let store = BlobStore::directory(&root).unwrap();
-        round_trip(&store).await;
-        let files: Vec<_> = std::fs::read_dir(root.join("blobs")).unwrap().collect();
-        assert_eq!(files.len(), 1, "the deleted blob's file is gone");
+        assert!(store.keeps_results());
         assert_eq!(store.describe(), root.display().to_string());
+        let bytes = Bytes::from_static(b"a picture, say");
+        let id = BlobId::of(&bytes);
+        store.put(id, bytes.clone()).await.unwrap();
+        store.delete(&id).await.unwrap();
+        assert_eq!(store.get(&id).await.unwrap(), bytes, "kept for a resume");
+        assert!(store.contains(&id).await.unwrap());
+
+        let key = BlobId::of(b"a task");
+        assert_eq!(store.result(&key).await.unwrap(), None);
+        store
+            .put_result(&key, Bytes::from_static(b"its response"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.result(&key).await.unwrap().as_deref(),
+            Some(&b"its response"[..])
+        );
+        // A blob an earlier, killed run left, which this run never heard of.
+        std::fs::write(root.join("blobs").join("orphan"), b"left").unwrap();
+        assert_eq!(files_in(&root.join("blobs")), 2);
+        store.clear_run().await.unwrap();
+        assert_eq!(files_in(&root.join("blobs")), 0);
+        assert_eq!(files_in(&root.join("tasks")), 0);
+        assert!(!store.contains(&id).await.unwrap());
+        assert_eq!(store.stats().blobs, 0);
+    }
+
+    #[tokio::test]
+    async fn a_memory_store_keeps_no_results() {
+        let store = BlobStore::in_memory();
+        let key = BlobId::of(b"a task");
+        store
+            .put_result(&key, Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        assert_eq!(store.result(&key).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -84,7 +84,9 @@ enum Command {
                   Parallel encoding: --chunk-frames N cuts the video into chunks of N frames and \
                   encodes them as tasks on --workers workers (ExCamera[N, x]); batches of \
                   --batch chunks each start with one keyframe. Pictures are read as tasks need \
-                  them and kept (in memory, or in --store DIR) only until no task needs them. \
+                  them and kept in memory only until no task needs them; a --store (a directory \
+                  or s3://BUCKET/PREFIX) keeps them, and each task's result, until the encode \
+                  ends well, so that the same command resumes a run that was stopped. \
                   The stream is decoded again before it is named OUT, and the summary adds \
                   where the task time went."
 )]
@@ -222,10 +224,10 @@ struct PipelineArgs {
 
     /// Keep the blobs that travel by name (pictures, decoder states) as files in this
     /// directory, or as objects in S3 (`s3://BUCKET[/PREFIX]`, credentials and region from
-    /// the standard AWS environment), instead of in memory. Such a store also keeps each
-    /// task's result until the encode ends well: the same command, after a run that was
-    /// killed or failed, skips every task already done and ends with the same bytes. One
-    /// encode at a time per store.
+    /// the AWS_* environment variables or an instance role), instead of in memory. Such a
+    /// store also keeps each task's result until the encode ends well: the same command,
+    /// after a run that was killed or failed, skips every task already done and ends with the
+    /// same bytes. One encode at a time per store.
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX", requires = "chunk_frames")]
     store: Option<PathBuf>,
 

@@ -83,6 +83,9 @@ impl Watch {
     fn invoke(&self, invocation: &Invocation) -> InvocationResult {
         let body = serde_json::to_vec(invocation).unwrap();
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
         let head = format!(
             "POST /2015-03-31/functions/flick-worker/invocations HTTP/1.1\r\nhost: \
              127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\

@@ -21,6 +21,7 @@ use aws_sdk_lambda::error::DisplayErrorContext;
 use aws_sdk_lambda::primitives::Blob;
 use bytes::Bytes;
 use edge_worker::lambda::{Invocation, InvocationResult};
+use edge_worker::s3::S3Location;
 use futures::future::BoxFuture;
 
 use super::{Backend, TransportError};
@@ -50,7 +51,7 @@ impl LambdaBackend {
         let Some(function) = function else {
             bail!("--backend lambda needs --function NAME: the worker function to invoke");
         };
-        if !store.starts_with("s3://") {
+        if !matches!(S3Location::parse(store), Some(Ok(_))) {
             bail!(
                 "--backend lambda: the function reads pictures and states from S3 and the \
                  store is {store}; give --store s3://BUCKET/PREFIX (the function's FLICK_STORE)"

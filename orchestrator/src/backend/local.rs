@@ -117,7 +117,9 @@ fn store_error(error: StoreError) -> TaskError {
             input: format!("a named blob (the {store} store does not hold it)"),
             id,
         },
-        failed @ StoreError::Failed { .. } => TaskError::Store(format!("{failed}")),
+        failed @ (StoreError::Failed { .. } | StoreError::Clearing { .. }) => {
+            TaskError::Store(format!("{failed}"))
+        }
     }
 }
 

@@ -4,9 +4,12 @@
 //! graph grows and runs on a backend ([`scheduler`]), and each chunk's final stream goes, in
 //! order, to the output stream as soon as it exists ([`assemble`]), where it is decoded once
 //! more, which checks that it plays and measures its quality against the source. A blob
-//! leaves the store once nothing reads it any more ([`pool`]), so the pictures and states in
-//! memory (or in `--store DIR`) are those of the chunks in progress, not of the whole video.
-//! The output gets its name only once the whole stream is in it.
+//! leaves memory once nothing reads it any more ([`pool`]), so the pictures and states held
+//! are those of the chunks in progress, not of the whole video. A store that outlives the run
+//! (a directory, a bucket) keeps every blob and each task's result until the run ends well,
+//! and the scheduler takes a kept result instead of running its task again: the same command
+//! resumes a run that was stopped. The output gets its name only once the whole stream is in
+//! it.
 
 mod assemble;
 mod graph;
@@ -256,11 +259,11 @@ async fn encode(config: &Config) -> Result<()> {
         write_atomically(path, &assembled.state.to_bytes())?;
     }
     let file_bytes = assembled.ivf.finish(assembled.frames)?;
-    // The output is whole: what was kept for a resume can go.
-    store
-        .clear_run()
-        .await
-        .with_context(|| format!("cannot clear the blob store {}", store.describe()))?;
+    // The output is whole: what was kept for a resume can go. A store that cannot be cleared
+    // does not make the output less whole, so that is a warning.
+    if let Err(error) = store.clear_run().await {
+        eprintln!("flick: warning: {error}; what is left there can be deleted");
+    }
 
     Summary {
         output: &config.output,
