@@ -3,7 +3,8 @@
 //! as a function from request bytes to response bytes, so a backend only has to carry bytes.
 //!
 //! Both messages are an 8-byte magic that names the message and its version, then bincode 2
-//! (standard configuration) of:
+//! (standard configuration) of the fields below, then the SHA-256 of everything before it, so
+//! that a message damaged anywhere in transit (not only in a blob) is caught:
 //!
 //! ```text
 //! request:  { task: Task, inline: [(BlobId, bytes)], named: [BlobRef], reply: InlinePolicy }
@@ -27,16 +28,19 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use crate::blob::{BlobId, BlobRef, BlobSource, Blobs};
 use crate::error::TaskError;
 use crate::execute::execute;
 use crate::task::{Executed, Task, TaskOutput, WorkStats};
 
-/// First bytes of a request, version 2 (blobs inline or by name).
-pub const REQUEST_MAGIC: &[u8; 8] = b"FLKREQ02";
-/// First bytes of a response, version 2.
-pub const RESPONSE_MAGIC: &[u8; 8] = b"FLKRES02";
+/// First bytes of a request, version 3 (blobs inline or by name, a checksum at the end).
+pub const REQUEST_MAGIC: &[u8; 8] = b"FLKREQ03";
+/// First bytes of a response, version 3.
+pub const RESPONSE_MAGIC: &[u8; 8] = b"FLKRES03";
+/// Bytes of the checksum that ends every message: the SHA-256 of the bytes before it.
+const CHECKSUM_LEN: usize = 32;
 /// The largest message either side decodes, and the most any length field in one may claim;
 /// also the largest blob a worker fetches by name.
 pub const MAX_MESSAGE_LEN: usize = 1 << 30;
@@ -474,6 +478,8 @@ fn encode_message(magic: &[u8; 8], message: &impl Serialize) -> Result<Vec<u8>, 
     let mut out = magic.to_vec();
     bincode::serde::encode_into_std_write(message, &mut out, config())
         .map_err(|e| TaskError::Wire(format!("cannot encode: {e}")))?;
+    let checksum = Sha256::digest(&out);
+    out.extend_from_slice(&checksum);
     if out.len() > MAX_MESSAGE_LEN {
         return Err(TaskError::Wire(format!(
             "message of {} bytes is over the {MAX_MESSAGE_LEN}-byte limit",
@@ -499,6 +505,19 @@ fn decode_message<'a, T: Deserialize<'a>>(
     if bytes.len() > MAX_MESSAGE_LEN {
         return Err(TaskError::Wire(format!(
             "{what} of {} bytes is over the {MAX_MESSAGE_LEN}-byte limit",
+            bytes.len()
+        )));
+    }
+    let Some(at) = body.len().checked_sub(CHECKSUM_LEN) else {
+        return Err(TaskError::Wire(format!(
+            "{what} of {} bytes is too short to hold its checksum",
+            bytes.len()
+        )));
+    };
+    let (body, checksum) = body.split_at(at);
+    if Sha256::digest(&bytes[..magic.len() + at]).as_slice() != checksum {
+        return Err(TaskError::Wire(format!(
+            "{what} of {} bytes fails its checksum: damaged in transit",
             bytes.len()
         )));
     }

@@ -16,6 +16,7 @@ use edge_worker::wire::InlinePolicy;
 use md5::{Digest, Md5};
 
 use crate::atomic_write::write_atomically;
+use crate::backend::FaultPlan;
 use crate::decode::load_state;
 use crate::ivf_writer::{PartialIvf, ivf_header};
 use crate::progress::progress_bar;
@@ -161,6 +162,10 @@ fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
         inline: InlinePolicy::up_to(options.inline_limit),
         timeline: options.timeline.clone(),
         retries: options.retries,
+        faults: options.inject_faults.map(|probability| FaultPlan {
+            probability,
+            seed: options.fault_seed,
+        }),
         task_timeout: Some(options.task_timeout),
     }
 }

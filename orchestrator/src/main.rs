@@ -265,6 +265,31 @@ struct PipelineArgs {
     /// deadline) this many more times before giving up; a task that failed is not retried.
     #[arg(long, value_name = "R", default_value_t = 2, requires = "chunk_frames")]
     retries: u32,
+
+    /// Make each task attempt fail with probability P (0 <= P < 1), to check that faults
+    /// lose nothing: the worker errors, its response comes back damaged, it hangs past
+    /// --task-timeout, or the connection drops mid-response. Raise --retries with it, and
+    /// lower --task-timeout, which each hang waits out.
+    #[arg(long, value_name = "P", value_parser = parse_probability, requires = "chunk_frames")]
+    inject_faults: Option<f64>,
+
+    /// The seed that decides which attempts --inject-faults fails, and how.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        requires = "inject_faults"
+    )]
+    fault_seed: u64,
+}
+
+/// A probability in [0, 1).
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
+        Ok(_) => Err(format!("{text} is not in [0, 1)")),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
 }
 
 /// A positive number of seconds.

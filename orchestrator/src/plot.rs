@@ -497,6 +497,7 @@ mod tests {
             bytes_out: 0,
             attempt: 1,
             ok,
+            cause: None,
         }
     }
 

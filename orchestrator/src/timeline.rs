@@ -28,6 +28,9 @@ pub struct TimelineRecord {
     /// Whether the attempt succeeded.
     #[serde(default = "succeeded")]
     pub ok: bool,
+    /// Why a failed attempt failed: `transport`, `corrupt`, `timeout` or `task`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 fn first_attempt() -> u32 {
@@ -73,6 +76,7 @@ mod tests {
             bytes_out: 40,
             attempt: 1,
             ok: true,
+            cause: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.json");

@@ -179,6 +179,27 @@ fn http_gives_the_bytes_of_local() {
 }
 
 #[test]
+fn faults_on_the_http_backend_lose_nothing() {
+    use common::faults::{FAULTS, PIPELINE, assert_faults_lost_nothing};
+    let server = Server::start();
+    let dir = TempDir::new().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 96, 64, 14, &y4m);
+    let (clean, faulty) = (dir.path().join("clean.ivf"), dir.path().join("faulty.ivf"));
+    let timeline = dir.path().join("timeline.json");
+    let output = encode(&y4m, &clean, &PIPELINE, SECRET);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let url = server.url();
+    let mut extra = PIPELINE.to_vec();
+    extra.extend(FAULTS);
+    extra.extend(["--backend", "http", "--endpoint", &url]);
+    extra.extend(["--timeline", timeline.to_str().unwrap()]);
+    let output = encode(&y4m, &faulty, &extra, SECRET);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert_faults_lost_nothing(&clean, &faulty, &timeline, &common::stderr(&output));
+}
+
+#[test]
 fn refusals_are_statuses_with_a_reason_and_the_worker_stays_up() {
     let server = Server::start();
     let addr = &server.addr;

@@ -271,6 +271,34 @@ fn lambda_gives_the_bytes_of_local_and_a_task_delivered_twice_is_harmless() {
 }
 
 #[test]
+fn faults_on_the_lambda_backend_lose_nothing() {
+    use common::faults::{FAULTS, PIPELINE, assert_faults_lost_nothing};
+    let moto = Moto::start();
+    assert_eq!(moto.request("PUT", &format!("/{BUCKET}"), b"").0, 200);
+    let watch = Watch::start(&moto);
+    let dir = TempDir::new().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 96, 64, 14, &y4m);
+    let (clean, faulty) = (dir.path().join("clean.ivf"), dir.path().join("faulty.ivf"));
+    let timeline = dir.path().join("timeline.json");
+    let output = encode(&y4m, &clean, &PIPELINE);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (moto_url, watch_url) = (moto.url(), watch.url());
+    let mut extra = PIPELINE.to_vec();
+    // A function's first invocation starts it (a cold start, as on Lambda): a longer
+    // deadline than the other backends' tests give.
+    extra.extend(&FAULTS[..FAULTS.len() - 2]);
+    extra.extend(["--task-timeout", "15"]);
+    extra.extend(["--backend", "lambda", "--function", "flick-worker"]);
+    extra.extend(["--lambda-endpoint", &watch_url, "--inline-limit", "0"]);
+    extra.extend(["--store", STORE, "--s3-endpoint", &moto_url]);
+    extra.extend(["--timeline", timeline.to_str().unwrap()]);
+    let output = encode(&y4m, &faulty, &extra);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_faults_lost_nothing(&clean, &faulty, &timeline, &stderr(&output));
+}
+
+#[test]
 fn a_missing_function_or_the_wrong_store_is_one_clean_error() {
     let moto = Moto::start();
     assert_eq!(moto.request("PUT", &format!("/{BUCKET}"), b"").0, 200);

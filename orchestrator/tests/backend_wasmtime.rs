@@ -55,6 +55,33 @@ fn wasmtime_gives_the_bytes_of_local() {
 }
 
 #[test]
+fn faults_on_the_wasmtime_backend_lose_nothing() {
+    use common::faults::{FAULTS, PIPELINE, assert_faults_lost_nothing};
+    let dir = TempDir::new().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 96, 64, 14, &y4m);
+    let (clean, faulty) = (dir.path().join("clean.ivf"), dir.path().join("faulty.ivf"));
+    let timeline = dir.path().join("timeline.json");
+    encode(&y4m, &clean, &PIPELINE);
+    let wasm = component().display().to_string();
+    let mut extra = PIPELINE.to_vec();
+    extra.extend(FAULTS);
+    extra.extend(["--backend", "wasmtime", "--worker-wasm", &wasm]);
+    extra.extend(["--timeline", timeline.to_str().unwrap()]);
+    let mut args = vec![
+        "encode",
+        y4m.to_str().unwrap(),
+        "-o",
+        faulty.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let output = common::flick(&args);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let summary = common::stderr(&output);
+    assert_faults_lost_nothing(&clean, &faulty, &timeline, &summary);
+}
+
+#[test]
 fn a_missing_or_foreign_component_is_one_clean_error() {
     let dir = TempDir::new().unwrap();
     let y4m = dir.path().join("clip.y4m");

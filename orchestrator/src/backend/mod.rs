@@ -8,6 +8,7 @@
 //! Calls are futures, so a backend can have many requests in flight without a thread for
 //! each; how many is the scheduler's concurrency limit (`--workers`).
 
+mod faults;
 mod http;
 #[cfg(feature = "lambda")]
 mod lambda;
@@ -30,6 +31,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::blob_store::BlobStore;
+pub use faults::{FaultPlan, FaultyBackend};
 pub use local::LocalBackend;
 
 /// Runs worker requests.
@@ -95,6 +97,10 @@ pub enum Failure {
     /// not a valid response. Worth another attempt.
     #[error("no response from the worker: {0}")]
     Transport(TransportError),
+    /// A response that does not verify: damaged in transit, or a worker that garbled it.
+    /// Worth another attempt.
+    #[error("a damaged response from the worker: {0}")]
+    Corrupt(TaskError),
     /// No response by the task's deadline. Worth another attempt.
     #[error("no response within {:.1} s", .0.as_secs_f64())]
     Timeout(Duration),
@@ -108,6 +114,16 @@ impl Failure {
     /// Whether another attempt may succeed.
     pub fn is_retried(&self) -> bool {
         !matches!(self, Failure::Task(_))
+    }
+
+    /// The cause as the timeline and the summary count it.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Failure::Transport(_) => "transport",
+            Failure::Corrupt(_) => "corrupt",
+            Failure::Timeout(_) => "timeout",
+            Failure::Task(_) => "task",
+        }
     }
 }
 
@@ -143,6 +159,9 @@ pub async fn attempt(
         Ok(answer) => {
             let stored: u64 = answer.stored.iter().map(|blob| blob.len).sum();
             (Ok(answer), bytes + stored)
+        }
+        Err(error @ (TaskError::Wire(_) | TaskError::BlobMismatch { .. })) => {
+            (Err(Failure::Corrupt(error)), bytes)
         }
         Err(error) if error.is_transport() => (
             Err(Failure::Transport(TransportError(error.to_string()))),

@@ -30,7 +30,7 @@ use edge_worker::{BlobId, EncodeSettings, PictureFormat};
 use tokio::sync::mpsc;
 
 use crate::atomic_write::write_atomically;
-use crate::backend::{BackendKind, BackendSetup};
+use crate::backend::{Backend, BackendKind, BackendSetup, FaultPlan, FaultyBackend};
 use crate::blob_store::BlobStore;
 use crate::ivf_writer::{PartialIvf, ivf_header};
 use crate::output::{Md5Lines, Sinks};
@@ -83,6 +83,8 @@ pub struct Config {
     pub timeline: Option<PathBuf>,
     /// Attempts after the first for a task that got no response.
     pub retries: u32,
+    /// Make attempts fail on purpose (`--inject-faults`), to test that nothing is lost.
+    pub faults: Option<FaultPlan>,
     /// How long one attempt may take before it is given up and tried again.
     pub task_timeout: Option<Duration>,
 }
@@ -162,6 +164,12 @@ async fn encode(config: &Config) -> Result<()> {
             lambda_endpoint: config.lambda_endpoint.clone(),
         })
         .await?;
+    let backend = match config.faults {
+        Some(plan) if plan.probability > 0.0 => {
+            Arc::new(FaultyBackend::new(backend, plan)) as Arc<dyn Backend>
+        }
+        _ => backend,
+    };
     let inline = if backend.reaches_store() {
         config.inline
     } else {
@@ -281,6 +289,7 @@ async fn encode(config: &Config) -> Result<()> {
         tasks_run: outcome.tasks_run,
         resumed: outcome.resumed,
         retried: outcome.retried,
+        retried_by: &outcome.retried_by,
         store: store.describe(),
         stored: store.stats(),
         held: pool.peak(),

@@ -81,6 +81,8 @@ pub struct Outcome {
     pub tasks_run: usize,
     /// Failed attempts that were tried again.
     pub retried: usize,
+    /// Those, by cause ([`Failure::cause`]).
+    pub retried_by: BTreeMap<&'static str, usize>,
     /// Tasks whose result an earlier run had kept in the store: not run again.
     pub resumed: usize,
     /// The frames each successful task put out.
@@ -133,6 +135,7 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         records: Vec::new(),
         tasks_run: 0,
         retried: 0,
+        retried_by: BTreeMap::new(),
         resumed: 0,
         coded: BTreeMap::new(),
         stop: None,
@@ -146,6 +149,7 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         records: driver.records,
         tasks_run: driver.tasks_run,
         retried: driver.retried,
+        retried_by: driver.retried_by,
         resumed: driver.resumed,
         coded: driver.coded,
         result,
@@ -182,6 +186,7 @@ struct Driver<'a> {
     records: Vec<TimelineRecord>,
     tasks_run: usize,
     retried: usize,
+    retried_by: BTreeMap<&'static str, usize>,
     resumed: usize,
     coded: BTreeMap<Step, Vec<FrameFacts>>,
     /// Why the run stops; once set, nothing new starts.
@@ -355,6 +360,7 @@ impl Driver<'_> {
             bytes_out: done.bytes_out,
             attempt: done.attempt,
             ok: done.result.is_ok(),
+            cause: done.result.as_ref().err().map(|f| f.cause().to_owned()),
         });
         match done.result {
             Ok(answer) => match self.accept(step, answer, done.key).await {
@@ -367,6 +373,7 @@ impl Driver<'_> {
             },
             Err(failure) if failure.is_retried() && done.attempt <= self.schedule.retries => {
                 self.retried += 1;
+                *self.retried_by.entry(failure.cause()).or_insert(0) += 1;
                 self.ready.insert(step);
             }
             Err(failure) => {

@@ -133,6 +133,8 @@ pub struct Summary<'a> {
     pub records: &'a [TimelineRecord],
     pub tasks_run: usize,
     pub retried: usize,
+    /// Retries by cause.
+    pub retried_by: &'a BTreeMap<&'static str, usize>,
     /// Tasks whose result an earlier run had kept in the store.
     pub resumed: usize,
     /// The blob store ("memory" or its directory), what it held at most, and the most blobs
@@ -190,13 +192,23 @@ impl Summary<'_> {
         let rebase = busy.get("rebase").copied().unwrap_or(0.0);
         let walk = longest_rebase_walk(self.records, layout, &self.scene_cut_chunks);
         let wall = self.pipeline_time.as_secs_f64();
+        let by_cause = if self.retried_by.is_empty() {
+            String::new()
+        } else {
+            let causes: Vec<String> = self
+                .retried_by
+                .iter()
+                .map(|(cause, n)| format!("{n} {cause}"))
+                .collect();
+            format!(": {}", causes.join(", "))
+        };
         let resumed = match self.resumed {
             0 => String::new(),
             n => format!(", {n} more resumed from the store"),
         };
         let pipeline = format!(
             "{}: ExCamera[{}, {}]: {} chunks in {batches} batch{}, {} {} worker{}, {} tasks run \
-             ({} retried{resumed}) in {wall:.2} s; task time {per_kind}; rebase is {:.1}% of task time, \
+             ({} retried{by_cause}{resumed}) in {wall:.2} s; task time {per_kind}; rebase is {:.1}% of task time, \
              its longest serial walk {walk:.2} s ({:.1}% of the pipeline's wall time); \
              blobs held at most {} at once ({:.1} MB), {} of them ({:.1} MB) in store {}",
             self.output.display(),
@@ -272,6 +284,7 @@ mod tests {
             bytes_out: 1,
             attempt: 1,
             ok,
+            cause: (!ok).then(|| "transport".to_owned()),
         }
     }
 
@@ -365,6 +378,7 @@ mod tests {
             records: &records,
             tasks_run: 4,
             retried: 1,
+            retried_by: &BTreeMap::from([("timeout", 1)]),
             resumed: 0,
             store: "memory",
             stored: StoreStats {
@@ -384,7 +398,7 @@ mod tests {
         for needle in [
             "out.ivf: encoded 20 frames (5 keyframes, 1 at a scene cut), 1100 bytes, 8.0 kb/s at 20/1",
             "average PSNR 35.00 dB, SSIM 0.9700, in 5.00 s (4.0 frames/s)",
-            "ExCamera[3, 2]: 7 chunks in 4 batches, 2 local workers, 4 tasks run (1 retried)",
+            "ExCamera[3, 2]: 7 chunks in 4 batches, 2 local workers, 4 tasks run (1 retried: 1 timeout)",
             "encode_chunk 2.00 s, encode_given_state 0.50 s, rebase 1.25 s",
             "rebase is 33.3% of task time",
             "longest serial walk 0.50 s (12.5% of",

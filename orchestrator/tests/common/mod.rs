@@ -1,6 +1,7 @@
 //! Running the built `flick` binary as a user would, and what its output must look like.
 #![allow(dead_code)] // Each test file uses its own subset.
 
+pub mod faults;
 pub mod moto;
 
 use std::ffi::OsStr;
