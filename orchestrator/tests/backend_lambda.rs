@@ -14,11 +14,11 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use std::{fs, thread};
 
-use common::moto::Moto;
+use common::moto::{Moto, aws_env, encode_with_aws as encode};
 use common::{assert_clean_error, stderr};
 use edge_worker::lambda::{Invocation, InvocationResult};
 use edge_worker::wire::{InlinePolicy, decode_response, encode_request};
@@ -145,29 +145,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Credentials for the loopback servers: SigV4 needs some, neither server checks them.
-fn aws_env() -> [(&'static str, &'static str); 3] {
-    [
-        ("AWS_ACCESS_KEY_ID", "flick-test"),
-        ("AWS_SECRET_ACCESS_KEY", "flick-test-secret"),
-        ("AWS_REGION", "us-east-1"),
-    ]
-}
-
-fn encode(y4m: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flick"))
-        .arg("encode")
-        .arg(y4m)
-        .arg("-o")
-        .arg(out)
-        .args(extra)
-        .envs(aws_env())
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("flick runs")
 }
 
 fn bucket_keys(moto: &Moto) -> Vec<String> {

@@ -6,27 +6,11 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
-use std::process::Command;
 
 use common::assert_clean_error;
-use common::moto::Moto;
+use common::moto::{Moto, encode_with_aws as encode};
 use flick_tests::{Source, make_y4m};
 use tempfile::TempDir;
-
-fn encode(y4m: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_flick"))
-        .arg("encode")
-        .arg(y4m)
-        .arg("-o")
-        .arg(out)
-        .args(extra)
-        .env("AWS_ACCESS_KEY_ID", "flick-test")
-        .env("AWS_SECRET_ACCESS_KEY", "flick-test-secret")
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .expect("flick runs")
-}
 
 #[test]
 fn an_s3_store_gives_the_bytes_of_memory_and_ends_empty() {

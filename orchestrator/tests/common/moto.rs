@@ -3,7 +3,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -76,4 +77,28 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Credentials for the loopback servers: SigV4 needs some, neither server checks them.
+pub fn aws_env() -> [(&'static str, &'static str); 3] {
+    [
+        ("AWS_ACCESS_KEY_ID", "flick-test"),
+        ("AWS_SECRET_ACCESS_KEY", "flick-test-secret"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+}
+
+/// `flick encode Y4M -o OUT EXTRA...` with [`aws_env`] and no other AWS session or profile.
+pub fn encode_with_aws(y4m: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flick"))
+        .arg("encode")
+        .arg(y4m)
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .envs(aws_env())
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("flick runs")
 }
