@@ -193,6 +193,14 @@ impl Task {
         }
     }
 
+    /// How many pictures the task codes: its chunk's, or one for a given-state encode.
+    pub fn frames(&self) -> usize {
+        match self {
+            Task::EncodeChunk { frames, .. } | Task::Rebase { frames, .. } => frames.len(),
+            Task::EncodeGivenState { .. } => 1,
+        }
+    }
+
     /// The picture size the task reads.
     pub fn format(&self) -> PictureFormat {
         match self {

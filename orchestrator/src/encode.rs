@@ -167,6 +167,7 @@ fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
             seed: options.fault_seed,
         }),
         task_timeout: Some(options.task_timeout),
+        straggler_factor: options.straggler_factor,
     }
 }
 

@@ -16,6 +16,7 @@ mod output;
 mod pipeline;
 mod plot;
 mod progress;
+mod simulate;
 mod state_cmd;
 mod stream;
 mod timeline;
@@ -65,6 +66,9 @@ enum Command {
     Info(InfoArgs),
     /// Draw a pipeline timeline (JSON) as a PNG: one lane per worker, one bar per task attempt.
     PlotTimeline(plot::PlotTimelineArgs),
+    /// Predict a job's wall time and cost on 1 to thousands of workers, from the task costs a
+    /// real run's timeline measured.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -266,6 +270,19 @@ struct PipelineArgs {
     #[arg(long, value_name = "R", default_value_t = 2, requires = "chunk_frames")]
     retries: u32,
 
+    /// Launch an attempt again on another worker once it has run this many times the median
+    /// of its kind's attempts so far (at least 50 ms, after three of the kind): the first
+    /// result wins, the other is aborted. 0 never does. Default: 3 on the http and lambda
+    /// backends, whose workers are machines of their own; 0 on local and wasmtime, whose
+    /// threads are all alike.
+    #[arg(
+        long,
+        value_name = "F",
+        value_parser = parse_factor,
+        requires = "chunk_frames"
+    )]
+    straggler_factor: Option<f64>,
+
     /// Make each task attempt fail with probability P (0 <= P < 1), to check that faults
     /// lose nothing: the worker errors, its response comes back damaged, it hangs past
     /// --task-timeout, or the connection drops mid-response. Raise --retries with it, and
@@ -288,6 +305,15 @@ fn parse_probability(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
         Ok(_) => Err(format!("{text} is not in [0, 1)")),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
+}
+
+/// 0, or a factor above 1.
+fn parse_factor(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f == 0.0 || (f > 1.0 && f.is_finite()) => Ok(f),
+        Ok(_) => Err(format!("{text} is neither 0 (off) nor a factor above 1")),
         Err(_) => Err(format!("'{text}' is not a number")),
     }
 }
@@ -395,6 +421,7 @@ fn main() -> ExitCode {
         Command::DumpState(args) => state_cmd::run(&args),
         Command::Info(args) => info::run(&args),
         Command::PlotTimeline(args) => plot::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,7 @@ const MIN_SIDE_PX: u32 = 200;
 const MAX_SIDE_PX: u32 = 8192;
 
 /// The family name the loaded font is registered under.
-const FONT_FAMILY: &str = "sans-serif";
+pub(crate) const FONT_FAMILY: &str = "sans-serif";
 
 /// Where common sans-serif fonts live: Debian/Ubuntu (fonts-dejavu-core, fonts-liberation),
 /// Fedora, Arch, macOS.
@@ -152,7 +152,7 @@ fn check_records(records: &[TimelineRecord]) -> Result<()> {
 
 /// Registers the font the text is drawn with: `explicit`, or the first common sans-serif font
 /// found on this system.
-fn load_font(explicit: Option<&Path>) -> Result<()> {
+pub(crate) fn load_font(explicit: Option<&Path>) -> Result<()> {
     let path = match explicit {
         Some(path) => path.to_owned(),
         None => find_font(&FONT_CANDIDATES)?,
@@ -465,11 +465,11 @@ fn render(records: &[TimelineRecord], title: &str, width: u32, height: u32) -> R
     Ok(Plot { rgb, area, ranges })
 }
 
-fn drawing_error<E: std::fmt::Display>(error: E) -> anyhow::Error {
+pub(crate) fn drawing_error<E: std::fmt::Display>(error: E) -> anyhow::Error {
     anyhow!("cannot draw the plot: {error}")
 }
 
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
+pub(crate) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
     let mut png = Vec::new();
     let mut encoder = png::Encoder::new(&mut png, width, height);
     encoder.set_color(png::ColorType::Rgb);
@@ -498,6 +498,8 @@ mod tests {
             attempt: 1,
             ok,
             cause: None,
+            frames: 1,
+            pixels: 64,
         }
     }
 

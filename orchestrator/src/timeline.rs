@@ -28,9 +28,16 @@ pub struct TimelineRecord {
     /// Whether the attempt succeeded.
     #[serde(default = "succeeded")]
     pub ok: bool,
-    /// Why a failed attempt failed: `transport`, `corrupt`, `timeout` or `task`.
+    /// Why a failed attempt failed: `transport`, `corrupt`, `timeout` or `task`; or
+    /// `superseded` for one aborted because another attempt of its task won.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The pictures the task codes, and the pixels of each (width times height): what its
+    /// cost scales with (`flick simulate`). 0 in timelines written before they were kept.
+    #[serde(default)]
+    pub frames: u32,
+    #[serde(default)]
+    pub pixels: u64,
 }
 
 fn first_attempt() -> u32 {
@@ -77,6 +84,8 @@ mod tests {
             attempt: 1,
             ok: true,
             cause: None,
+            frames: 6,
+            pixels: 1280 * 720,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.json");
@@ -90,6 +99,8 @@ mod tests {
             "end_s",
             "bytes_in",
             "bytes_out",
+            "frames",
+            "pixels",
         ] {
             assert!(
                 text.contains(&format!("\"{key}\"")),

@@ -1,122 +1,23 @@
 //! `flick encode --backend http`: the worker-http component served by a real `wasmtime serve`
 //! on loopback gives the very bytes of the local backend, and refuses, with the right status
 //! and a one-line reason, requests that are unsigned, badly signed, stale, oversized or
-//! malformed, serving the next request as well. Needs `wasmtime` (wasmtime-cli 48) and the
-//! component (scripts/build-worker-wasm.sh; scripts/test.sh sees to both).
+//! malformed, serving the next request as well; faults and a task that fails on every
+//! attempt lose nothing. Needs `wasmtime` (wasmtime-cli 48) and the component
+//! (scripts/build-worker-wasm.sh; scripts/test.sh sees to both).
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use std::{fs, thread};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{assert_clean_error, built_component, flick_ok};
+use common::serve::{Refusing, SECRET, Server, component, exchange};
+use common::{assert_clean_error, flick_ok};
 use edge_worker::auth;
 use flick_tests::{Source, make_y4m};
 use tempfile::TempDir;
-
-const SECRET: &str = "a secret for the tests, 32 bytes or more";
-
-fn component() -> PathBuf {
-    built_component("worker_http")
-}
-
-/// `wasmtime serve` on a free loopback port, stopped when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start() -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new("wasmtime")
-            .args([
-                "serve",
-                "-Scli",
-                "--addr",
-                &addr,
-                "--env",
-                "FLICK_WORKER_SECRET",
-            ])
-            .arg(component())
-            .env("FLICK_WORKER_SECRET", SECRET)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wasmtime runs (cargo install wasmtime-cli@48.0.8 --locked)");
-        let server = Server { child, addr };
-        let started = Instant::now();
-        while exchange(&server.addr, "GET", "/health", &[], b"").0 != 200 {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "wasmtime serve did not come up"
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 exchange; returns the status (0 when nothing answered) and the body.
-fn exchange(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
-    let declares_length = headers.iter().any(|(name, _)| *name == "content-length");
-    if !declares_length {
-        head.push_str(&format!("content-length: {}\r\n", body.len()));
-    }
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    if stream.write_all(head.as_bytes()).is_err() || stream.write_all(body).is_err() {
-        return (0, String::new());
-    }
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    if reader.read_line(&mut status_line).is_err() {
-        return (0, String::new());
-    }
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let mut rest = Vec::new();
-    let _ = reader.read_to_end(&mut rest);
-    (status, String::from_utf8_lossy(&rest).into_owned())
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -197,6 +98,56 @@ fn faults_on_the_http_backend_lose_nothing() {
     let output = encode(&y4m, &faulty, &extra, SECRET);
     assert!(output.status.success(), "{}", common::stderr(&output));
     assert_faults_lost_nothing(&clean, &faulty, &timeline, &common::stderr(&output));
+}
+
+/// A worker that dies on one task every time: the encode ends with one error naming the
+/// task, its chunk and the last cause, leaves no output, and keeps in its store everything
+/// done so far, so that the same command, once the worker is well, resumes and gives the
+/// bytes of a clean run.
+#[test]
+fn a_task_that_fails_every_attempt_ends_cleanly_and_resumes() {
+    let server = Server::start();
+    let proxy = Refusing::start(&server.addr, "rebase", 4);
+    let dir = TempDir::new().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 96, 64, 14, &y4m);
+    let out_dir = dir.path().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let (clean, out) = (dir.path().join("clean.ivf"), out_dir.join("out.ivf"));
+    let store = dir.path().join("store");
+    let pipeline = ["--chunk-frames", "2", "--batch", "whole", "--workers", "2"];
+    let output = encode(&y4m, &clean, &pipeline, SECRET);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+
+    let mut extra = pipeline.to_vec();
+    extra.extend(["--backend", "http", "--retries", "2"]);
+    extra.extend(["--store", store.to_str().unwrap()]);
+    let proxied = proxy.url();
+    let mut through_proxy = extra.clone();
+    through_proxy.extend(["--endpoint", &proxied]);
+    let output = encode(&y4m, &out, &through_proxy, SECRET);
+    assert_clean_error(
+        &output,
+        &["task rebase of chunk 4 failed (3 attempts)", "no response"],
+    );
+    assert_eq!(proxy.refused.load(Ordering::SeqCst), 3);
+    let left: Vec<_> = fs::read_dir(&out_dir).unwrap().collect();
+    assert!(left.is_empty(), "no output, whole or partial: {left:?}");
+    let kept = fs::read_dir(store.join("tasks")).unwrap().count();
+    // Chunk 4's rebase needs chunks 0 to 4 encoded, chunks 1 to 4 given their states and
+    // chunks 1 to 3 rebased; at most all 7 encodes and 6 given-state encodes ran too.
+    assert!(
+        (12..=16).contains(&kept),
+        "{kept} results kept for a resume"
+    );
+
+    let direct = server.url();
+    extra.extend(["--endpoint", &direct]);
+    let output = encode(&y4m, &out, &extra, SECRET);
+    let summary = common::stderr(&output);
+    assert!(output.status.success(), "{summary}");
+    assert!(summary.contains("more resumed from the store"), "{summary}");
+    assert_eq!(fs::read(&clean).unwrap(), fs::read(&out).unwrap());
 }
 
 #[test]
@@ -364,4 +315,122 @@ fn the_spin_manifest_names_the_built_component() {
         build.contains("-p worker-http") && build.contains("wasm32-wasip2"),
         "{build}"
     );
+}
+
+/// What a process held at most, sampled while it ran.
+#[derive(Debug, Default)]
+struct Peaks {
+    threads: usize,
+    descriptors: usize,
+    resident_mb: f64,
+}
+
+/// Samples `pid` every 20 ms until it exits.
+fn watch(pid: u32, until: impl Fn() -> bool) -> Peaks {
+    let mut peaks = Peaks::default();
+    while !until() {
+        if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) {
+            let field = |name: &str| -> Option<f64> {
+                let line = status.lines().find(|l| l.starts_with(name))?;
+                line[name.len()..].split_whitespace().next()?.parse().ok()
+            };
+            peaks.threads = peaks.threads.max(field("Threads:").unwrap_or(0.0) as usize);
+            let rss = field("VmRSS:").unwrap_or(0.0) / 1024.0;
+            peaks.resident_mb = peaks.resident_mb.max(rss);
+        }
+        if let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) {
+            peaks.descriptors = peaks.descriptors.max(fds.count());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    peaks
+}
+
+/// The most attempts of a timeline that overlapped.
+fn most_in_flight(timeline: &Path) -> usize {
+    let records: Vec<serde_json::Value> =
+        serde_json::from_slice(&fs::read(timeline).unwrap()).unwrap();
+    let mut edges: Vec<(f64, i32)> = records
+        .iter()
+        .flat_map(|r| {
+            [
+                (r["start_s"].as_f64().unwrap(), 1),
+                (r["end_s"].as_f64().unwrap(), -1),
+            ]
+        })
+        .collect();
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut most) = (0, 0);
+    for (_, change) in edges {
+        now += change;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+/// A thousand requests in flight against a pool of four `wasmtime serve` instances: the
+/// runtime does not take a thread a request, the descriptors are one a connection (the limit
+/// raised to make room), the memory stays bounded, and the stream is the local backend's.
+#[test]
+fn a_thousand_requests_in_flight_on_a_pool_of_workers() {
+    let servers: Vec<Server> = (0..4).map(|_| Server::spawn()).collect();
+    for server in &servers {
+        server.wait_until_up();
+    }
+    let endpoints: Vec<String> = servers.iter().map(Server::url).collect();
+    let endpoints = endpoints.join(",");
+    let dir = TempDir::new().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 64, 48, 1000, &y4m);
+    let (local, remote) = (dir.path().join("local.ivf"), dir.path().join("http.ivf"));
+    let timeline = dir.path().join("timeline.json");
+    let pipeline = ["--chunk-frames", "1", "--batch", "1"];
+    let mut extra = pipeline.to_vec();
+    extra.extend(["--workers", "2"]);
+    let output = encode(&y4m, &local, &extra, SECRET);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+
+    let mut flick = Command::new(env!("CARGO_BIN_EXE_flick"));
+    flick.arg("encode").arg(&y4m).arg("-o").arg(&remote);
+    flick.args(pipeline);
+    flick.args([
+        "--workers",
+        "1000",
+        "--backend",
+        "http",
+        "--endpoint",
+        &endpoints,
+    ]);
+    flick.arg("--timeline").arg(&timeline);
+    flick.env("FLICK_WORKER_SECRET", SECRET);
+    flick.stdout(std::process::Stdio::null());
+    flick.stderr(std::process::Stdio::piped());
+    let mut child = flick.spawn().unwrap();
+    let pid = child.id();
+    let exited = std::sync::atomic::AtomicBool::new(false);
+    let (peaks, output) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| watch(pid, || exited.load(Ordering::SeqCst)));
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let status = child.wait().unwrap();
+        exited.store(true, Ordering::SeqCst);
+        (watcher.join().unwrap(), (status, stderr))
+    });
+    let (status, summary) = output;
+    assert!(status.success(), "{summary}");
+    assert_eq!(fs::read(&local).unwrap(), fs::read(&remote).unwrap());
+    let in_flight = most_in_flight(&timeline);
+    eprintln!(
+        "1000 workers on 4 wasmtime serve: {in_flight} requests in flight at most, \
+         {peaks:?}; {}",
+        summary.lines().last().unwrap_or("")
+    );
+    assert!(
+        in_flight >= 900,
+        "only {in_flight} requests were in flight at once"
+    );
+    assert!(peaks.threads <= 64, "{peaks:?}");
+    assert!(peaks.descriptors <= in_flight + 256, "{peaks:?}");
+    assert!(peaks.resident_mb <= 512.0, "{peaks:?}");
+    assert!(summary.contains("peak memory"), "{summary}");
 }

@@ -126,6 +126,10 @@ impl Backend for FaultyBackend {
         self.inner.reaches_store()
     }
 
+    fn workers_vary(&self) -> bool {
+        self.inner.workers_vary()
+    }
+
     fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
         Box::pin(self.call_with_faults(request))
     }

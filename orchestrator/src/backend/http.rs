@@ -108,6 +108,10 @@ impl Backend for HttpBackend {
         false
     }
 
+    fn workers_vary(&self) -> bool {
+        true
+    }
+
     fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
         Box::pin(self.send(request))
     }

@@ -128,6 +128,10 @@ impl Backend for LambdaBackend {
         true
     }
 
+    fn workers_vary(&self) -> bool {
+        true
+    }
+
     fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
         Box::pin(self.invoke(request))
     }

@@ -43,6 +43,15 @@ pub trait Backend: Send + Sync {
     /// outputs there. A backend whose workers cannot reach it gets every blob inline.
     fn reaches_store(&self) -> bool;
 
+    /// Whether one worker can be slow while the others are not (machines elsewhere, each with
+    /// its own load and network), so that an attempt launched again on another worker may
+    /// finish first. Threads of this machine are all alike: a second attempt there only
+    /// takes a CPU from the other tasks. Decides whether stragglers are launched again when
+    /// `--straggler-factor` is not given.
+    fn workers_vary(&self) -> bool {
+        false
+    }
+
     /// Carries `request` (the bytes of one task, its inline blobs and the names of the others)
     /// to a worker and returns the worker's response bytes. A task that failed is still a
     /// response (it carries the error); `Err` is for a request that never got one: the worker

@@ -12,7 +12,7 @@
 //! it.
 
 mod assemble;
-mod graph;
+pub(crate) mod graph;
 mod pool;
 mod scheduler;
 mod summary;
@@ -87,6 +87,40 @@ pub struct Config {
     pub faults: Option<FaultPlan>,
     /// How long one attempt may take before it is given up and tried again.
     pub task_timeout: Option<Duration>,
+    /// An attempt running past this many times the median of its kind is launched again
+    /// beside it; 0 never; `None`: [`DEFAULT_STRAGGLER_FACTOR`] where the backend's workers
+    /// vary, never where they are this machine's threads.
+    pub straggler_factor: Option<f64>,
+}
+
+/// How many times its kind's median an attempt may run before it is launched again, on
+/// backends whose workers vary.
+pub const DEFAULT_STRAGGLER_FACTOR: f64 = 3.0;
+
+/// Descriptors a run needs besides one a request in flight: the input, the output, the
+/// store's files, the runtime's own.
+const DESCRIPTORS_BESIDES: u64 = 256;
+
+/// Each request in flight may hold a connection (http, lambda) or a file of the store: the
+/// soft limit on open descriptors is raised, as far as the hard limit allows, to leave room
+/// for `workers` of them. A limit too low for that is a warning: connections beyond it fail,
+/// and are retried.
+fn make_room_for(workers: usize) {
+    #[cfg(unix)]
+    {
+        let wanted = 2 * workers as u64 + DESCRIPTORS_BESIDES;
+        match rlimit::increase_nofile_limit(wanted) {
+            Ok(got) if got < workers as u64 + DESCRIPTORS_BESIDES => eprintln!(
+                "flick: warning: {workers} workers may need {wanted} open files, and the \
+                 limit is {got} (raise it with ulimit -n)"
+            ),
+            Ok(_) => {}
+            Err(error) => eprintln!(
+                "flick: warning: cannot raise the limit on open files for {workers} workers: \
+                 {error}"
+            ),
+        }
+    }
 }
 
 /// Encodes `config.input` with the parallel pipeline.
@@ -152,6 +186,7 @@ async fn encode(config: &Config) -> Result<()> {
         (None, None) => BlobStore::in_memory(),
     });
     let workers = config.workers.max(1);
+    make_room_for(workers);
     let backend = config
         .backend
         .open(&BackendSetup {
@@ -221,6 +256,10 @@ async fn encode(config: &Config) -> Result<()> {
             limit: workers,
             retries: config.retries,
             timeout: config.task_timeout,
+            straggler_factor: config
+                .straggler_factor
+                .or(backend.workers_vary().then_some(DEFAULT_STRAGGLER_FACTOR))
+                .filter(|factor| *factor > 0.0),
         },
     )
     .await;
@@ -290,11 +329,13 @@ async fn encode(config: &Config) -> Result<()> {
         resumed: outcome.resumed,
         retried: outcome.retried,
         retried_by: &outcome.retried_by,
+        relaunched: outcome.relaunched,
         store: store.describe(),
         stored: store.stats(),
         held: pool.peak(),
         pipeline_time,
         total_time: started.elapsed(),
+        peak_memory: summary::peak_memory(),
     }
     .report();
     Ok(())

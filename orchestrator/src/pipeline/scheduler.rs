@@ -14,6 +14,12 @@
 //! `retries` times; a task that failed is not, since a pure task fails the same way every
 //! time. After a failure for good no new task starts, the running ones are waited for, and
 //! the run fails naming the task, its chunk and the cause.
+//!
+//! A straggler, an attempt still running after `straggler_factor` times the median time of
+//! its kind's successful attempts so far, is launched again in the next free slot (once per
+//! attempt, and only once that kind has a median of [`MEDIAN_AFTER`] attempts). The first
+//! attempt to succeed wins; the others are aborted and recorded as superseded. A task's
+//! attempts are pure, so which one wins does not change a byte.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, mpsc as sync_mpsc};
@@ -22,10 +28,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use edge_worker::wire::{Answer, decode_response, encode_response, task_key};
-use edge_worker::{BlobId, BlobRef, Blobs, FrameFacts, TaskOutput};
+use edge_worker::{BlobId, BlobRef, Blobs, FrameFacts, Task, TaskOutput};
 use indicatif::ProgressBar;
 use tokio::sync::mpsc;
-use tokio::task::{JoinError, JoinSet};
+use tokio::task::{AbortHandle, Id as AttemptId, JoinError, JoinSet};
+use tokio::time::Instant as Clock;
 
 use super::assemble::ChunkOutput;
 use super::graph::{ChunkGraph, Reader, Step};
@@ -33,14 +40,27 @@ use super::pool::BlobPool;
 use crate::backend::{Backend, Failure, attempt};
 use crate::timeline::TimelineRecord;
 
-/// How many requests are in flight at once, how often a failed one is tried again, and how
-/// long one may take.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How many requests are in flight at once, how often a failed one is tried again, how long
+/// one may take, and when a slow one is launched again.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Schedule {
     pub limit: usize,
     pub retries: u32,
     pub timeout: Option<Duration>,
+    /// An attempt running past this many times the median of its kind is launched again;
+    /// `None` never does.
+    pub straggler_factor: Option<f64>,
 }
+
+/// Successful attempts of a kind before its median says what a straggler is.
+pub const MEDIAN_AFTER: usize = 3;
+
+/// However short a kind's median, an attempt is not a straggler before this: launching a
+/// task of a few milliseconds again gains nothing and doubles the work.
+pub const STRAGGLER_FLOOR: Duration = Duration::from_millis(50);
+
+/// The cause recorded for an attempt aborted because another attempt of its task won.
+pub const SUPERSEDED: &str = "superseded";
 
 /// A picture read from the input (its id and I420 bytes), or why the input could not be read.
 pub type PictureIn = Result<(BlobId, Bytes)>;
@@ -85,6 +105,8 @@ pub struct Outcome {
     pub retried_by: BTreeMap<&'static str, usize>,
     /// Tasks whose result an earlier run had kept in the store: not run again.
     pub resumed: usize,
+    /// Stragglers launched again.
+    pub relaunched: usize,
     /// The frames each successful task put out.
     pub coded: BTreeMap<Step, Vec<FrameFacts>>,
     /// `Ok` once every task of the graph succeeded and every chunk went to the output.
@@ -103,7 +125,25 @@ struct Done {
     end: Duration,
     bytes_in: u64,
     bytes_out: u64,
+    size: Size,
     result: Result<Answer, Failure>,
+}
+
+/// What a task's cost scales with: the pictures it codes, and their size.
+#[derive(Clone, Copy, Debug)]
+struct Size {
+    frames: u32,
+    pixels: u64,
+}
+
+impl Size {
+    fn of(task: &Task) -> Size {
+        let format = task.format();
+        Size {
+            frames: u32::try_from(task.frames()).unwrap_or(u32::MAX),
+            pixels: u64::from(format.width) * u64::from(format.height),
+        }
+    }
 }
 
 /// Runs every task of the graph as the input fills it.
@@ -137,6 +177,11 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         retried: 0,
         retried_by: BTreeMap::new(),
         resumed: 0,
+        relaunched: 0,
+        in_flight: HashMap::new(),
+        superseded: HashMap::new(),
+        failures: BTreeMap::new(),
+        durations: BTreeMap::new(),
         coded: BTreeMap::new(),
         stop: None,
     };
@@ -151,6 +196,7 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         retried: driver.retried,
         retried_by: driver.retried_by,
         resumed: driver.resumed,
+        relaunched: driver.relaunched,
         coded: driver.coded,
         result,
     }
@@ -158,9 +204,24 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
 
 /// What the scheduler waits for.
 enum Event {
-    Done(Result<Done, JoinError>),
+    Done(Box<Result<(AttemptId, Done), JoinError>>),
     Picture(Option<PictureIn>),
+    /// An attempt may have become a straggler.
+    Straggling,
     Idle,
+}
+
+/// An attempt in flight.
+struct InFlight {
+    step: Step,
+    lane: usize,
+    attempt: u32,
+    /// When it started, on the runtime's clock (which tests can pause).
+    since: Clock,
+    /// Whether another attempt was launched beside it already.
+    relaunched: bool,
+    handle: AbortHandle,
+    size: Size,
 }
 
 /// The scheduler's side of a run.
@@ -188,6 +249,16 @@ struct Driver<'a> {
     retried: usize,
     retried_by: BTreeMap<&'static str, usize>,
     resumed: usize,
+    relaunched: usize,
+    /// Every attempt running.
+    in_flight: HashMap<AttemptId, InFlight>,
+    /// Attempts aborted because another attempt of their task won, not yet back.
+    superseded: HashMap<AttemptId, InFlight>,
+    /// Failed attempts per task, against `retries`.
+    failures: BTreeMap<Step, u32>,
+    /// How long each kind's successful attempts took, in order: their median says what a
+    /// straggler is.
+    durations: BTreeMap<&'static str, Vec<Duration>>,
     coded: BTreeMap<Step, Vec<FrameFacts>>,
     /// Why the run stops; once set, nothing new starts.
     stop: Option<Stopped>,
@@ -199,6 +270,10 @@ impl Driver<'_> {
     /// has come back).
     async fn drive(&mut self, pictures: &mut mpsc::Receiver<PictureIn>) {
         loop {
+            // Stragglers first: everything after them waits for them.
+            if let Err(error) = self.relaunch_stragglers().await {
+                self.fail(Stopped::Tasks(error));
+            }
             while self.stop.is_none() && !self.lanes.is_empty() {
                 let Some(step) = self.ready.pop_first() else {
                     break;
@@ -208,9 +283,10 @@ impl Driver<'_> {
                 }
             }
             self.progress.set_message(format!(
-                "{} running, {} retried",
+                "{} running, {} retried, {} relaunched",
                 self.running.len(),
-                self.retried
+                self.retried,
+                self.relaunched
             ));
             let want_input = self.stop.is_none()
                 && !self.graph.ended()
@@ -218,16 +294,24 @@ impl Driver<'_> {
             if self.running.is_empty() && !want_input {
                 break;
             }
+            // Only worth waking for while a slot is free to launch a straggler in; otherwise
+            // the next attempt back frees one, and the loop looks again.
+            let straggling = self
+                .next_straggler()
+                .filter(|_| self.stop.is_none() && !self.lanes.is_empty());
             let event = tokio::select! {
-                Some(done) = self.running.join_next(), if !self.running.is_empty() => {
-                    Event::Done(done)
+                Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                    Event::Done(Box::new(done))
                 }
                 picture = pictures.recv(), if want_input => Event::Picture(picture),
+                () = tokio::time::sleep_until(straggling.unwrap_or_else(Clock::now)),
+                    if straggling.is_some() => Event::Straggling,
                 else => Event::Idle,
             };
             match event {
-                Event::Done(done) => self.finish(done).await,
+                Event::Done(done) => self.finish(*done).await,
                 Event::Picture(picture) => self.ingest(picture).await,
+                Event::Straggling => {}
                 Event::Idle => break,
             }
         }
@@ -290,19 +374,13 @@ impl Driver<'_> {
         }
     }
 
-    /// Starts the next attempt of `step` in a free slot.
+    /// Starts the next attempt of `step` in a free slot, unless an earlier run kept its
+    /// result.
     async fn start(&mut self, step: Step) -> Result<()> {
-        let task = self.graph.task(step).ok_or_else(|| {
-            anyhow!(
-                "{} of chunk {} was scheduled before its inputs existed",
-                step.kind(),
-                step.chunk()
-            )
-        })?;
+        let task = self.task(step)?;
         let store = self.pool.store();
-        let key = store.keeps_results().then(|| task_key(&task));
-        if let Some(key) = key
-            && let Some(answer) = self.kept_result(&key).await?
+        if store.keeps_results()
+            && let Some(answer) = self.kept_result(&task_key(&task)).await?
         {
             self.resumed += 1;
             self.progress.inc(1);
@@ -312,6 +390,23 @@ impl Driver<'_> {
             }
             return Ok(());
         }
+        self.launch(step, task).await
+    }
+
+    /// The task of `step`, whose inputs exist.
+    fn task(&self, step: Step) -> Result<Task> {
+        self.graph.task(step).ok_or_else(|| {
+            anyhow!(
+                "{} of chunk {} was scheduled before its inputs existed",
+                step.kind(),
+                step.chunk()
+            )
+        })
+    }
+
+    /// Sends an attempt of `task` from a free slot.
+    async fn launch(&mut self, step: Step, task: Task) -> Result<()> {
+        let key = self.pool.store().keeps_results().then(|| task_key(&task));
         let request = self.pool.request(&task).await?;
         let attempt_number = self.attempts.entry(step).or_insert(0);
         *attempt_number += 1;
@@ -320,7 +415,8 @@ impl Driver<'_> {
         let backend = Arc::clone(&self.backend);
         let (epoch, deadline) = (self.epoch, self.schedule.timeout);
         let bytes_in = request.bytes.len() as u64 + request.named_bytes;
-        self.running.spawn(async move {
+        let size = Size::of(&task);
+        let handle = self.running.spawn(async move {
             let start = epoch.elapsed();
             let (result, bytes_out) = attempt(backend.as_ref(), request.bytes, deadline).await;
             Done {
@@ -332,17 +428,127 @@ impl Driver<'_> {
                 end: epoch.elapsed(),
                 bytes_in,
                 bytes_out,
+                size,
                 result,
             }
         });
+        self.in_flight.insert(
+            handle.id(),
+            InFlight {
+                step,
+                lane,
+                attempt: attempt_number,
+                since: Clock::now(),
+                relaunched: false,
+                handle,
+                size,
+            },
+        );
         Ok(())
     }
 
+    /// How long an attempt of `kind` may run before it is a straggler, once the kind has a
+    /// median.
+    fn straggler_after(&self, kind: &'static str) -> Option<Duration> {
+        let factor = self.schedule.straggler_factor?;
+        let times = self.durations.get(kind)?;
+        if times.len() < MEDIAN_AFTER {
+            return None;
+        }
+        let median = times[times.len() / 2];
+        Some(median.mul_f64(factor).max(STRAGGLER_FLOOR))
+    }
+
+    /// When the next attempt becomes a straggler, if any can.
+    fn next_straggler(&self) -> Option<Clock> {
+        self.in_flight
+            .values()
+            .filter(|attempt| !attempt.relaunched)
+            .filter_map(|attempt| Some(attempt.since + self.straggler_after(attempt.step.kind())?))
+            .min()
+    }
+
+    /// Launches every straggler again, oldest first, while slots are free.
+    async fn relaunch_stragglers(&mut self) -> Result<()> {
+        if self.stop.is_some() || self.lanes.is_empty() || self.schedule.straggler_factor.is_none()
+        {
+            return Ok(());
+        }
+        let now = Clock::now();
+        let mut due: Vec<(Clock, AttemptId)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, attempt)| !attempt.relaunched)
+            .filter(|(_, attempt)| {
+                self.straggler_after(attempt.step.kind())
+                    .is_some_and(|after| attempt.since + after <= now)
+            })
+            .map(|(id, attempt)| (attempt.since, *id))
+            .collect();
+        due.sort();
+        for (_, id) in due {
+            if self.lanes.is_empty() {
+                break;
+            }
+            let Some(straggler) = self.in_flight.get_mut(&id) else {
+                continue;
+            };
+            straggler.relaunched = true;
+            let step = straggler.step;
+            let task = self.task(step)?;
+            self.launch(step, task).await?;
+            self.relaunched += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether an attempt of `step` is still running.
+    fn attempt_running(&self, step: Step) -> bool {
+        self.in_flight.values().any(|attempt| attempt.step == step)
+    }
+
+    /// Aborts every attempt of `step` still running: another one won. Each comes back
+    /// aborted (or with a result, ignored, if it ended first), and is recorded then.
+    fn supersede(&mut self, step: Step) {
+        let losers: Vec<AttemptId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, attempt)| attempt.step == step)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in losers {
+            if let Some(loser) = self.in_flight.remove(&id) {
+                loser.handle.abort();
+                self.superseded.insert(id, loser);
+            }
+        }
+    }
+
     /// Takes one attempt's result: its outputs into the graph and the pool, or a retry, or
-    /// the run's failure.
-    async fn finish(&mut self, joined: Result<Done, JoinError>) {
-        let done = match joined {
+    /// the run's failure; or, for an attempt another one beat, only its record.
+    async fn finish(&mut self, joined: Result<(AttemptId, Done), JoinError>) {
+        let (id, done) = match joined {
             Ok(done) => done,
+            Err(error) if error.is_cancelled() && self.superseded.contains_key(&error.id()) => {
+                let loser = self.superseded.remove(&error.id()).expect("just checked");
+                self.lanes.push(loser.lane);
+                let end = self.epoch.elapsed();
+                self.records.push(TimelineRecord {
+                    kind: loser.step.kind().to_owned(),
+                    chunk: u32::try_from(loser.step.chunk()).unwrap_or(u32::MAX),
+                    worker: u32::try_from(loser.lane).unwrap_or(u32::MAX),
+                    start_s: end.saturating_sub(loser.since.elapsed()).as_secs_f64(),
+                    end_s: end.as_secs_f64(),
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    attempt: loser.attempt,
+                    ok: false,
+                    cause: Some(SUPERSEDED.to_owned()),
+                    frames: loser.size.frames,
+                    pixels: loser.size.pixels,
+                });
+                return;
+            }
             // An attempt catches its backend's panics, so this is the runtime shutting down.
             Err(error) => {
                 return self.fail(Stopped::Tasks(anyhow!("an attempt was lost: {error}")));
@@ -350,6 +556,8 @@ impl Driver<'_> {
         };
         self.lanes.push(done.lane);
         let step = done.step;
+        let lost_the_race = self.superseded.remove(&id).is_some();
+        self.in_flight.remove(&id);
         self.records.push(TimelineRecord {
             kind: step.kind().to_owned(),
             chunk: u32::try_from(step.chunk()).unwrap_or(u32::MAX),
@@ -359,39 +567,70 @@ impl Driver<'_> {
             bytes_in: done.bytes_in,
             bytes_out: done.bytes_out,
             attempt: done.attempt,
-            ok: done.result.is_ok(),
-            cause: done.result.as_ref().err().map(|f| f.cause().to_owned()),
-        });
-        match done.result {
-            Ok(answer) => match self.accept(step, answer, done.key).await {
-                Ok(next) => {
-                    self.tasks_run += 1;
-                    self.progress.inc(1);
-                    self.wake(next);
-                }
-                Err(stop) => self.fail(stop),
+            ok: done.result.is_ok() && !lost_the_race,
+            cause: if lost_the_race {
+                Some(SUPERSEDED.to_owned())
+            } else {
+                done.result.as_ref().err().map(|f| f.cause().to_owned())
             },
-            Err(failure) if failure.is_retried() && done.attempt <= self.schedule.retries => {
-                self.retried += 1;
-                *self.retried_by.entry(failure.cause()).or_insert(0) += 1;
-                self.ready.insert(step);
-            }
-            Err(failure) => {
-                let attempts = done.attempt;
-                let why = if failure.is_retried() {
-                    ""
-                } else {
-                    ", not retried: a task fails the same way every time"
-                };
-                let error = anyhow!(failure).context(format!(
-                    "task {} of chunk {} failed ({attempts} attempt{}{why})",
-                    step.kind(),
-                    step.chunk(),
-                    if attempts == 1 { "" } else { "s" },
-                ));
-                self.fail(Stopped::Tasks(error));
-            }
+            frames: done.size.frames,
+            pixels: done.size.pixels,
+        });
+        if lost_the_race {
+            // It ended before its abort took: another attempt's result is already in.
+            return;
         }
+        match done.result {
+            Ok(answer) => {
+                let times = self.durations.entry(step.kind()).or_default();
+                let took = done.end.saturating_sub(done.start);
+                let at = times.partition_point(|time| *time <= took);
+                times.insert(at, took);
+                self.supersede(step);
+                match self.accept(step, answer, done.key).await {
+                    Ok(next) => {
+                        self.tasks_run += 1;
+                        self.progress.inc(1);
+                        self.wake(next);
+                    }
+                    Err(stop) => self.fail(stop),
+                }
+            }
+            Err(failure) if failure.is_retried() => {
+                let failures = self.failures.entry(step).or_insert(0);
+                *failures += 1;
+                let again = *failures <= self.schedule.retries;
+                let other_running = self.attempt_running(step);
+                if again || other_running {
+                    self.retried += 1;
+                    *self.retried_by.entry(failure.cause()).or_insert(0) += 1;
+                }
+                if other_running {
+                    // Another attempt of the task carries on: nothing to launch.
+                } else if again {
+                    self.ready.insert(step);
+                } else {
+                    self.fail_task(step, done.attempt, failure);
+                }
+            }
+            Err(failure) => self.fail_task(step, done.attempt, failure),
+        }
+    }
+
+    /// Ends the run with `step`'s failure, after `attempts` attempts.
+    fn fail_task(&mut self, step: Step, attempts: u32, failure: Failure) {
+        let why = if failure.is_retried() {
+            ""
+        } else {
+            ", not retried: a task fails the same way every time"
+        };
+        let error = anyhow!(failure).context(format!(
+            "task {} of chunk {} failed ({attempts} attempt{}{why})",
+            step.kind(),
+            step.chunk(),
+            if attempts == 1 { "" } else { "s" },
+        ));
+        self.fail(Stopped::Tasks(error));
     }
 
     /// Tasks that may have become ready: those whose inputs now all exist move on.

@@ -47,6 +47,7 @@ fn setup(chunks: usize, limit: usize, retries: u32) -> Setup {
             limit,
             retries,
             timeout: None,
+            straggler_factor: None,
         },
         policy: InlinePolicy::DEFAULT,
     }
@@ -317,26 +318,29 @@ impl Backend for Counting {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             let task = decode_request(&request).unwrap().task;
             self.calls.lock().unwrap().push(task.chunk());
-            let mut blobs = Blobs::new();
-            let stream = blobs.insert(format!("stream {}", task.chunk()).into_bytes());
-            let final_state = blobs.insert(format!("state {}", task.chunk()).into_bytes());
-            assert!(matches!(task, Task::EncodeChunk { .. }));
-            let executed = Executed {
-                output: edge_worker::TaskOutput::EncodeChunk {
-                    stream,
-                    final_state,
-                },
-                blobs,
-                work: WorkStats::default(),
-            };
-            Ok(Bytes::from(encode_response(&Ok(
-                edge_worker::wire::Answer {
-                    executed,
-                    stored: Vec::new(),
-                },
-            ))))
+            Ok(made_up_answer(&task))
         })
     }
+}
+
+/// A response to a chunk encode with made-up blobs, computed from nothing.
+fn made_up_answer(task: &Task) -> Bytes {
+    let mut blobs = Blobs::new();
+    let stream = blobs.insert(format!("stream {}", task.chunk()).into_bytes());
+    let final_state = blobs.insert(format!("state {}", task.chunk()).into_bytes());
+    assert!(matches!(task, Task::EncodeChunk { .. }));
+    let executed = Executed {
+        output: edge_worker::TaskOutput::EncodeChunk {
+            stream,
+            final_state,
+        },
+        blobs,
+        work: WorkStats::default(),
+    };
+    Bytes::from(encode_response(&Ok(edge_worker::wire::Answer {
+        executed,
+        stored: Vec::new(),
+    })))
 }
 
 #[tokio::test]
@@ -387,4 +391,138 @@ async fn blobs_are_dropped_once_nothing_reads_them() {
         stats.peak_blobs >= 4,
         "pictures and states did go through the store: {stats:?}"
     );
+}
+
+/// Chunk encodes of 100 ms, except that the first attempt of one chunk in twenty (7, 27,
+/// 47, ...) lands on a worker ten times slower; other attempts are quick, or, with
+/// `relaunch_fails`, the second attempt of those chunks gets no response.
+struct Slow {
+    attempts: Mutex<HashMap<u32, u32>>,
+    relaunch_fails: bool,
+}
+
+impl Backend for Slow {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+
+    fn reaches_store(&self) -> bool {
+        false
+    }
+
+    fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
+        Box::pin(async move {
+            let task = decode_request(&request).unwrap().task;
+            let attempt = {
+                let mut attempts = self.attempts.lock().unwrap();
+                let attempt = attempts.entry(task.chunk()).or_insert(0);
+                *attempt += 1;
+                *attempt
+            };
+            let slow = task.chunk() % 20 == 7 && attempt == 1;
+            if self.relaunch_fails && task.chunk() % 20 == 7 && attempt == 2 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Err(TransportError("the second worker fell over".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(if slow { 1000 } else { 100 })).await;
+            Ok(made_up_answer(&task))
+        })
+    }
+}
+
+/// Sixty chunk encodes on four workers, on the paused clock: how long they take, and what
+/// the run did.
+async fn sixty_on_slow_workers(straggler_factor: Option<f64>, slow: bool) -> (Duration, Ran) {
+    let attempts = if slow {
+        HashMap::new()
+    } else {
+        // Every first attempt already made: all quick.
+        (0..60).map(|chunk| (chunk, 1)).collect()
+    };
+    let backend = Arc::new(Slow {
+        attempts: Mutex::new(attempts),
+        relaunch_fails: false,
+    });
+    run_sixty(backend, straggler_factor).await
+}
+
+async fn run_sixty(backend: Arc<dyn Backend>, straggler_factor: Option<f64>) -> (Duration, Ran) {
+    let mut setup = setup(60, 4, 0);
+    setup.schedule.straggler_factor = straggler_factor;
+    let started = tokio::time::Instant::now();
+    let ran = run_on(Some(backend), setup).await;
+    (started.elapsed(), ran)
+}
+
+#[tokio::test(start_paused = true)]
+async fn stragglers_are_launched_again_and_the_first_result_wins() {
+    let (clean, ran) = sixty_on_slow_workers(Some(3.0), false).await;
+    ran.outcome.result.unwrap();
+    assert_eq!(ran.outcome.relaunched, 0, "no straggler in a clean run");
+    let (unaided, ran) = sixty_on_slow_workers(None, true).await;
+    ran.outcome.result.unwrap();
+    let (aided, ran) = sixty_on_slow_workers(Some(3.0), true).await;
+    let outcome = ran.outcome;
+    outcome.result.unwrap();
+    let ratio = |time: Duration| time.as_secs_f64() / clean.as_secs_f64();
+    eprintln!(
+        "clean {clean:?}, slow workers alone {unaided:?} ({:.2}x), stragglers launched again \
+         {aided:?} ({:.2}x)",
+        ratio(unaided),
+        ratio(aided)
+    );
+    assert!(
+        ratio(unaided) > 1.5,
+        "the slow workers do slow the run down"
+    );
+    assert!(ratio(aided) <= 1.3, "within 1.3x of a clean run");
+    assert_eq!(ran.chunks, (0..60).collect::<Vec<_>>());
+    assert_eq!((outcome.tasks_run, outcome.relaunched), (60, 3));
+    let superseded: Vec<(u32, u32)> = outcome
+        .records
+        .iter()
+        .filter(|r| r.cause.as_deref() == Some(SUPERSEDED))
+        .map(|r| (r.chunk, r.attempt))
+        .collect();
+    assert_eq!(
+        superseded,
+        [(7, 1), (27, 1), (47, 1)],
+        "the slow attempts lost"
+    );
+    let won: Vec<(u32, u32)> = outcome
+        .records
+        .iter()
+        .filter(|r| r.ok && r.chunk % 20 == 7)
+        .map(|r| (r.chunk, r.attempt))
+        .collect();
+    assert_eq!(won, [(7, 2), (27, 2), (47, 2)]);
+    assert!(
+        !outcome
+            .records
+            .iter()
+            .any(|r| !r.ok && r.cause.as_deref() != Some(SUPERSEDED))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_fails_beside_a_running_one_is_not_tried_again() {
+    // The second attempts of the stragglers fail; the first ones, still running, finish
+    // their tasks, and nothing else is launched for them.
+    let backend = Arc::new(Slow {
+        attempts: Mutex::new(HashMap::new()),
+        relaunch_fails: true,
+    });
+    let (_, ran) = run_sixty(backend, Some(3.0)).await;
+    let outcome = ran.outcome;
+    outcome.result.unwrap();
+    assert_eq!(ran.chunks.len(), 60);
+    assert_eq!((outcome.relaunched, outcome.retried), (3, 3));
+    assert_eq!(outcome.retried_by, BTreeMap::from([("transport", 3)]));
+    let chunk_7: Vec<(u32, bool)> = outcome
+        .records
+        .iter()
+        .filter(|r| r.chunk == 7)
+        .map(|r| (r.attempt, r.ok))
+        .collect();
+    assert_eq!(chunk_7, [(2, false), (1, true)]);
 }

@@ -137,6 +137,8 @@ pub struct Summary<'a> {
     pub retried_by: &'a BTreeMap<&'static str, usize>,
     /// Tasks whose result an earlier run had kept in the store.
     pub resumed: usize,
+    /// Stragglers launched again.
+    pub relaunched: usize,
     /// The blob store ("memory" or its directory), what it held at most, and the most blobs
     /// held at one time, in the store or (small ones) in memory.
     pub store: &'a str,
@@ -146,6 +148,23 @@ pub struct Summary<'a> {
     pub pipeline_time: Duration,
     /// From opening the input to the output's rename.
     pub total_time: Duration,
+    /// The most memory flick held at once (resident), where the system tells.
+    pub peak_memory: Option<u64>,
+}
+
+/// The most resident memory this process has held, where the system tells (Linux's
+/// `VmHWM`).
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 impl Summary<'_> {
@@ -206,11 +225,19 @@ impl Summary<'_> {
             0 => String::new(),
             n => format!(", {n} more resumed from the store"),
         };
+        let relaunched = match self.relaunched {
+            0 => String::new(),
+            1 => ", 1 straggler launched again".to_owned(),
+            n => format!(", {n} stragglers launched again"),
+        };
+        let peak = self.peak_memory.map_or_else(String::new, |bytes| {
+            format!("; peak memory {:.1} MB", bytes as f64 / 1e6)
+        });
         let pipeline = format!(
             "{}: ExCamera[{}, {}]: {} chunks in {batches} batch{}, {} {} worker{}, {} tasks run \
-             ({} retried{by_cause}{resumed}) in {wall:.2} s; task time {per_kind}; rebase is {:.1}% of task time, \
+             ({} retried{by_cause}{resumed}{relaunched}) in {wall:.2} s; task time {per_kind}; rebase is {:.1}% of task time, \
              its longest serial walk {walk:.2} s ({:.1}% of the pipeline's wall time); \
-             blobs held at most {} at once ({:.1} MB), {} of them ({:.1} MB) in store {}",
+             blobs held at most {} at once ({:.1} MB), {} of them ({:.1} MB) in store {}{peak}",
             self.output.display(),
             layout.chunk_frames,
             layout.batch_chunks,
@@ -285,6 +312,8 @@ mod tests {
             attempt: 1,
             ok,
             cause: (!ok).then(|| "transport".to_owned()),
+            frames: 1,
+            pixels: 64,
         }
     }
 
@@ -380,6 +409,7 @@ mod tests {
             retried: 1,
             retried_by: &BTreeMap::from([("timeout", 1)]),
             resumed: 0,
+            relaunched: 2,
             store: "memory",
             stored: StoreStats {
                 blobs: 0,
@@ -393,16 +423,17 @@ mod tests {
             },
             pipeline_time: Duration::from_secs(4),
             total_time: Duration::from_secs(5),
+            peak_memory: Some(81_500_000),
         };
         let text = summary.text();
         for needle in [
             "out.ivf: encoded 20 frames (5 keyframes, 1 at a scene cut), 1100 bytes, 8.0 kb/s at 20/1",
             "average PSNR 35.00 dB, SSIM 0.9700, in 5.00 s (4.0 frames/s)",
-            "ExCamera[3, 2]: 7 chunks in 4 batches, 2 local workers, 4 tasks run (1 retried: 1 timeout)",
+            "ExCamera[3, 2]: 7 chunks in 4 batches, 2 local workers, 4 tasks run (1 retried: 1 timeout, 2 stragglers launched again)",
             "encode_chunk 2.00 s, encode_given_state 0.50 s, rebase 1.25 s",
             "rebase is 33.3% of task time",
             "longest serial walk 0.50 s (12.5% of",
-            "blobs held at most 12 at once (3.5 MB), 10 of them (3.4 MB) in store memory",
+            "blobs held at most 12 at once (3.5 MB), 10 of them (3.4 MB) in store memory; peak memory 81.5 MB",
         ] {
             assert!(text.contains(needle), "{needle:?} not in {text}");
         }

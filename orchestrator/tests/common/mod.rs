@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod moto;
+pub mod serve;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
