@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::serve::{Refusing, SECRET, Server, component, exchange};
+use common::serve::{Proxy, Rule, SECRET, Server, component, exchange};
 use common::{assert_clean_error, flick_ok};
 use edge_worker::auth;
 use flick_tests::{Source, make_y4m};
@@ -107,7 +107,7 @@ fn faults_on_the_http_backend_lose_nothing() {
 #[test]
 fn a_task_that_fails_every_attempt_ends_cleanly_and_resumes() {
     let server = Server::start();
-    let proxy = Refusing::start(&server.addr, "rebase", 4);
+    let proxy = Proxy::start(&[server.addr.clone()], Rule::Refuse("rebase", 4));
     let dir = TempDir::new().unwrap();
     let y4m = dir.path().join("clip.y4m");
     make_y4m(Source::Clip, 96, 64, 14, &y4m);
@@ -368,20 +368,25 @@ fn most_in_flight(timeline: &Path) -> usize {
     most as usize
 }
 
-/// A thousand requests in flight against a pool of four `wasmtime serve` instances: the
-/// runtime does not take a thread a request, the descriptors are one a connection (the limit
-/// raised to make room), the memory stays bounded, and the stream is the local backend's.
+/// A thousand requests in flight against a pool of four `wasmtime serve` instances, behind a
+/// proxy that holds every request until a thousand are held at once: the runtime does not
+/// take a thread a request, the descriptors are one a connection (the limit raised to make
+/// room), the memory stays bounded, and the stream is the local backend's.
 #[test]
 fn a_thousand_requests_in_flight_on_a_pool_of_workers() {
+    // This test's own end holds a thread and two connections a request.
+    rlimit::increase_nofile_limit(4096).unwrap();
     let servers: Vec<Server> = (0..4).map(|_| Server::spawn()).collect();
     for server in &servers {
         server.wait_until_up();
     }
-    let endpoints: Vec<String> = servers.iter().map(Server::url).collect();
-    let endpoints = endpoints.join(",");
+    let upstreams: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
+    let proxy = Proxy::start(&upstreams, Rule::HoldUntil(1000));
+    let endpoint = proxy.url();
     let dir = TempDir::new().unwrap();
     let y4m = dir.path().join("clip.y4m");
-    make_y4m(Source::Clip, 64, 48, 1000, &y4m);
+    // Each chunk its own batch: a thousand chunk encodes, all ready once their pictures are in.
+    make_y4m(Source::Synthetic("testsrc2"), 96, 64, 1000, &y4m);
     let (local, remote) = (dir.path().join("local.ivf"), dir.path().join("http.ivf"));
     let timeline = dir.path().join("timeline.json");
     let pipeline = ["--chunk-frames", "1", "--batch", "1"];
@@ -399,7 +404,7 @@ fn a_thousand_requests_in_flight_on_a_pool_of_workers() {
         "--backend",
         "http",
         "--endpoint",
-        &endpoints,
+        &endpoint,
     ]);
     flick.arg("--timeline").arg(&timeline);
     flick.env("FLICK_WORKER_SECRET", SECRET);
@@ -419,18 +424,16 @@ fn a_thousand_requests_in_flight_on_a_pool_of_workers() {
     let (status, summary) = output;
     assert!(status.success(), "{summary}");
     assert_eq!(fs::read(&local).unwrap(), fs::read(&remote).unwrap());
-    let in_flight = most_in_flight(&timeline);
+    let held = proxy.most_held.load(Ordering::SeqCst);
     eprintln!(
-        "1000 workers on 4 wasmtime serve: {in_flight} requests in flight at most, \
-         {peaks:?}; {}",
+        "1000 workers through a holding proxy to 4 wasmtime serve: {held} requests held at \
+         once, {} in flight at most in the timeline, {peaks:?}; {}",
+        most_in_flight(&timeline),
         summary.lines().last().unwrap_or("")
     );
-    assert!(
-        in_flight >= 900,
-        "only {in_flight} requests were in flight at once"
-    );
+    assert_eq!(held, 1000, "a thousand requests were in flight at once");
     assert!(peaks.threads <= 64, "{peaks:?}");
-    assert!(peaks.descriptors <= in_flight + 256, "{peaks:?}");
+    assert!(peaks.descriptors <= 1000 + 256, "{peaks:?}");
     assert!(peaks.resident_mb <= 512.0, "{peaks:?}");
     assert!(summary.contains("peak memory"), "{summary}");
 }

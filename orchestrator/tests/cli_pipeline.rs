@@ -265,9 +265,20 @@ fn timeline_records_every_task_and_the_summary_names_the_pipeline() {
             "bytes_out",
             "attempt",
             "ok",
+            "frames",
+            "pixels",
         ] {
             assert!(record.get(key).is_some(), "{key} missing from {record}");
         }
+        assert_eq!(record["pixels"], 64 * 48, "{record}");
+        let frames = if record["kind"] == "encode_given_state" {
+            1
+        } else if record["chunk"] == 6 {
+            2
+        } else {
+            3
+        };
+        assert_eq!(record["frames"], frames, "{record}");
         let (start, end) = (
             record["start_s"].as_f64().unwrap(),
             record["end_s"].as_f64().unwrap(),
@@ -295,6 +306,90 @@ fn timeline_records_every_task_and_the_summary_names_the_pipeline() {
         let chunk = record["chunk"].as_u64().unwrap();
         assert!(record["start_s"].as_f64().unwrap() >= end_of("encode_given_state", chunk));
     }
+}
+
+/// `flick simulate` replays the measured job: one worker takes the sum of the task times,
+/// more take less, the work stays the same, a bigger job takes longer, and the plot is a PNG.
+#[test]
+fn simulate_replays_a_measured_timeline() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 20);
+    let ivf = dir.path().join("timed.ivf");
+    let timeline = dir.path().join("timeline.json");
+    let pipeline = ["--chunk-frames", "3", "--batch", "2", "--workers", "1"];
+    let mut extra = pipeline.to_vec();
+    extra.extend(["--timeline", timeline.to_str().unwrap()]);
+    flick_ok(encode_args(&y4m, &ivf, &extra));
+    let records: Vec<serde_json::Value> =
+        serde_json::from_slice(&fs::read(&timeline).unwrap()).unwrap();
+    let task_seconds: f64 = records
+        .iter()
+        .map(|r| r["end_s"].as_f64().unwrap() - r["start_s"].as_f64().unwrap())
+        .sum();
+
+    let plot = dir.path().join("scale.png");
+    let mut args = with_path(
+        &["simulate"],
+        &timeline,
+        &["--workers", "1,2,100", "--plot"],
+    );
+    args.push(plot.clone().into_os_string());
+    let lines = flick_ok(&args);
+    assert!(
+        lines[0].contains("20 frames of 3072 pixels, ExCamera[3, 2], 1 workers"),
+        "{lines:?}"
+    );
+    let figures: Vec<(u64, f64, f64)> = lines
+        .iter()
+        .filter(|line| line.starts_with("workers "))
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(
+                [words[2], words[4], words[6], words[8]],
+                ["wall_s", "worker_s", "lambda_usd", "vm_usd"],
+                "{line}"
+            );
+            (
+                words[1].parse().unwrap(),
+                words[3].parse().unwrap(),
+                words[5].parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(figures.len(), 3, "{lines:?}");
+    let (one, two, many) = (figures[0], figures[1], figures[2]);
+    assert_eq!((one.0, two.0, many.0), (1, 2, 100));
+    assert!(
+        (one.1 - task_seconds).abs() < 2e-3,
+        "{one:?} vs {task_seconds}"
+    );
+    assert!(two.1 < one.1 && many.1 <= two.1, "{figures:?}");
+    assert!((one.2 - many.2).abs() < 2e-3, "the same work: {figures:?}");
+    assert_eq!(&fs::read(&plot).unwrap()[..4], b"\x89PNG");
+
+    // Four times the frames, in 4K: longer, and more so with a platform's costs.
+    let scaled = |extra: &[&str]| -> f64 {
+        let mut args = with_path(
+            &["simulate"],
+            &timeline,
+            &["--workers", "4", "--frames", "80"],
+        );
+        args.extend(extra.iter().map(OsString::from));
+        let lines = flick_ok(&args);
+        let line = lines.iter().find(|l| l.starts_with("workers 4 ")).unwrap();
+        line.split_whitespace().nth(3).unwrap().parse().unwrap()
+    };
+    let plain = scaled(&[]);
+    let big = scaled(&["--width", "3840", "--height", "2160"]);
+    let on_a_platform = scaled(&["--cold-start", "1", "--invoke-latency", "0.1"]);
+    assert!(big > 100.0 * plain, "{big} vs {plain}");
+    assert!(on_a_platform > plain + 1.0, "{on_a_platform} vs {plain}");
+
+    let output = flick(with_path(&["simulate"], &y4m, &[]));
+    assert_clean_error(&output, &["not a flick timeline"]);
+    let output = flick(with_path(&["simulate"], &timeline, &["--workers", "0"]));
+    assert!(!output.status.success());
 }
 
 #[test]

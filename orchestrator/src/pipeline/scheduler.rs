@@ -125,6 +125,8 @@ struct Done {
     end: Duration,
     bytes_in: u64,
     bytes_out: u64,
+    /// How long it took on the runtime's clock, which the straggler deadlines use.
+    took: Duration,
     size: Size,
     result: Result<Answer, Failure>,
 }
@@ -418,7 +420,9 @@ impl Driver<'_> {
         let size = Size::of(&task);
         let handle = self.running.spawn(async move {
             let start = epoch.elapsed();
+            let since = Clock::now();
             let (result, bytes_out) = attempt(backend.as_ref(), request.bytes, deadline).await;
+            let took = since.elapsed();
             Done {
                 lane,
                 step,
@@ -428,6 +432,7 @@ impl Driver<'_> {
                 end: epoch.elapsed(),
                 bytes_in,
                 bytes_out,
+                took,
                 size,
                 result,
             }
@@ -583,9 +588,8 @@ impl Driver<'_> {
         match done.result {
             Ok(answer) => {
                 let times = self.durations.entry(step.kind()).or_default();
-                let took = done.end.saturating_sub(done.start);
-                let at = times.partition_point(|time| *time <= took);
-                times.insert(at, took);
+                let at = times.partition_point(|time| *time <= done.took);
+                times.insert(at, done.took);
                 self.supersede(step);
                 match self.accept(step, answer, done.key).await {
                     Ok(next) => {

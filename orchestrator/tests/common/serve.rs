@@ -1,12 +1,13 @@
 //! The worker-http component under a real `wasmtime serve` on loopback, a raw HTTP/1.1
-//! exchange with it, and a proxy in front of it that drops every request for one task.
+//! exchange with it, and a proxy in front of such workers that drops every request for one
+//! task, or holds requests until many are in flight.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -132,41 +133,73 @@ pub fn exchange(
     (status, String::from_utf8_lossy(&rest).into_owned())
 }
 
-/// A proxy in front of a worker that forwards every request, one a connection, except those
-/// for one task (its kind and chunk), whose connection it drops unanswered: a worker that
-/// dies on that task every time. Stops when dropped.
-pub struct Refusing {
+/// What a [`Proxy`] does with the requests it forwards.
+#[derive(Clone, Copy, Debug)]
+pub enum Rule {
+    /// Drops, unanswered, every request for one task (its kind and chunk): a worker that dies
+    /// on that task every time.
+    Refuse(&'static str, u32),
+    /// Holds every request until this many are held at once, then lets them all through:
+    /// proof that the client had that many in flight.
+    HoldUntil(usize),
+}
+
+/// How long a held request waits for the others before it goes through anyway.
+const HOLD_AT_MOST: Duration = Duration::from_secs(120);
+
+/// A proxy in front of workers (requests go to them in turn, one a connection), applying a
+/// [`Rule`]. Stops taking connections when dropped.
+pub struct Proxy {
     pub addr: String,
-    /// Requests for the task dropped so far.
+    /// Requests dropped so far (`Rule::Refuse`).
     pub refused: Arc<AtomicUsize>,
+    /// The most requests held at once (`Rule::HoldUntil`).
+    pub most_held: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
-impl Refusing {
-    pub fn start(upstream: &str, kind: &'static str, chunk: u32) -> Refusing {
+/// Requests held, and whether the gate has opened.
+type Gate = (Mutex<(usize, bool)>, Condvar);
+
+impl Proxy {
+    pub fn start(upstreams: &[String], rule: Rule) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let refused = Arc::new(AtomicUsize::new(0));
+        let most_held = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (upstream, counted, stopped) =
-            (upstream.to_owned(), Arc::clone(&refused), Arc::clone(&stop));
+        let gate: Arc<Gate> = Arc::new((Mutex::new((0, false)), Condvar::new()));
+        let upstreams = upstreams.to_vec();
+        let (counted, held, stopped) = (
+            Arc::clone(&refused),
+            Arc::clone(&most_held),
+            Arc::clone(&stop),
+        );
         thread::spawn(move || {
+            let mut next = 0usize;
             while !stopped.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        let (upstream, counted) = (upstream.clone(), Arc::clone(&counted));
-                        thread::spawn(move || {
-                            let _ = relay(client, &upstream, (kind, chunk), &counted);
-                        });
+                        let upstream = upstreams[next % upstreams.len()].clone();
+                        next += 1;
+                        let (counted, held, gate) =
+                            (Arc::clone(&counted), Arc::clone(&held), Arc::clone(&gate));
+                        thread::Builder::new()
+                            .stack_size(128 << 10)
+                            .spawn(move || {
+                                let _ = relay(client, &upstream, rule, &counted, &held, &gate);
+                            })
+                            .unwrap();
                     }
-                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
                 }
             }
         });
-        Refusing {
+        Proxy {
             addr,
             refused,
+            most_held,
             stop,
         }
     }
@@ -176,28 +209,54 @@ impl Refusing {
     }
 }
 
-impl Drop for Refusing {
+impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
 }
 
-/// Reads one request from `client` and forwards it to `upstream`, or drops it when it is
-/// for the task `refuse` names.
+/// Waits at the gate until `until` requests are held at once (or [`HOLD_AT_MOST`] passed).
+fn hold(gate: &Gate, until: usize, most_held: &AtomicUsize) {
+    let (state, opened) = gate;
+    let mut state = state.lock().unwrap();
+    state.0 += 1;
+    most_held.fetch_max(state.0, Ordering::SeqCst);
+    if state.0 >= until {
+        state.1 = true;
+        opened.notify_all();
+    }
+    let started = Instant::now();
+    while !state.1 && started.elapsed() < HOLD_AT_MOST {
+        state = opened
+            .wait_timeout(state, Duration::from_secs(1))
+            .unwrap()
+            .0;
+    }
+    state.0 -= 1;
+}
+
+/// Reads one request from `client` and forwards it to `upstream`, as `rule` says.
 fn relay(
     client: TcpStream,
     upstream: &str,
-    refuse: (&str, u32),
+    rule: Rule,
     refused: &AtomicUsize,
+    most_held: &AtomicUsize,
+    gate: &Gate,
 ) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     let mut reader = BufReader::new(client.try_clone()?);
     let (head, body) = read_message(&mut reader)?;
-    if let Ok(request) = edge_worker::wire::decode_request(&body)
-        && (request.task.kind(), request.task.chunk()) == refuse
-    {
-        refused.fetch_add(1, Ordering::SeqCst);
-        return client.shutdown(Shutdown::Both);
+    match rule {
+        Rule::Refuse(kind, chunk) => {
+            if let Ok(request) = edge_worker::wire::decode_request(&body)
+                && (request.task.kind(), request.task.chunk()) == (kind, chunk)
+            {
+                refused.fetch_add(1, Ordering::SeqCst);
+                return client.shutdown(Shutdown::Both);
+            }
+        }
+        Rule::HoldUntil(until) => hold(gate, until, most_held),
     }
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(&with_close(&head))?;
