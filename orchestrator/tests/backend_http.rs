@@ -107,7 +107,10 @@ fn faults_on_the_http_backend_lose_nothing() {
 #[test]
 fn a_task_that_fails_every_attempt_ends_cleanly_and_resumes() {
     let server = Server::start();
-    let proxy = Proxy::start(&[server.addr.clone()], Rule::Refuse("rebase", 4));
+    let proxy = Proxy::start(
+        std::slice::from_ref(&server.addr),
+        Rule::Refuse("rebase", 4),
+    );
     let dir = TempDir::new().unwrap();
     let y4m = dir.path().join("clip.y4m");
     make_y4m(Source::Clip, 96, 64, 14, &y4m);
