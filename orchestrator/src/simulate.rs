@@ -8,13 +8,14 @@
 //! priorities: rebases first, then given-state encodes, then chunk encodes, each in chunk
 //! order. Each attempt costs its compute, the platform's latency per invocation, the time
 //! its bytes take at the given bandwidth, and, the first time a worker runs anything, a
-//! cold start; at most `--concurrency-limit` run at once, whatever W is.
+//! cold start; at most `--concurrency-limit` run at once, whatever W is. With `--cores`, the
+//! workers share that many CPUs with the orchestrator's own work (`--host-load`), as a local
+//! run on one machine does, and each running attempt goes at its share.
 //!
 //! What it leaves out: reading the input (every chunk's pictures are there at the start),
 //! retries, stragglers and scene cuts (each batch is one serial walk of rebases).
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -97,6 +98,18 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub concurrency_limit: Option<u64>,
 
+    /// The workers share this many CPUs, as on one machine (a local run), rather than having
+    /// one each: attempts beyond them, and the orchestrator's own work (--host-load), slow
+    /// every running attempt down alike.
+    #[arg(long, value_name = "C", value_parser = parse_positive)]
+    pub cores: Option<f64>,
+
+    /// CPUs' worth of work the orchestrator does beside the tasks on the --cores CPUs
+    /// (reading the input, checking the output), e.g. 0.2.
+    #[arg(long, value_name = "H", default_value_t = 0.0, value_parser = parse_non_negative,
+          requires = "cores")]
+    pub host_load: f64,
+
     /// Draw wall time against worker count as a PNG here.
     #[arg(long, value_name = "FILE.png")]
     pub plot: Option<PathBuf>,
@@ -168,7 +181,15 @@ pub struct Platform {
     /// Bytes a second; `None`: free.
     pub bandwidth: Option<f64>,
     pub concurrency_limit: Option<usize>,
+    /// CPUs the workers share (a single machine's), if they do; each worker has one of
+    /// its own otherwise.
+    pub cores: Option<f64>,
+    /// CPUs' worth of the orchestrator's own work on those shared CPUs.
+    pub host_load: f64,
 }
+
+/// The least share of the CPUs the running attempts are given, however loaded the host.
+const MIN_SHARE: f64 = 0.05;
 
 /// A prediction for one worker count.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -380,13 +401,18 @@ pub fn simulate(
         .concurrency_limit
         .map_or(workers, |limit| limit.min(workers))
         .max(1);
+    // On shared CPUs, every running attempt gets an equal share of what the host's own work
+    // leaves, at most one CPU each.
+    let rate = |running: usize| match platform.cores {
+        Some(cores) => ((cores - platform.host_load).max(MIN_SHARE) / running as f64).min(1.0),
+        None => 1.0,
+    };
     // Workers never used yet (each pays a cold start), and warm ones free now.
     let mut cold = lanes;
     let mut warm = 0usize;
-    // Running attempts by end time (in nanoseconds, for a total order), then step.
-    let mut running: BinaryHeap<Reverse<(u64, Step)>> = BinaryHeap::new();
+    // Running attempts: the step, the seconds of work left (at a whole CPU), its start.
+    let mut running: Vec<(Step, f64, f64)> = Vec::new();
     let (mut now, mut worker_s) = (0.0f64, 0.0f64);
-    let nanos = |seconds: f64| (seconds * 1e9).round() as u64;
     let mut done = 0usize;
     loop {
         while warm + cold > 0 {
@@ -400,20 +426,35 @@ pub fn simulate(
                 cold -= 1;
                 seconds += platform.cold_start_s;
             }
-            worker_s += seconds;
-            running.push(Reverse((nanos(now + seconds), step)));
+            running.push((step, seconds, now));
         }
-        let Some(Reverse((end, step))) = running.pop() else {
+        let Some(least) = running.iter().map(|r| r.1).min_by(f64::total_cmp) else {
             break;
         };
-        now = end as f64 / 1e9;
-        warm += 1;
-        done += 1;
-        for waiter in waiters.remove(&step).unwrap_or_default() {
-            let left = pending.get_mut(&waiter).expect("every step is pending");
-            *left -= 1;
-            if *left == 0 {
-                ready.insert(waiter);
+        // Time runs on to the next end; every attempt has done `least` more of its work.
+        now += least / rate(running.len());
+        let mut finished = Vec::new();
+        running.retain_mut(|(step, left, started)| {
+            *left -= least;
+            if *left <= least * 1e-9 {
+                finished.push(*step);
+                worker_s += now - *started;
+                false
+            } else {
+                true
+            }
+        });
+        // In the scheduler's order, as it would take them back.
+        finished.sort();
+        for step in finished {
+            warm += 1;
+            done += 1;
+            for waiter in waiters.remove(&step).unwrap_or_default() {
+                let left = pending.get_mut(&waiter).expect("every step is pending");
+                *left -= 1;
+                if *left == 0 {
+                    ready.insert(waiter);
+                }
             }
         }
     }
@@ -458,6 +499,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         invoke_latency_s: args.invoke_latency,
         bandwidth: args.bandwidth.map(|mb| mb * 1e6),
         concurrency_limit: args.concurrency_limit.map(|n| n as usize),
+        cores: args.cores,
+        host_load: args.host_load,
     };
 
     let mut out = String::new();

@@ -52,6 +52,8 @@ fn free() -> Platform {
         invoke_latency_s: 0.0,
         bandwidth: None,
         concurrency_limit: None,
+        cores: None,
+        host_load: 0.0,
     }
 }
 
@@ -199,4 +201,37 @@ fn timelines_it_cannot_measure_are_refused_with_the_reason() {
         .unwrap_err()
         .to_string();
     assert!(message.contains("encode_given_state"), "{message}");
+}
+
+#[test]
+fn workers_on_shared_cpus_go_at_their_share() {
+    // Two workers on one CPU take as long as one worker.
+    let one_cpu = Platform {
+        cores: Some(1.0),
+        ..free()
+    };
+    let shared = predict(Batch::Chunks(2), one_cpu, 2);
+    assert!(close(shared.wall_s, 10.0), "{shared:?}");
+    // Two workers on two CPUs, with half a CPU of the host's work beside them, go at 3/4.
+    let two = predict(Batch::Chunks(2), free(), 2);
+    let loaded = Platform {
+        cores: Some(2.0),
+        host_load: 0.5,
+        ..free()
+    };
+    let slowed = predict(Batch::Chunks(2), loaded, 2);
+    assert!(slowed.wall_s > two.wall_s, "{slowed:?} {two:?}");
+    assert!(
+        slowed.wall_s <= two.wall_s / 0.75 + 1e-6,
+        "{slowed:?} {two:?}"
+    );
+    // Enough CPUs: no change.
+    let roomy = Platform {
+        cores: Some(8.0),
+        ..free()
+    };
+    assert!(close(
+        predict(Batch::Chunks(2), roomy, 2).wall_s,
+        two.wall_s
+    ));
 }
