@@ -309,11 +309,13 @@ fn parse_probability(text: &str) -> Result<f64, String> {
     }
 }
 
-/// 0, or a factor above 1.
+/// 0, or a factor above 1 and at most 1000.
 fn parse_factor(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(f) if f == 0.0 || (f > 1.0 && f.is_finite()) => Ok(f),
-        Ok(_) => Err(format!("{text} is neither 0 (off) nor a factor above 1")),
+        Ok(f) if f == 0.0 || (f > 1.0 && f <= 1000.0) => Ok(f),
+        Ok(_) => Err(format!(
+            "{text} is neither 0 (off) nor a factor above 1 (and at most 1000)"
+        )),
         Err(_) => Err(format!("'{text}' is not a number")),
     }
 }

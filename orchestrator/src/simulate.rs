@@ -10,7 +10,8 @@
 //! its bytes take at the given bandwidth, and, the first time a worker runs anything, a
 //! cold start; at most `--concurrency-limit` run at once, whatever W is. With `--cores`, the
 //! workers share that many CPUs with the orchestrator's own work (`--host-load`), as a local
-//! run on one machine does, and each running attempt goes at its share.
+//! run on one machine does, and each running attempt goes at its share (all of its time is
+//! taken for work on the CPUs then: a local run has no latency or cold start to add).
 //!
 //! What it leaves out: reading the input (every chunk's pictures are there at the start),
 //! retries, stragglers and scene cuts (each batch is one serial walk of rebases).
@@ -19,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use plotters::prelude::*;
 
@@ -371,6 +372,10 @@ pub fn simulate(
         let Some(cost) = costs.get(kind) else {
             bail!("the job needs {kind} tasks, and the measured run had none to measure");
         };
+        ensure!(
+            cost.seconds_per_pixel.is_finite() && cost.bytes_per_pixel.is_finite(),
+            "the measured cost of {kind} is not a number"
+        );
         let frames = match step {
             Step::GivenState(_) => 1.0,
             Step::Encode(chunk) | Step::Rebase(chunk) => frames_of(chunk),
@@ -587,7 +592,11 @@ fn draw(predictions: &[Prediction], title: &str) -> Result<Vec<u8>> {
         let most = predictions.iter().map(|p| p.workers).max().unwrap_or(1) as f64;
         let fewest = predictions.iter().map(|p| p.workers).min().unwrap_or(1) as f64;
         let slowest = predictions.iter().map(|p| p.wall_s).fold(1e-6, f64::max);
-        let fastest = predictions.iter().map(|p| p.wall_s).fold(slowest, f64::min);
+        let fastest = predictions
+            .iter()
+            .map(|p| p.wall_s)
+            .fold(slowest, f64::min)
+            .max(1e-6);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, (FONT_FAMILY, 20))
             .margin(12)

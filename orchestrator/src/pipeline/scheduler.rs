@@ -99,7 +99,8 @@ pub struct Outcome {
     pub records: Vec<TimelineRecord>,
     /// Tasks that succeeded.
     pub tasks_run: usize,
-    /// Failed attempts that were tried again.
+    /// Failed attempts that the run came through: tried again, or with another attempt of
+    /// their task still running.
     pub retried: usize,
     /// Those, by cause ([`Failure::cause`]).
     pub retried_by: BTreeMap<&'static str, usize>,
@@ -218,8 +219,11 @@ struct InFlight {
     step: Step,
     lane: usize,
     attempt: u32,
-    /// When it started, on the runtime's clock (which tests can pause).
+    /// When it started, on the runtime's clock (which tests can pause), and for the
+    /// timeline.
     since: Clock,
+    start: Duration,
+    bytes_in: u64,
     /// Whether another attempt was launched beside it already.
     relaunched: bool,
     handle: AbortHandle,
@@ -418,6 +422,7 @@ impl Driver<'_> {
         let (epoch, deadline) = (self.epoch, self.schedule.timeout);
         let bytes_in = request.bytes.len() as u64 + request.named_bytes;
         let size = Size::of(&task);
+        let launched_at = self.epoch.elapsed();
         let handle = self.running.spawn(async move {
             let start = epoch.elapsed();
             let since = Clock::now();
@@ -444,6 +449,8 @@ impl Driver<'_> {
                 lane,
                 attempt: attempt_number,
                 since: Clock::now(),
+                start: launched_at,
+                bytes_in,
                 relaunched: false,
                 handle,
                 size,
@@ -461,15 +468,26 @@ impl Driver<'_> {
             return None;
         }
         let median = times[times.len() / 2];
-        Some(median.mul_f64(factor).max(STRAGGLER_FLOOR))
+        let after = Duration::try_from_secs_f64(median.as_secs_f64() * factor).ok()?;
+        Some(after.max(STRAGGLER_FLOOR))
+    }
+
+    /// When `attempt` becomes a straggler, if it can: not once its task has a second attempt
+    /// running, so that a task slow by nature gets one twin, not a chain of them.
+    fn straggles_at(&self, attempt: &InFlight) -> Option<Clock> {
+        if attempt.relaunched || self.attempts_running(attempt.step) > 1 {
+            return None;
+        }
+        attempt
+            .since
+            .checked_add(self.straggler_after(attempt.step.kind())?)
     }
 
     /// When the next attempt becomes a straggler, if any can.
     fn next_straggler(&self) -> Option<Clock> {
         self.in_flight
             .values()
-            .filter(|attempt| !attempt.relaunched)
-            .filter_map(|attempt| Some(attempt.since + self.straggler_after(attempt.step.kind())?))
+            .filter_map(|attempt| self.straggles_at(attempt))
             .min()
     }
 
@@ -483,11 +501,7 @@ impl Driver<'_> {
         let mut due: Vec<(Clock, AttemptId)> = self
             .in_flight
             .iter()
-            .filter(|(_, attempt)| !attempt.relaunched)
-            .filter(|(_, attempt)| {
-                self.straggler_after(attempt.step.kind())
-                    .is_some_and(|after| attempt.since + after <= now)
-            })
+            .filter(|(_, attempt)| self.straggles_at(attempt).is_some_and(|at| at <= now))
             .map(|(id, attempt)| (attempt.since, *id))
             .collect();
         due.sort();
@@ -507,9 +521,12 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Whether an attempt of `step` is still running.
-    fn attempt_running(&self, step: Step) -> bool {
-        self.in_flight.values().any(|attempt| attempt.step == step)
+    /// How many attempts of `step` are running (not counting superseded ones).
+    fn attempts_running(&self, step: Step) -> usize {
+        self.in_flight
+            .values()
+            .filter(|attempt| attempt.step == step)
+            .count()
     }
 
     /// Aborts every attempt of `step` still running: another one won. Each comes back
@@ -542,9 +559,9 @@ impl Driver<'_> {
                     kind: loser.step.kind().to_owned(),
                     chunk: u32::try_from(loser.step.chunk()).unwrap_or(u32::MAX),
                     worker: u32::try_from(loser.lane).unwrap_or(u32::MAX),
-                    start_s: end.saturating_sub(loser.since.elapsed()).as_secs_f64(),
+                    start_s: loser.start.as_secs_f64(),
                     end_s: end.as_secs_f64(),
-                    bytes_in: 0,
+                    bytes_in: loser.bytes_in,
                     bytes_out: 0,
                     attempt: loser.attempt,
                     ok: false,
@@ -604,25 +621,31 @@ impl Driver<'_> {
                 let failures = self.failures.entry(step).or_insert(0);
                 *failures += 1;
                 let again = *failures <= self.schedule.retries;
-                let other_running = self.attempt_running(step);
+                let other_running = self.attempts_running(step) > 0;
                 if again || other_running {
                     self.retried += 1;
                     *self.retried_by.entry(failure.cause()).or_insert(0) += 1;
                 }
                 if other_running {
-                    // Another attempt of the task carries on: nothing to launch.
+                    // Another attempt of the task carries on, and may straggle in turn.
+                    for attempt in self.in_flight.values_mut() {
+                        if attempt.step == step {
+                            attempt.relaunched = false;
+                        }
+                    }
                 } else if again {
                     self.ready.insert(step);
                 } else {
-                    self.fail_task(step, done.attempt, failure);
+                    self.fail_task(step, failure);
                 }
             }
-            Err(failure) => self.fail_task(step, done.attempt, failure),
+            Err(failure) => self.fail_task(step, failure),
         }
     }
 
-    /// Ends the run with `step`'s failure, after `attempts` attempts.
-    fn fail_task(&mut self, step: Step, attempts: u32, failure: Failure) {
+    /// Ends the run with `step`'s failure, naming how many attempts it had.
+    fn fail_task(&mut self, step: Step, failure: Failure) {
+        let attempts = self.attempts.get(&step).copied().unwrap_or(1);
         let why = if failure.is_retried() {
             ""
         } else {

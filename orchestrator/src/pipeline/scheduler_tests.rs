@@ -505,9 +505,10 @@ async fn stragglers_are_launched_again_and_the_first_result_wins() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_attempt_that_fails_beside_a_running_one_is_not_tried_again() {
-    // The second attempts of the stragglers fail; the first ones, still running, finish
-    // their tasks, and nothing else is launched for them.
+async fn an_attempt_that_fails_beside_a_running_one_is_not_retried_but_its_twin_is_watched() {
+    // The second attempts of the stragglers fail while the first ones still run: those
+    // failures launch nothing, but the first attempts, still straggling, are launched again
+    // (a third attempt, quick), and that one wins.
     let backend = Arc::new(Slow {
         attempts: Mutex::new(HashMap::new()),
         relaunch_fails: true,
@@ -516,13 +517,20 @@ async fn an_attempt_that_fails_beside_a_running_one_is_not_tried_again() {
     let outcome = ran.outcome;
     outcome.result.unwrap();
     assert_eq!(ran.chunks.len(), 60);
-    assert_eq!((outcome.relaunched, outcome.retried), (3, 3));
+    assert_eq!((outcome.relaunched, outcome.retried), (6, 3));
     assert_eq!(outcome.retried_by, BTreeMap::from([("transport", 3)]));
-    let chunk_7: Vec<(u32, bool)> = outcome
+    let chunk_7: Vec<(u32, bool, Option<&str>)> = outcome
         .records
         .iter()
         .filter(|r| r.chunk == 7)
-        .map(|r| (r.attempt, r.ok))
+        .map(|r| (r.attempt, r.ok, r.cause.as_deref()))
         .collect();
-    assert_eq!(chunk_7, [(2, false), (1, true)]);
+    assert_eq!(
+        chunk_7,
+        [
+            (2, false, Some("transport")),
+            (3, true, None),
+            (1, false, Some(SUPERSEDED))
+        ]
+    );
 }
