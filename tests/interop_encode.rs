@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use codec_core::encoder::ReferenceUpdate;
 use codec_core::encoder::rate_control::RateMode;
-use codec_core::encoder::sequence::{SequenceConfig, SequenceEncoder};
+use codec_core::encoder::sequence::{CodedFrame, SequenceConfig, SequenceEncoder};
 use codec_core::header::inspect;
 use codec_core::{DecoderState, EncodeParams, EncodedFrame, Picture, encode};
 use flick_tests::{
@@ -446,6 +446,84 @@ fn sequence_target_ssim() {
 #[test]
 fn sequence_target_bitrate() {
     check_sequence("seq-bitrate", RateMode::TargetBitrate { kbps: 200 });
+}
+
+/// `SequenceEncoder` with altref groups of 4 (`push`/`finish`): each group's last picture is
+/// coded ahead as a hidden frame with the altref's sign bias set in the frames before its
+/// overlay, and the stream plays in vpxdec and ffmpeg exactly as the encoder reconstructed it.
+fn check_altref_groups(name: &str, rate: RateMode) {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = pictures(&dir, Source::Clip, 64, 48, 14);
+    let mut encoder = SequenceEncoder::new(SequenceConfig {
+        rate,
+        frame_rate: (30, 1),
+        speed: 6,
+        altref_interval: 4,
+        // The clip's pictures are small and busy: no frame may turn into a keyframe.
+        scene_cut_keyframes: false,
+        ..SequenceConfig::default()
+    });
+    let mut coded: Vec<CodedFrame> = Vec::new();
+    for (i, picture) in clip.iter().enumerate() {
+        let out = encoder
+            .push(Arc::new(picture.clone()))
+            .unwrap_or_else(|e| panic!("{name}: cannot encode frame {i}: {e}"));
+        coded.extend(out);
+    }
+    coded.extend(encoder.finish().expect("the last frames encode"));
+    assert_eq!(encoder.pending(), 0);
+
+    // Keyframe 0; groups 1..=4, 5..=8, 9..=12, each opened by its last picture hidden; 13
+    // alone (a group of one gets no altref frame).
+    let order: Vec<(u64, bool)> = coded.iter().map(|c| (c.source, c.shown)).collect();
+    let mut expected = vec![(0, true)];
+    for group in [1u64, 5, 9] {
+        expected.push((group + 3, false));
+        expected.extend((group..group + 4).map(|k| (k, true)));
+    }
+    expected.push((13, true));
+    assert_eq!(order, expected, "{name}: frames in stream order");
+    for (i, c) in coded.iter().enumerate() {
+        let header = inspect(&c.frame.data).expect("header parses");
+        assert_eq!(
+            header.tag.show_frame, c.shown,
+            "{name}: frame {i}: show_frame"
+        );
+        // Frames between a hidden frame and its overlay predict from a future picture.
+        let ahead = coded[..i]
+            .iter()
+            .rev()
+            .find(|h| !h.shown)
+            .is_some_and(|h| c.shown && h.source > c.source);
+        assert_eq!(
+            header.sign_bias_altref, ahead,
+            "{name}: frame {i}: altref sign bias"
+        );
+        if !c.shown {
+            assert!(header.refresh_altref && !header.refresh_last && !header.refresh_golden);
+        }
+    }
+    // Each hidden frame's picture is the altref of the frames that follow it.
+    for (i, c) in coded.iter().enumerate().filter(|(_, c)| !c.shown) {
+        let references = coded[i].frame.state.references().expect("references");
+        assert_eq!(
+            *references.altref, *c.frame.picture,
+            "{name}: frame {i}: altref"
+        );
+    }
+    let frames: Vec<EncodedFrame> = coded.into_iter().map(|c| c.frame).collect();
+    check_decoders(&dir, name, &[], &frames);
+}
+
+#[test]
+fn sequence_with_altref_groups_constant_quality() {
+    check_altref_groups("altref-cq", RateMode::ConstantQuality { cq_level: 20 });
+}
+
+#[test]
+fn sequence_with_altref_groups_target_bitrate() {
+    check_altref_groups("altref-bitrate", RateMode::TargetBitrate { kbps: 200 });
 }
 
 /// A sequence continued from the state another sequence ended in: the second part's frames

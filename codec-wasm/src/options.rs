@@ -16,6 +16,8 @@ struct Options {
     sharpness: Option<u8>,
     refresh: Option<Refresh>,
     show: Option<bool>,
+    sign_bias_golden: Option<bool>,
+    sign_bias_altref: Option<bool>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -59,5 +61,11 @@ pub fn encode_params(json: &str) -> Result<EncodeParams, String> {
                 golden_to_altref: r.golden_to_altref,
             }),
         show: options.show.unwrap_or(defaults.show),
+        sign_bias_golden: options
+            .sign_bias_golden
+            .unwrap_or(defaults.sign_bias_golden),
+        sign_bias_altref: options
+            .sign_bias_altref
+            .unwrap_or(defaults.sign_bias_altref),
     })
 }

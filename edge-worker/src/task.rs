@@ -114,6 +114,9 @@ impl EncodeSettings {
             anchor_boost: self.anchor_boost,
             first_frame_replaced: false,
             scene_cut_keyframes: true,
+            // Chunks are coded frame by frame, without a lookahead.
+            altref_interval: 0,
+            altref_boost: SequenceConfig::default().altref_boost,
         })
     }
 }

@@ -4,13 +4,15 @@
 //! whole; the output is written through [`PartialIvf`], so a file named `OUT` is always a
 //! complete stream.
 
+use std::collections::VecDeque;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use codec_core::encoder::rate_control::RateMode;
-use codec_core::encoder::sequence::{SequenceConfig, SequenceEncoder};
+use codec_core::encoder::sequence::{CodedFrame, SequenceConfig, SequenceEncoder};
 use codec_core::{DecoderState, EncodedFrame, Picture, metrics};
 use edge_worker::wire::InlinePolicy;
 use md5::{Digest, Md5};
@@ -45,56 +47,67 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         None => SequenceEncoder::new(config),
     };
 
-    let mut ivf = PartialIvf::create(&args.output, ivf_header(&source, frame_rate)?)?;
+    let ivf = PartialIvf::create(&args.output, ivf_header(&source, frame_rate)?)?;
     let name = args
         .output
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_else(|| "frame".to_owned());
-    let mut md5_out = args.recon_md5.then(|| BufWriter::new(io::stdout()));
     // MD5 lines on the same terminal would tear the bar apart.
     let show_progress =
         io::stderr().is_terminal() && !(args.recon_md5 && io::stdout().is_terminal());
     let progress = progress_bar(show_progress, source.estimated_frames(limit), "frames");
-    let mut summary = Summary::default();
+    let mut out = Output {
+        ivf,
+        md5: args.recon_md5.then(|| BufWriter::new(io::stdout())),
+        name,
+        sources: VecDeque::new(),
+        written: 0,
+        summary: Summary::default(),
+    };
     let started = Instant::now();
 
-    while limit.is_none_or(|limit| summary.frames < limit) {
+    let mut read = 0usize;
+    while limit.is_none_or(|limit| read < limit) {
         let Some(picture) = source.next_picture()? else {
             break;
         };
-        let index = summary.frames;
-        let frame = encoder.encode_next(&picture).map_err(|error| {
-            anyhow!(
-                "cannot encode frame {index} of {}: {error}",
-                source.describe
-            )
+        let picture = Arc::new(picture);
+        out.sources.push_back(picture.clone());
+        let coded = encoder.push(picture).map_err(|error| {
+            anyhow!("cannot encode frame {read} of {}: {error}", source.describe)
         })?;
-        ivf.write_frame(index as u64, &frame.data)?;
-        if let Some(out) = &mut md5_out
-            && shows_picture(&frame.data)
-        {
-            let digest = Md5::digest(frame.picture.to_i420());
-            writeln!(
-                out,
-                "{}  {}",
-                hex(&digest),
-                frame.picture.i420_file_name(&name, index)
-            )
-            .context("cannot write to standard output")?;
+        read += 1;
+        for frame in coded {
+            out.emit(frame)?;
         }
-        summary.add(&picture, &frame);
         progress.set_message(format!(
             "{:.1} frames/s, {:.0} kb/s",
-            summary.frames as f64 / started.elapsed().as_secs_f64().max(1e-9),
-            summary.kilobits_per_second(frame_rate)
+            out.summary.frames as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            out.summary.kilobits_per_second(frame_rate)
         ));
-        progress.inc(1);
+        progress.set_position(out.summary.frames as u64);
+    }
+    let coded = encoder.finish().map_err(|error| {
+        anyhow!(
+            "cannot encode the last {} frames of {}: {error}",
+            encoder.pending(),
+            source.describe
+        )
+    })?;
+    for frame in coded {
+        out.emit(frame)?;
     }
     progress.finish_and_clear();
-    if let Some(out) = &mut md5_out {
-        out.flush().context("cannot write to standard output")?;
+    if let Some(md5) = &mut out.md5 {
+        md5.flush().context("cannot write to standard output")?;
     }
+    let Output {
+        ivf,
+        written,
+        summary,
+        ..
+    } = out;
     if summary.frames == 0 {
         bail!(
             "{} holds no frames (only a Y4M header): nothing to encode",
@@ -105,7 +118,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     if let Some(path) = &args.save_state {
         write_atomically(path, &encoder.state().to_bytes())?;
     }
-    let file_bytes = ivf.finish(summary.frames)?;
+    let file_bytes = ivf.finish(written)?;
     summary.report(&args.output, file_bytes, frame_rate, started.elapsed());
     Ok(())
 }
@@ -131,6 +144,7 @@ fn sequence_config(args: &EncodeArgs, frame_rate: (u32, u32)) -> SequenceConfig 
             .token_partitions
             .unwrap_or(defaults.token_partitions_log2),
         golden_interval: args.golden_interval.unwrap_or(defaults.golden_interval),
+        altref_interval: args.altref_interval.unwrap_or(defaults.altref_interval),
         ..defaults
     }
 }
@@ -194,6 +208,52 @@ fn check_state_size(state: &DecoderState, path: &Path, source: &Y4mSource) -> Re
         );
     }
     Ok(())
+}
+
+/// Where coded frames go: the IVF file, the MD5 lines of shown pictures, the summary.
+struct Output {
+    ivf: PartialIvf,
+    md5: Option<BufWriter<io::Stdout>>,
+    name: String,
+    /// The pictures pushed whose shown frame has not come out yet, in order.
+    sources: VecDeque<Arc<Picture>>,
+    /// Frames written to the IVF file, hidden ones included.
+    written: usize,
+    summary: Summary,
+}
+
+impl Output {
+    fn emit(&mut self, coded: CodedFrame) -> Result<()> {
+        // A hidden frame takes the timestamp of the picture shown next, as vpxenc's do.
+        let timestamp = self.summary.frames as u64;
+        self.ivf.write_frame(timestamp, &coded.frame.data)?;
+        self.written += 1;
+        if !coded.shown {
+            self.summary.payload += coded.frame.data.len() as u64;
+            return Ok(());
+        }
+        let source = self
+            .sources
+            .pop_front()
+            .context("internal error: the encoder showed more pictures than it was given")?;
+        if let Some(out) = &mut self.md5
+            && shows_picture(&coded.frame.data)
+        {
+            let digest = Md5::digest(coded.frame.picture.to_i420());
+            writeln!(
+                out,
+                "{}  {}",
+                hex(&digest),
+                coded
+                    .frame
+                    .picture
+                    .i420_file_name(&self.name, self.written - 1)
+            )
+            .context("cannot write to standard output")?;
+        }
+        self.summary.add(&source, &coded.frame);
+        Ok(())
+    }
 }
 
 /// Whether a frame's tag says it is shown (RFC 6386 §9.1); an empty frame shows nothing.
@@ -270,6 +330,7 @@ mod tests {
         assert_eq!(defaults.rate, RateMode::ConstantQuality { cq_level: 32 });
         assert_eq!(defaults.keyframe_interval, 120);
         assert_eq!(defaults.golden_interval, 16);
+        assert_eq!(defaults.altref_interval, 0);
         assert_eq!(defaults.speed, 4);
         assert_eq!(defaults.token_partitions_log2, 0);
     }

@@ -130,9 +130,17 @@ struct EncodeArgs {
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(u8).range(0..=3))]
     token_partitions: Option<u8>,
 
-    /// Refresh the golden reference every N frames (default 16); 0: only at keyframes.
+    /// Refresh the golden reference every N frames (default 16) when there are no altref
+    /// frames (--altref-interval 0); 0: only at keyframes.
     #[arg(long, value_name = "N")]
     golden_interval: Option<u32>,
+
+    /// Code the video in groups of up to N frames, each group's last picture first as a
+    /// hidden altref frame that the group's frames predict from; its overlay refreshes
+    /// golden. The encoder holds N pictures back. Default 0: no altref frames, golden
+    /// refreshed every --golden-interval frames.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=64))]
+    altref_interval: Option<u32>,
 
     /// Print one line per frame, `<md5>  <name>-<W>x<H>-<NNNN>.i420`, for the reconstructed
     /// picture, exactly as `flick decode OUT --frame-md5` (and vpxdec --md5) print it; <name>
@@ -172,7 +180,7 @@ struct PipelineArgs {
         long,
         value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..),
-        conflicts_with_all = ["state", "keyframe_interval", "golden_interval"]
+        conflicts_with_all = ["state", "keyframe_interval", "golden_interval", "altref_interval"]
     )]
     chunk_frames: Option<u32>,
 

@@ -14,8 +14,8 @@ use codec_core::container::ivf::{VP8_FOURCC, parse_ivf};
 use codec_core::header::inspect;
 use common::{assert_clean_error, flick, flick_ok, stderr, with_path};
 use flick_tests::{
-    Source, line_md5, make_y4m, raw_tag, read_ivf_frames, read_y4m, require_tools, vector,
-    vpxdec_md5_lines, vpxenc, write_ivf, write_y4m,
+    Source, ffmpeg_frame_md5s, line_md5, make_y4m, raw_tag, read_ivf_frames, read_y4m,
+    require_tools, vector, vpxdec_md5_lines, vpxenc, write_ivf, write_y4m,
 };
 use tempfile::TempDir;
 
@@ -138,6 +138,52 @@ fn every_option_gives_a_stream_that_decodes() {
             }
         }
     }
+}
+
+/// `--altref-interval`: hidden altref frames go into the stream with the frames they serve;
+/// flick's decoder, vpxdec and ffmpeg show every picture exactly as `--recon-md5` announced,
+/// numbered as vpxdec numbers them (a hidden frame leaves a gap).
+#[test]
+fn altref_groups_write_hidden_frames_that_play_everywhere() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    make_y4m(Source::Clip, 64, 48, 20, &y4m);
+    let ivf = dir.path().join("altref.ivf");
+    let recon = encode(&y4m, &ivf, &["--altref-interval", "6", "--cq-level", "30"]);
+    assert_eq!(recon.len(), 20, "one --recon-md5 line per picture");
+    let frames = read_ivf_frames(&ivf);
+    let hidden = frames
+        .iter()
+        .filter(|f| !raw_tag(f).unwrap().show_frame)
+        .count();
+    assert!(
+        hidden >= 2,
+        "{hidden} hidden frames in groups of 6 over 20 pictures"
+    );
+    assert_eq!(frames.len(), 20 + hidden);
+    let bytes = fs::read(&ivf).unwrap();
+    let (header, _) = parse_ivf(&bytes).unwrap();
+    assert_eq!(
+        header.frame_count as usize,
+        frames.len(),
+        "frame count patched"
+    );
+    assert_eq!(
+        decode_md5(&ivf),
+        recon,
+        "flick decode --frame-md5 vs --recon-md5"
+    );
+    assert_eq!(
+        vpxdec_md5_lines(&ivf, &stem(&ivf)),
+        recon,
+        "vpxdec --md5 vs --recon-md5"
+    );
+    assert_eq!(
+        ffmpeg_frame_md5s(&ivf, 64, 48),
+        md5s(&recon),
+        "ffmpeg vs --recon-md5"
+    );
 }
 
 #[test]

@@ -43,8 +43,18 @@ const VERSION: u8 = 0;
 /// the single-frame optimum (about q^2 / 35 for this transform's scale): bits spent on a
 /// frame also improve every frame predicted from it. Measured on real footage, q^2 / 50
 /// gives the best rate-quality curve and lets SPLITMV pay off.
-pub(crate) fn lambda_for(ac_step: i32) -> u64 {
-    ((ac_step * ac_step) as u64 * 5).div_ceil(256)
+pub(crate) fn lambda_for(dc_step: i32) -> u64 {
+    ((dc_step * dc_step) as u64 * 29).div_ceil(1000)
+}
+
+/// The frame's sign bias per reference (intra, last, golden, altref): keyframes have none.
+fn sign_bias(params: &EncodeParams, key_frame: bool) -> [bool; 4] {
+    [
+        false,
+        false,
+        params.sign_bias_golden && !key_frame,
+        params.sign_bias_altref && !key_frame,
+    ]
 }
 
 /// Search effort by speed level.
@@ -93,7 +103,7 @@ pub(crate) fn encode_frame(
     let factors = DequantFactors::new(q as i32, &quant_indices);
     let quant = MacroblockQuantizer::new(&factors);
     let rd = RdWeight {
-        lambda: lambda_for(factors.y[1]),
+        lambda: lambda_for(factors.y[0]),
     };
     let token_costs = TokenCostTable::new(&start_probs.coefficients);
     let mv_costs = MvCostTable::new(&start_probs.motion_vectors);
@@ -141,10 +151,10 @@ pub(crate) fn encode_frame(
         mv_costs: &mv_costs,
         rd,
         reference_costs: &reference_costs,
-        sign_bias: [false; 4],
+        sign_bias: sign_bias(params, key_frame),
         interp,
         search: search_config(params.speed),
-        search_all_references: params.speed < 4,
+        search_all_references: params.speed < 5,
         split_partitionings: match params.speed {
             0..=1 => &[
                 tables::MV_TOP_BOTTOM,
@@ -405,7 +415,8 @@ fn build_header(
     source: &Picture,
     recon: &Picture,
 ) -> FrameHeader {
-    let stats = frame_statistics(decided, map, start, key_frame, &[false; 4]);
+    let sign_bias = sign_bias(params, key_frame);
+    let stats = frame_statistics(decided, map, start, key_frame, &sign_bias);
     let refs = params.references;
     let mut header = FrameHeader {
         tag: FrameTag {
@@ -457,8 +468,8 @@ fn build_header(
         } else {
             BufferCopy::None
         },
-        sign_bias_golden: false,
-        sign_bias_altref: false,
+        sign_bias_golden: sign_bias[2],
+        sign_bias_altref: sign_bias[3],
         refresh_entropy_probs: true,
         refresh_last: key_frame || refs.last,
         coefficient_probs: stats.coefficient_probs,

@@ -68,6 +68,11 @@ pub struct EncodeParams {
     pub references: ReferenceUpdate,
     /// `false` for frames decoded only to serve as a reference.
     pub show: bool,
+    /// Whether the golden and the altref reference lie ahead of this frame in display order
+    /// (a hidden altref coded ahead of its time): their neighbours' vectors point the other
+    /// way and are negated in vector prediction (RFC 6386 §9.7, §18.3).
+    pub sign_bias_golden: bool,
+    pub sign_bias_altref: bool,
 }
 
 impl Default for EncodeParams {
@@ -81,6 +86,8 @@ impl Default for EncodeParams {
             sharpness: 0,
             references: ReferenceUpdate::default(),
             show: true,
+            sign_bias_golden: false,
+            sign_bias_altref: false,
         }
     }
 }

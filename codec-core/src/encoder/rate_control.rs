@@ -52,6 +52,14 @@ pub enum FrameKind {
     /// keyframe that later frames were decided against: the first frame of a pipeline
     /// chunk, encoded from the previous chunk's state. Budgeted as a golden frame.
     Anchor,
+    /// A hidden interframe that codes a later picture ahead of its time and refreshes only
+    /// the altref reference: the frames up to that picture predict from it (from the future)
+    /// as well as from the past. Budgeted as a golden frame with a larger share.
+    AltRef,
+    /// The picture an altref frame coded ahead, when its time comes: an interframe, nearly
+    /// a copy of the altref, that refreshes last and golden. Charged to the budget like an
+    /// ordinary frame, but its size (far below one) teaches the model nothing.
+    Overlay,
     /// An ordinary interframe.
     Inter,
 }
@@ -60,8 +68,8 @@ impl FrameKind {
     fn index(self) -> usize {
         match self {
             FrameKind::Key => 0,
-            FrameKind::Golden | FrameKind::Anchor => 1,
-            FrameKind::Inter => 2,
+            FrameKind::Golden | FrameKind::Anchor | FrameKind::AltRef => 1,
+            FrameKind::Inter | FrameKind::Overlay => 2,
         }
     }
 
@@ -71,7 +79,7 @@ impl FrameKind {
     fn size_exponent(self) -> f64 {
         match self {
             FrameKind::Key => 1.0,
-            FrameKind::Golden | FrameKind::Anchor | FrameKind::Inter => 2.0,
+            _ => 2.0,
         }
     }
 
@@ -84,10 +92,15 @@ impl FrameKind {
         match self {
             FrameKind::Key => 12.0,
             FrameKind::Golden | FrameKind::Anchor => 3.0,
+            FrameKind::AltRef => ALTREF_BUDGET_WEIGHT,
+            FrameKind::Overlay => 0.25,
             FrameKind::Inter => 1.0,
         }
     }
 }
+
+/// An altref frame's budget against an ordinary frame's.
+const ALTREF_BUDGET_WEIGHT: f64 = 6.0;
 
 /// Quantizer used before anything is known about the video.
 const FIRST_QUANTIZER: u8 = 40;
@@ -97,6 +110,8 @@ const MAX_QUANTIZER_STEP_EARLY: u8 = 8;
 const MAX_QUANTIZER_STEP: u8 = 4;
 /// Largest quantizer reduction of a golden frame below the ordinary frames'.
 const MAX_GOLDEN_BOOST: u8 = 16;
+/// Largest quantizer reduction of an altref frame below the ordinary frames'.
+const MAX_ALTREF_BOOST: u8 = 24;
 /// Interframes seen before the narrower step applies.
 const EARLY_FRAMES: u32 = 8;
 /// The quantizer index at which `k` is a frame's size.
@@ -207,15 +222,10 @@ impl RateController {
         match kind {
             FrameKind::Key if self.observed[2] > 0 => Some(inter * INTER_TO_KEY_GUESS),
             FrameKind::Key if self.observed[1] > 0 => Some(golden * INTER_TO_KEY_GUESS),
-            FrameKind::Golden | FrameKind::Anchor | FrameKind::Inter if self.observed[2] > 0 => {
-                Some(inter)
-            }
-            FrameKind::Golden | FrameKind::Anchor | FrameKind::Inter if self.observed[1] > 0 => {
-                Some(golden)
-            }
-            FrameKind::Golden | FrameKind::Anchor | FrameKind::Inter if self.observed[0] > 0 => {
-                Some(key / INTER_TO_KEY_GUESS)
-            }
+            FrameKind::Key => None,
+            _ if self.observed[2] > 0 => Some(inter),
+            _ if self.observed[1] > 0 => Some(golden),
+            _ if self.observed[0] > 0 => Some(key / INTER_TO_KEY_GUESS),
             _ => None,
         }
     }
@@ -252,6 +262,20 @@ impl RateController {
             MAX_QUANTIZER_STEP
         };
         match kind {
+            // An overlay mostly copies its altref: the ordinary frames' quantizer.
+            FrameKind::Overlay => {
+                if let Some(last) = inter_last {
+                    q = last;
+                }
+            }
+            FrameKind::AltRef => {
+                if let Some(last) = inter_last {
+                    q = q.clamp(
+                        last.saturating_sub(MAX_ALTREF_BOOST),
+                        last.saturating_add(MAX_QUANTIZER_STEP),
+                    );
+                }
+            }
             FrameKind::Inter => {
                 // The first interframe steps from the keyframe's (or golden frame's)
                 // quantizer: far below its reference's, it would pay to re-code the whole
@@ -297,6 +321,9 @@ impl RateController {
         bytes: usize,
         complexity_hint: Option<u64>,
     ) {
+        if kind == FrameKind::Overlay {
+            return;
+        }
         let i = kind.index();
         let relative = self.relative_complexity(kind, complexity_hint);
         // At least one byte, so a frame of skips cannot teach the model that bits are free.
@@ -540,8 +567,9 @@ mod tests {
             let noise = 1.0 + (self.rng.range(-150, 150) as f64) / 1000.0;
             let scale = match kind {
                 FrameKind::Key => 8.0,
-                FrameKind::Golden | FrameKind::Anchor => 1.6,
+                FrameKind::Golden | FrameKind::Anchor | FrameKind::AltRef => 1.6,
                 FrameKind::Inter => 1.0,
+                FrameKind::Overlay => 0.1,
             };
             let qstep = f64::from(AC_QUANT[usize::from(q)]);
             let bits = scale * self.complexity * noise / qstep;

@@ -187,7 +187,7 @@ fn code_macroblocks(
         segment_factors(&parsed.header, &parsed.segmentation).map(|factors| SegmentCoding {
             quant: MacroblockQuantizer::new(&factors),
             rd: RdWeight {
-                lambda: lambda_for(factors.y[1]),
+                lambda: lambda_for(factors.y[0]),
             },
         });
     let costs = TokenCostTable::new(&start.coefficients);
