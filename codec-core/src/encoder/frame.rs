@@ -157,7 +157,7 @@ pub(crate) fn encode_frame(
         sign_bias: sign_bias(params, key_frame),
         interp,
         search: search_config(params.speed),
-        search_all_references: params.speed < 5,
+        search_all_references: params.speed < 4,
         split_partitionings: match params.speed {
             0..=1 => &[
                 tables::MV_TOP_BOTTOM,
