@@ -244,46 +244,39 @@ impl SequenceEncoder {
         let Some((index, picture)) = self.pending.front().cloned() else {
             return Ok(());
         };
-        if self.group_left > 0 {
-            let kind = if self.group_left == 1 {
+        let kind = if self.group_left > 0 {
+            if self.group_left == 1 {
                 FrameKind::Overlay
             } else {
                 FrameKind::Inter
-            };
-            let (frame, kind) = self.code(&picture, kind)?;
-            self.group_left = if kind == FrameKind::Key {
-                // A scene cut: the group's references belong to the old scene.
-                0
-            } else {
-                self.group_left - 1
-            };
-            self.pending.pop_front();
-            out.push(CodedFrame {
-                frame,
-                source: index,
-                shown: true,
-            });
-            return Ok(());
-        }
-        let planned = self.planned_kind(&picture);
-        let group = self.group_length();
-        if planned == FrameKind::Key || group < MIN_ALTREF_GROUP {
-            let (frame, _) = self.code(&picture, planned)?;
-            self.pending.pop_front();
-            out.push(CodedFrame {
-                frame,
-                source: index,
-                shown: true,
-            });
-            return Ok(());
-        }
-        let (source, ahead) = self.pending[group - 1].clone();
-        let (frame, _) = self.code(&ahead, FrameKind::AltRef)?;
-        self.group_left = group;
+            }
+        } else {
+            let planned = self.planned_kind(&picture);
+            let group = self.group_length();
+            if planned != FrameKind::Key && group >= MIN_ALTREF_GROUP {
+                let (source, ahead) = self.pending[group - 1].clone();
+                let (frame, _) = self.code(&ahead, FrameKind::AltRef)?;
+                self.group_left = group;
+                out.push(CodedFrame {
+                    frame,
+                    source,
+                    shown: false,
+                });
+                return Ok(());
+            }
+            planned
+        };
+        let (frame, coded) = self.code(&picture, kind)?;
+        // A scene cut ends the group: its references belong to the old scene.
+        self.group_left = match coded {
+            FrameKind::Key => 0,
+            _ => self.group_left.saturating_sub(1),
+        };
+        self.pending.pop_front();
         out.push(CodedFrame {
             frame,
-            source,
-            shown: false,
+            source: index,
+            shown: true,
         });
         Ok(())
     }
