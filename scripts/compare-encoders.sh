@@ -31,7 +31,8 @@
 #   --vpxenc-only    skip flick
 #   --out DIR        work directory (default bench-out/compare, or $FLICK_BENCH_OUT/compare)
 # Environment: FLICK_ARGS, extra options for `flick encode` (e.g. "--speed 2"); FLICK, a flick
-# binary to use instead of building target/release/flick.
+# binary to use instead of building target/release/flick; FLICK_BENCH_CPU, the CPU every encode
+# is pinned to (default 0; two runs with different --out and CPUs can share a machine).
 # Quick run: scripts/compare-encoders.sh --clips bbb360,pan360,grain360 --frames 30
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -89,7 +90,7 @@ if [ "$run_flick" -eq 1 ]; then
     "$flick" encode --help >/dev/null 2>&1 || { echo "compare: $flick does not run" >&2; exit 1; }
 fi
 pin=()
-command -v taskset >/dev/null 2>&1 && pin=(taskset -c 0)
+command -v taskset >/dev/null 2>&1 && pin=(taskset -c "${FLICK_BENCH_CPU:-0}")
 mkdir -p "$out"
 
 # Default bitrates of a clip: kb/s for bits per pixel BPP at its size WxH and frame rate N:D.

@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::decoder::{decode_frame, distribute_y2, filter_levels};
+use crate::decoder::{decode_frame, filter_levels};
 use crate::encoder::bool_encoder::BoolEncoder;
 use crate::encoder::header_writer::{write_frame, write_header};
 use crate::encoder::inter_decision::{self, InterContext, ReferenceCosts};
@@ -16,6 +16,7 @@ use crate::encoder::mode_writer::{MvCostTable, MvCounts, write_macroblock_modes}
 use crate::encoder::motion_search::SearchConfig;
 use crate::encoder::prob_update::{choose_coefficient_probs, choose_mode_probs, choose_mv_probs};
 use crate::encoder::quantize::MacroblockQuantizer;
+use crate::encoder::rebase::{self, SegmentCoding};
 use crate::encoder::token_writer::{
     MacroblockLevels, TokenCostTable, TokenCounts, macroblock_is_empty, write_macroblock_tokens,
 };
@@ -29,12 +30,12 @@ use crate::metrics::{picture_sse, plane_sse_rows};
 use crate::modes::{self, LumaMode, MacroblockInfo, ModeMap, MotionVector, RefFrame};
 use crate::picture::Picture;
 use crate::quantizer::DequantFactors;
-use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace};
+use crate::reconstruct::{InterpolationMode, MacroblockWorkspace};
 use crate::state::{
     DecoderState, EntropyProbabilities, LoopFilterDeltas, Segmentation, TokenProbabilities,
 };
 use crate::tables;
-use crate::tokens::{self, EdgeContext, MacroblockCoefficients};
+use crate::tokens::{self, EdgeContext};
 
 /// The bitstream version flick writes: six-tap interpolation and the normal loop filter.
 const VERSION: u8 = 0;
@@ -107,6 +108,14 @@ pub(crate) fn encode_frame(
     let quant = MacroblockQuantizer::new(&factors);
     let rd = RdWeight {
         lambda: lambda_for(factors.y[0]),
+        trellis: false,
+    };
+    let final_coding = SegmentCoding {
+        quant,
+        rd: RdWeight {
+            trellis: true,
+            ..rd
+        },
     };
     let token_costs = TokenCostTable::new(&start_probs.coefficients);
     let mv_costs = MvCostTable::new(&start_probs.motion_vectors);
@@ -221,31 +230,10 @@ pub(crate) fn encode_frame(
             let intra_cost = chroma
                 .as_ref()
                 .map_or(u64::MAX, |c| intra_luma_cost + c.cost);
-            let mut levels: MacroblockLevels = [[0; 16]; 25];
             let info = match (inter, chroma) {
-                (Some(choice), _) if choice.cost < intra_cost => {
-                    levels[..16].copy_from_slice(&choice.luma.levels);
-                    levels[16..20].copy_from_slice(&choice.u.levels[..4]);
-                    levels[20..24].copy_from_slice(&choice.v.levels[..4]);
-                    levels[24] = choice.luma.y2;
-                    *above_slot = choice.above;
-                    left_ctx = choice.left;
-                    choice.info
-                }
+                (Some(choice), _) if choice.cost < intra_cost => choice.info,
                 (_, chroma) => {
                     let chroma = chroma.expect("intra chroma is decided whenever intra can win");
-                    levels[..16].copy_from_slice(&luma.coding.levels);
-                    levels[16..20].copy_from_slice(&chroma.u.levels[..4]);
-                    levels[20..24].copy_from_slice(&chroma.v.levels[..4]);
-                    if luma.mode.has_y2() {
-                        levels[24] = luma.coding.y2;
-                    }
-                    let mut a = luma.above;
-                    let mut l = luma.left;
-                    a[4..8].copy_from_slice(&chroma.above[4..8]);
-                    l[4..8].copy_from_slice(&chroma.left[4..8]);
-                    *above_slot = a;
-                    left_ctx = l;
                     MacroblockInfo {
                         luma_mode: luma.mode,
                         chroma_mode: chroma.mode,
@@ -255,16 +243,19 @@ pub(crate) fn encode_frame(
                     }
                 }
             };
-            reconstruct_macroblock(
+            // The decisions were priced with plain quantization; the macroblock is coded
+            // once more for them with the trellis, as rebase codes it.
+            let levels = rebase::code_macroblock(
+                source,
                 &mut recon,
                 &mut ws,
                 &references,
-                &info,
-                &levels,
-                &factors,
-                row,
-                col,
                 interp,
+                &info,
+                &final_coding,
+                &token_costs,
+                (row, col),
+                (above_slot, &mut left_ctx),
             );
             map.push(info.clone());
             decided.push(Decided { info, levels });
@@ -344,64 +335,6 @@ fn check_params(source: &Picture, params: &EncodeParams) -> Result<(), EncodeErr
         return bad("sharpness above 7");
     }
     Ok(())
-}
-
-/// Writes the decided macroblock into `recon` with the decoder's reconstruction.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn reconstruct_macroblock(
-    recon: &mut Picture,
-    ws: &mut MacroblockWorkspace,
-    references: &[(RefFrame, Arc<Picture>)],
-    info: &MacroblockInfo,
-    levels: &MacroblockLevels,
-    factors: &DequantFactors,
-    row: usize,
-    col: usize,
-    interp: InterpolationMode,
-) {
-    let coeffs = dequantize(levels, info.luma_mode.has_y2(), factors);
-    match info.ref_frame {
-        RefFrame::Intra => reconstruct::intra_macroblock(recon, ws, info, &coeffs, row, col),
-        kind => {
-            let reference = &references
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .expect("decided references exist")
-                .1;
-            reconstruct::inter_macroblock(recon, reference, ws, info, &coeffs, row, col, interp);
-        }
-    }
-}
-
-/// The coefficients a decoder reads for these levels (RFC 6386 §14.1).
-fn dequantize(
-    levels: &MacroblockLevels,
-    has_y2: bool,
-    factors: &DequantFactors,
-) -> MacroblockCoefficients {
-    let mut c = MacroblockCoefficients::default();
-    for (b, block) in levels.iter().enumerate() {
-        if b == 24 && !has_y2 {
-            continue;
-        }
-        let f = match b {
-            0..16 => factors.y,
-            16..24 => factors.uv,
-            _ => factors.y2,
-        };
-        let first = (b < 16 && has_y2) as usize;
-        for i in first..16 {
-            if block[i] != 0 {
-                c.blocks[b][i] = (block[i] as i32).wrapping_mul(f[(i > 0) as usize]) as i16;
-                c.any_nonzero = true;
-                c.has_ac[b] |= i > 0;
-            }
-        }
-    }
-    if has_y2 && c.any_nonzero {
-        distribute_y2(&mut c);
-    }
-    c
 }
 
 /// Chooses the frame's probabilities and filter level from its decisions.

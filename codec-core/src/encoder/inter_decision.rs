@@ -123,8 +123,15 @@ fn code_prediction(
     reconstruct::predict_inter(reference, ws, info, row, col, ctx.interp);
     let (y, u, v) = source_blocks(ctx.source, row, col);
     let (mut a, mut l) = (*above, *left);
-    let luma =
-        macroblock::code_luma_with_y2(&y, &mut ws.luma, ctx.quant, ctx.costs, &mut a, &mut l);
+    let luma = macroblock::code_luma_with_y2(
+        &y,
+        &mut ws.luma,
+        ctx.quant,
+        ctx.costs,
+        ctx.rd,
+        &mut a,
+        &mut l,
+    );
     let cu = macroblock::code_chroma(
         &u, &mut ws.u, 0, ctx.quant, ctx.costs, ctx.rd, &mut a, &mut l,
     );

@@ -143,8 +143,9 @@ pub fn decide_luma(
         let mut ws = edges;
         intra::predict_block(&mut ws, 16, mode, row > 0, col > 0);
         let (mut a, mut l) = (*above, *left);
-        let coding =
-            macroblock::code_luma_with_y2(&src, &mut ws, ctx.quant, ctx.costs, &mut a, &mut l);
+        let coding = macroblock::code_luma_with_y2(
+            &src, &mut ws, ctx.quant, ctx.costs, ctx.rd, &mut a, &mut l,
+        );
         let cost = ctx
             .rd
             .cost(coding.sse, coding.rate + ctx.mode_costs.luma(mode));

@@ -22,12 +22,38 @@ pub const TYPE_Y_WITH_DC: usize = 3;
 #[derive(Clone, Copy, Debug)]
 pub struct RdWeight {
     pub lambda: u64,
+    /// Quantize residuals by rate-distortion cost ([`BlockQuantizer::quantize_rd`]) rather
+    /// than with the plain dead zone.
+    pub trellis: bool,
 }
 
 impl RdWeight {
     #[inline]
     pub fn cost(&self, sse: u64, rate: u32) -> u64 {
         sse * 256 + self.lambda * rate as u64
+    }
+}
+
+/// Quantizes one block's coefficients as `rd` asks: by trellis or by the dead zone alone.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn quantize(
+    quant: &BlockQuantizer,
+    coeffs: &[i16; 16],
+    first: usize,
+    costs: &TokenCostTable,
+    block_type: usize,
+    ctx: usize,
+    rd: RdWeight,
+    levels: &mut [i16; 16],
+    dequant: &mut [i16; 16],
+) -> bool {
+    if rd.trellis {
+        quant.quantize_rd(
+            coeffs, first, costs, block_type, ctx, rd.lambda, levels, dequant,
+        )
+    } else {
+        quant.quantize(coeffs, first, levels, dequant)
     }
 }
 
@@ -88,6 +114,7 @@ pub fn code_luma_with_y2(
     ws: &mut Workspace,
     q: &MacroblockQuantizer,
     costs: &TokenCostTable,
+    rd: RdWeight,
     above: &mut EdgeContext,
     left: &mut EdgeContext,
 ) -> ResidualCoding {
@@ -124,14 +151,20 @@ pub fn code_luma_with_y2(
     let mut deq = [[0i16; 16]; 16];
     let mut any = y2_nonzero;
     for b in 0..16 {
-        any |= q.y.quantize(&coeffs[b], 1, &mut out.levels[b], &mut deq[b]);
         let (x, y) = (b & 3, b >> 2);
-        let (rate, nz) = costs.block_cost(
-            TYPE_Y_AFTER_Y2,
-            above[x] as usize + left[y] as usize,
-            &out.levels[b],
+        let ctx = above[x] as usize + left[y] as usize;
+        any |= quantize(
+            &q.y,
+            &coeffs[b],
             1,
+            costs,
+            TYPE_Y_AFTER_Y2,
+            ctx,
+            rd,
+            &mut out.levels[b],
+            &mut deq[b],
         );
+        let (rate, nz) = costs.block_cost(TYPE_Y_AFTER_Y2, ctx, &out.levels[b], 1);
         above[x] = nz;
         left[y] = nz;
         out.rate += rate;
@@ -176,7 +209,9 @@ pub fn code_block(
     );
     let coeffs = quantize::forward(&r);
     let mut deq = [0i16; 16];
-    let nonzero = quant.quantize(&coeffs, 0, levels, &mut deq);
+    let nonzero = quantize(
+        quant, &coeffs, 0, costs, block_type, ctx, rd, levels, &mut deq,
+    );
     let (empty_rate, _) = costs.block_cost(block_type, ctx, &[0; 16], 0);
     if !nonzero {
         return (empty_rate, false);

@@ -169,9 +169,9 @@ pub fn rebase(
 }
 
 /// Per-segment quantizers and rate-distortion weights.
-struct SegmentCoding {
-    quant: MacroblockQuantizer,
-    rd: RdWeight,
+pub(crate) struct SegmentCoding {
+    pub quant: MacroblockQuantizer,
+    pub rd: RdWeight,
 }
 
 /// Codes every macroblock's residual for its kept decisions, predicting from `target`'s
@@ -188,6 +188,8 @@ fn code_macroblocks(
             quant: MacroblockQuantizer::new(&factors),
             rd: RdWeight {
                 lambda: lambda_for(factors.y[0]),
+                // As the frame encoder's final coding.
+                trellis: true,
             },
         });
     let costs = TokenCostTable::new(&start.coefficients);
@@ -211,31 +213,59 @@ fn code_macroblocks(
             let mut info = parsed.modes.get(row, col).clone();
             info.skip_coeff = false;
             let segment = &segments[usize::from(info.segment_id.min(3))];
-            let levels = match info.ref_frame {
-                RefFrame::Intra => code_intra(
-                    source, &mut recon, &info, segment, &costs, row, col, above, &mut left,
-                ),
-                kind => {
-                    let reference = &references
-                        .iter()
-                        .find(|(k, _)| *k == kind)
-                        .expect("an inter macroblock implies a target with references")
-                        .1;
-                    reconstruct::predict_inter(reference, &mut ws, &info, row, col, interp);
-                    let levels = code_inter(
-                        source, &mut ws, &info, segment, &costs, row, col, above, &mut left,
-                    );
-                    // The coding left the reconstruction in the workspace.
-                    store(&ws.luma, &mut recon.y, row, col, 16);
-                    store(&ws.u, &mut recon.u, row, col, 8);
-                    store(&ws.v, &mut recon.v, row, col, 8);
-                    levels
-                }
-            };
+            let levels = code_macroblock(
+                source,
+                &mut recon,
+                &mut ws,
+                &references,
+                interp,
+                &info,
+                segment,
+                &costs,
+                (row, col),
+                (above, &mut left),
+            );
             decided.push(Decided { info, levels });
         }
     }
     (decided, recon)
+}
+
+/// Codes the residual of macroblock (row, col) for its decided prediction `info`, predicting
+/// from `references` and from `recon`, where its reconstruction goes; returns its levels and
+/// moves the token contexts past it. The frame encoder's final coding of each macroblock and
+/// rebase's both come through here, which is why a frame rebased onto the state it was made
+/// from comes back the same.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn code_macroblock(
+    source: &Picture,
+    recon: &mut Picture,
+    ws: &mut MacroblockWorkspace,
+    references: &[(RefFrame, Arc<Picture>)],
+    interp: InterpolationMode,
+    info: &MacroblockInfo,
+    segment: &SegmentCoding,
+    costs: &TokenCostTable,
+    (row, col): (usize, usize),
+    (above, left): (&mut EdgeContext, &mut EdgeContext),
+) -> MacroblockLevels {
+    match info.ref_frame {
+        RefFrame::Intra => code_intra(source, recon, info, segment, costs, row, col, above, left),
+        kind => {
+            let reference = &references
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .expect("an inter macroblock implies references")
+                .1;
+            reconstruct::predict_inter(reference, ws, info, row, col, interp);
+            let levels = code_inter(source, ws, info, segment, costs, row, col, above, left);
+            // The coding left the reconstruction in the workspace.
+            store(&ws.luma, &mut recon.y, row, col, 16);
+            store(&ws.u, &mut recon.u, row, col, 8);
+            store(&ws.v, &mut recon.v, row, col, 8);
+            levels
+        }
+    }
 }
 
 /// Levels of an intra macroblock coded with its kept modes, as the encoder codes them.
@@ -283,7 +313,15 @@ fn code_intra(
         }
     } else {
         intra::predict_block(&mut luma, 16, info.luma_mode, row > 0, col > 0);
-        let coding = code_luma_with_y2(&y, &mut luma, &segment.quant, costs, above, left);
+        let coding = code_luma_with_y2(
+            &y,
+            &mut luma,
+            &segment.quant,
+            costs,
+            segment.rd,
+            above,
+            left,
+        );
         levels[..16].copy_from_slice(&coding.levels);
         levels[24] = coding.y2;
     }
@@ -339,7 +377,7 @@ fn code_inter(
         let luma = code_luma_without_y2(&y, &mut ws.luma, q, costs, rd, above, left);
         levels[..16].copy_from_slice(&luma.levels);
     } else {
-        let luma = code_luma_with_y2(&y, &mut ws.luma, q, costs, above, left);
+        let luma = code_luma_with_y2(&y, &mut ws.luma, q, costs, rd, above, left);
         levels[..16].copy_from_slice(&luma.levels);
         levels[24] = luma.y2;
     }

@@ -383,6 +383,35 @@ impl TokenCostTable {
         (cost, true)
     }
 
+    /// Cost in 1/256 bit of coding a coefficient of `magnitude` (its token, extra bits and
+    /// sign) at zigzag band `band` in context `ctx`; `after_zero` when the token before it
+    /// was a DCT_0, so that no end-of-block branch is coded.
+    #[inline]
+    pub fn coefficient_cost(
+        &self,
+        block_type: usize,
+        band: usize,
+        ctx: usize,
+        magnitude: usize,
+        after_zero: bool,
+    ) -> u32 {
+        let c = &self.costs[block_type][band][ctx];
+        let magnitude = magnitude.min(MAX_LEVEL as usize);
+        let token = VALUE_TOKEN[magnitude] as usize;
+        let path = if after_zero {
+            c.token_after_zero[token]
+        } else {
+            c.token[token]
+        };
+        path + VALUE_EXTRA_COST[magnitude] as u32
+    }
+
+    /// Cost in 1/256 bit of an end-of-block token at band `band` in context `ctx`.
+    #[inline]
+    pub fn end_of_block_cost(&self, block_type: usize, band: usize, ctx: usize) -> u32 {
+        self.costs[block_type][band][ctx].end_of_block
+    }
+
     /// Cost in 1/256 bit of a whole macroblock's tokens, updating the contexts as
     /// [`write_macroblock_tokens`] does.
     pub fn macroblock_cost(
