@@ -117,6 +117,7 @@ impl EncodeSettings {
             // Chunks are coded frame by frame, without a lookahead.
             altref_interval: 0,
             altref_boost: SequenceConfig::default().altref_boost,
+            altref_min_stillness: SequenceConfig::default().altref_min_stillness,
         })
     }
 }

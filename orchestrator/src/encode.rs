@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(defaults.rate, RateMode::ConstantQuality { cq_level: 32 });
         assert_eq!(defaults.keyframe_interval, 120);
         assert_eq!(defaults.golden_interval, 16);
-        assert_eq!(defaults.altref_interval, 0);
+        assert_eq!(defaults.altref_interval, 16);
         assert_eq!(defaults.speed, 4);
         assert_eq!(defaults.token_partitions_log2, 0);
     }

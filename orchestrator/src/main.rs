@@ -130,15 +130,15 @@ struct EncodeArgs {
     #[arg(long, value_name = "P", value_parser = clap::value_parser!(u8).range(0..=3))]
     token_partitions: Option<u8>,
 
-    /// Refresh the golden reference every N frames (default 16) when there are no altref
-    /// frames (--altref-interval 0); 0: only at keyframes.
+    /// Refresh the golden reference every N frames (default 16) outside altref groups;
+    /// 0: only at keyframes and overlays.
     #[arg(long, value_name = "N")]
     golden_interval: Option<u32>,
 
-    /// Code the video in groups of up to N frames, each group's last picture first as a
-    /// hidden altref frame that the group's frames predict from; its overlay refreshes
-    /// golden. The encoder holds N pictures back. Default 0: no altref frames, golden
-    /// refreshed every --golden-interval frames.
+    /// Code the video in groups of up to N frames (default 16), each group's last picture
+    /// first as a hidden altref frame that the group's frames predict from, where the group
+    /// holds still enough for it to pay; its overlay refreshes golden. The encoder holds N
+    /// pictures back. 0: no altref frames, golden refreshed every --golden-interval frames.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=64))]
     altref_interval: Option<u32>,
 

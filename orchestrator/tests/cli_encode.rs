@@ -39,8 +39,8 @@ fn md5s(lines: &[String]) -> Vec<&str> {
     lines.iter().map(|l| line_md5(l)).collect()
 }
 
-/// Encodes `y4m` and checks the stream: header, frame count, and that flick's decoder and
-/// vpxdec both print exactly the `--recon-md5` lines.
+/// Encodes `y4m` and checks the stream: header, frame count, one shown frame per picture,
+/// and that flick's decoder and vpxdec both print exactly the `--recon-md5` lines.
 fn encode_and_check(y4m: &Path, ivf: &Path, extra: &[&str], frames: usize) -> Vec<String> {
     let recon = encode(y4m, ivf, extra);
     assert_eq!(recon.len(), frames, "one --recon-md5 line per frame");
@@ -53,7 +53,18 @@ fn encode_and_check(y4m: &Path, ivf: &Path, extra: &[&str], frames: usize) -> Ve
         (usize::from(header.width), usize::from(header.height)),
         (source.width, source.height)
     );
-    assert_eq!(header.frame_count as usize, frames, "frame count patched");
+    // The count covers hidden altref frames too; the pictures shown are the source's.
+    let stream = read_ivf_frames(ivf);
+    assert_eq!(
+        header.frame_count as usize,
+        stream.len(),
+        "frame count patched"
+    );
+    let shown = stream
+        .iter()
+        .filter(|f| raw_tag(f).unwrap().show_frame)
+        .count();
+    assert_eq!(shown, frames, "one shown frame per picture");
     assert_eq!(
         (header.timebase_denominator, header.timebase_numerator),
         source.frame_rate,
@@ -291,9 +302,12 @@ fn save_state_then_continue_with_state() {
         6,
     );
 
-    // --save-state writes what dump-state computes from the stream.
+    // --save-state writes what dump-state computes from the stream, after its last frame
+    // (the stream may hold hidden altref frames besides the six shown).
+    let head_frames = read_ivf_frames(&head).len();
     let dumped = dir.path().join("dumped.state");
-    let mut args = with_path(&["dump-state"], &head, &["--after", "5", "-o"]);
+    let last = (head_frames - 1).to_string();
+    let mut args = with_path(&["dump-state"], &head, &["--after", &last, "-o"]);
     args.push(dumped.clone().into_os_string());
     flick_ok(&args);
     assert_eq!(fs::read(&saved).unwrap(), fs::read(&dumped).unwrap());
@@ -312,7 +326,7 @@ fn save_state_then_continue_with_state() {
     args.extend(["--state".into(), saved.into_os_string()]);
     assert_eq!(flick_ok(&args), tail_lines);
 
-    let whole = concatenate_and_decode(&head, 6, &tail, &dir.path().join("whole.ivf"));
+    let whole = concatenate_and_decode(&head, head_frames, &tail, &dir.path().join("whole.ivf"));
     assert_eq!(whole.len(), 10);
     assert_eq!(md5s(&whole[..6]), md5s(&head_lines));
     assert_eq!(md5s(&whole[6..]), md5s(&tail_lines));

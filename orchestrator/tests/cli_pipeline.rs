@@ -39,8 +39,8 @@ fn clip(dir: &TempDir, frames: u32) -> PathBuf {
 }
 
 /// Encodes with `--recon-md5` and `extra`, checks that flick's decoder and vpxdec print
-/// exactly the announced lines and that the stream holds `frames` frames; returns the
-/// indices of its keyframes.
+/// exactly the announced lines and that the stream shows `frames` frames; returns the
+/// indices of the pictures its keyframes show.
 fn encode_and_check(y4m: &Path, ivf: &Path, extra: &[&str], frames: usize) -> Vec<usize> {
     let mut args = encode_args(y4m, ivf, extra);
     args.push("--recon-md5".into());
@@ -56,14 +56,21 @@ fn encode_and_check(y4m: &Path, ivf: &Path, extra: &[&str], frames: usize) -> Ve
         recon,
         "vpxdec --md5 vs --recon-md5"
     );
-    let stream = read_ivf_frames(ivf);
-    assert_eq!(stream.len(), frames);
-    stream
+    let tags: Vec<_> = read_ivf_frames(ivf)
         .iter()
-        .enumerate()
-        .filter(|(_, frame)| raw_tag(frame).expect("a frame tag").key_frame)
-        .map(|(index, _)| index)
-        .collect()
+        .map(|frame| raw_tag(frame).expect("a frame tag"))
+        .collect();
+    assert_eq!(tags.iter().filter(|t| t.show_frame).count(), frames);
+    // Keyframes by the picture they show: a hidden altref frame takes no place.
+    let mut keyframes = Vec::new();
+    let mut picture = 0;
+    for tag in tags {
+        if tag.key_frame {
+            keyframes.push(picture);
+        }
+        picture += usize::from(tag.show_frame);
+    }
+    keyframes
 }
 
 #[test]
