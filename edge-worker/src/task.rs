@@ -46,6 +46,9 @@ impl Default for EncodeSettings {
     }
 }
 
+/// Quantizer-index reduction of a batch's keyframe in a pipeline chunk.
+pub const CHUNK_KEYFRAME_BOOST: u8 = 24;
+
 impl EncodeSettings {
     /// The settings of a serial encoder configured with `config`; the chunk-level choices
     /// (keyframe and golden intervals, scene cuts) are the pipeline's, so they are not kept.
@@ -59,7 +62,10 @@ impl EncodeSettings {
             frame_rate: config.frame_rate,
             speed: config.speed,
             token_partitions_log2: config.token_partitions_log2,
-            keyframe_boost: config.keyframe_boost,
+            // The pipeline's batch keyframes keep the boost its anchors and replaced
+            // keyframes were measured against (issue 10); the serial encoder's larger one
+            // (40) pays over a long golden period, not over a chunk.
+            keyframe_boost: config.keyframe_boost.min(CHUNK_KEYFRAME_BOOST),
             anchor_boost: config.anchor_boost,
         }
     }
