@@ -11,7 +11,7 @@ use crate::encoder::bool_encoder::BoolEncoder;
 use crate::encoder::header_writer::{write_frame, write_header};
 use crate::encoder::inter_decision::{self, InterContext, ReferenceCosts};
 use crate::encoder::intra_decision::{self, IntraContext, ModeCosts};
-use crate::encoder::macroblock::RdWeight;
+use crate::encoder::macroblock::{RdWeight, SkipCosts};
 use crate::encoder::mode_writer::{MvCostTable, MvCounts, write_macroblock_modes};
 use crate::encoder::motion_search::SearchConfig;
 use crate::encoder::prob_update::{choose_coefficient_probs, choose_mode_probs, choose_mv_probs};
@@ -137,7 +137,6 @@ pub(crate) fn encode_frame(
         }
         _ => Vec::new(),
     };
-    let reference_costs = ReferenceCosts::estimate(40, 200, 128);
     let intra_ctx = IntraContext {
         source,
         quant: &quant,
@@ -155,18 +154,19 @@ pub(crate) fn encode_frame(
             _ => 1,
         },
     };
-    let inter_ctx = InterContext {
+    let mut inter_ctx = InterContext {
         source,
         references: &references,
         quant: &quant,
         costs: &token_costs,
         mv_costs: &mv_costs,
         rd,
-        reference_costs: &reference_costs,
+        reference_costs: ReferenceCosts::from_counts([0; 4]),
         sign_bias: sign_bias(params, key_frame),
         interp,
         search: search_config(params.speed),
         search_all_references: params.speed < 4,
+        skip: SkipCosts::from_counts(0, 0),
         split_partitionings: match params.speed {
             0..=1 => &[
                 tables::MV_TOP_BOTTOM,
@@ -195,6 +195,8 @@ pub(crate) fn encode_frame(
     let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
     let mut ws = MacroblockWorkspace::default();
     let allow_bpred_inter = params.speed <= 4;
+    let mut skipped = 0;
+    let mut references_used = [0usize; 4];
     for row in 0..mb_rows {
         map.start_row();
         let mut left_ctx: EdgeContext = [false; 9];
@@ -218,8 +220,8 @@ pub(crate) fn encode_frame(
             } else {
                 luma
             };
-            let intra_luma_cost =
-                luma.cost + rd.lambda * reference_costs.intra as u64 * (!key_frame) as u64;
+            let intra_luma_cost = luma.cost
+                + rd.lambda * inter_ctx.reference_costs.intra as u64 * (!key_frame) as u64;
             let chroma = if key_frame || intra_luma_cost < inter_cost {
                 Some(intra_decision::decide_chroma(
                     &intra_ctx, &recon, row, col, &above, &left,
@@ -227,9 +229,13 @@ pub(crate) fn encode_frame(
             } else {
                 None
             };
-            let intra_cost = chroma
-                .as_ref()
-                .map_or(u64::MAX, |c| intra_luma_cost + c.cost);
+            // The skip flag replaces the end-of-block tokens of an empty macroblock.
+            let intra_cost = chroma.as_ref().map_or(u64::MAX, |c| {
+                let tokens = u64::from(luma.tokens + c.tokens);
+                let nonzero = luma.nonzero || c.nonzero;
+                intra_luma_cost + c.cost - rd.lambda * tokens
+                    + rd.lambda * u64::from(inter_ctx.skip.rate(nonzero, luma.tokens + c.tokens))
+            });
             let info = match (inter, chroma) {
                 (Some(choice), _) if choice.cost < intra_cost => choice.info,
                 (_, chroma) => {
@@ -254,11 +260,19 @@ pub(crate) fn encode_frame(
                 &info,
                 &final_coding,
                 &token_costs,
+                inter_ctx.skip,
                 (row, col),
                 (above_slot, &mut left_ctx),
             );
+            if macroblock_is_empty(&levels, info.luma_mode.has_y2()) {
+                skipped += 1;
+            }
+            references_used[info.ref_frame as usize] += 1;
             map.push(info.clone());
             decided.push(Decided { info, levels });
+            // The skip probability the frame is heading for prices the next decisions.
+            inter_ctx.skip = SkipCosts::from_counts(decided.len() - skipped, skipped);
+            inter_ctx.reference_costs = ReferenceCosts::from_counts(references_used);
         }
     }
 

@@ -6,7 +6,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::encoder::bool_encoder::{BitCounter, EntropyWriter};
-use crate::encoder::macroblock::{self, RdWeight, ResidualCoding, SourceBlock};
+use crate::encoder::frame::probability;
+use crate::encoder::macroblock::{self, RdWeight, SkipCosts, SourceBlock};
 use crate::encoder::mode_writer::{MvCostTable, sub_mv_label};
 use crate::encoder::motion_search::{self, SearchBounds, SearchConfig, VectorCost};
 use crate::encoder::quantize::MacroblockQuantizer;
@@ -17,8 +18,9 @@ use crate::reconstruct::{self, InterpolationMode, MacroblockWorkspace};
 use crate::tables;
 use crate::tokens::EdgeContext;
 
-/// Probabilities assumed for the reference-frame flags while deciding; the real ones are
-/// measured from the decisions afterwards.
+/// Costs of the reference-frame flags while deciding, in 1/256 bit; the real probabilities
+/// are measured from the decisions afterwards.
+#[derive(Clone, Copy, Debug)]
 pub struct ReferenceCosts {
     pub intra: u32,
     pub last: u32,
@@ -37,6 +39,18 @@ impl ReferenceCosts {
         }
     }
 
+    /// The costs at the probabilities that `counts` of macroblocks so far (intra, last,
+    /// golden, altref) call for, after [`REFERENCE_PRIOR`] macroblocks assumed.
+    pub fn from_counts(counts: [usize; 4]) -> Self {
+        let [intra, last, golden, altref] =
+            core::array::from_fn(|i| counts[i] + REFERENCE_PRIOR[i]);
+        ReferenceCosts::estimate(
+            probability(intra, last + golden + altref),
+            probability(last, golden + altref),
+            probability(golden, altref),
+        )
+    }
+
     pub fn of(&self, reference: RefFrame) -> u32 {
         match reference {
             RefFrame::Intra => self.intra,
@@ -47,6 +61,11 @@ impl ReferenceCosts {
     }
 }
 
+/// Macroblocks (intra, last, golden, altref) assumed before a frame's first, so that the
+/// first decisions see about what an ordinary interframe's flags cost: one in eight intra,
+/// three in four of the rest from last.
+pub const REFERENCE_PRIOR: [usize; 4] = [4, 21, 4, 3];
+
 /// What the frame encoder provides for inter decisions.
 pub struct InterContext<'a> {
     pub source: &'a Picture,
@@ -56,7 +75,8 @@ pub struct InterContext<'a> {
     pub costs: &'a TokenCostTable,
     pub mv_costs: &'a MvCostTable,
     pub rd: RdWeight,
-    pub reference_costs: &'a ReferenceCosts,
+    /// The reference flags' costs where the macroblock is decided.
+    pub reference_costs: ReferenceCosts,
     pub sign_bias: [bool; 4],
     pub interp: InterpolationMode,
     pub search: SearchConfig,
@@ -67,17 +87,15 @@ pub struct InterContext<'a> {
     /// Search for a new vector in every reference, or only in the last frame (faster;
     /// golden and altref then offer their neighbours' vectors).
     pub search_all_references: bool,
+    /// The skip flag's costs where the macroblock is decided.
+    pub skip: SkipCosts,
 }
 
 /// The best inter coding found for one macroblock.
 pub struct InterChoice {
     pub info: MacroblockInfo,
-    pub luma: ResidualCoding,
-    pub u: ResidualCoding,
-    pub v: ResidualCoding,
+    /// Rate-distortion cost including the mode and vector bits.
     pub cost: u64,
-    pub above: EdgeContext,
-    pub left: EdgeContext,
 }
 
 struct NewMvCost<'a> {
@@ -101,7 +119,7 @@ fn mode_cost(near: &modes::NearMvs, mode: LumaMode) -> u32 {
 }
 
 /// Codes the macroblock predicted with `info` (a non-split inter mode) and returns the
-/// luma and chroma codings with their total cost, excluding mode bits.
+/// rate-distortion cost of its residual, excluding mode bits.
 #[allow(clippy::too_many_arguments)]
 fn code_prediction(
     ctx: &InterContext<'_>,
@@ -112,14 +130,7 @@ fn code_prediction(
     col: usize,
     above: &EdgeContext,
     left: &EdgeContext,
-) -> (
-    ResidualCoding,
-    ResidualCoding,
-    ResidualCoding,
-    u64,
-    EdgeContext,
-    EdgeContext,
-) {
+) -> u64 {
     reconstruct::predict_inter(reference, ws, info, row, col, ctx.interp);
     let (y, u, v) = source_blocks(ctx.source, row, col);
     let (mut a, mut l) = (*above, *left);
@@ -138,10 +149,11 @@ fn code_prediction(
     let cv = macroblock::code_chroma(
         &v, &mut ws.v, 1, ctx.quant, ctx.costs, ctx.rd, &mut a, &mut l,
     );
-    let cost = ctx
-        .rd
-        .cost(luma.sse + cu.sse + cv.sse, luma.rate + cu.rate + cv.rate);
-    (luma, cu, cv, cost, a, l)
+    let nonzero = luma.nonzero || cu.nonzero || cv.nonzero;
+    ctx.rd.cost(
+        luma.sse + cu.sse + cv.sse,
+        ctx.skip.rate(nonzero, luma.rate + cu.rate + cv.rate),
+    )
 }
 
 fn inter_info(reference: RefFrame, mode: LumaMode, mv: MotionVector) -> MacroblockInfo {
@@ -241,19 +253,10 @@ pub fn decide(
         ranked.sort_by_key(|r| r.0);
         for &(_, mode, mv, rate) in ranked.iter().take(ctx.full_tries) {
             let info = inter_info(*reference, mode, mv);
-            let (luma, u, v, cost, a, l) =
-                code_prediction(ctx, picture, ws, &info, row, col, above, left);
+            let cost = code_prediction(ctx, picture, ws, &info, row, col, above, left);
             let total = cost + ctx.rd.lambda * rate as u64;
             if best.as_ref().is_none_or(|b| total < b.cost) {
-                best = Some(InterChoice {
-                    info,
-                    luma,
-                    u,
-                    v,
-                    cost: total,
-                    above: a,
-                    left: l,
-                });
+                best = Some(InterChoice { info, cost: total });
             }
         }
     }
@@ -408,19 +411,12 @@ fn decide_split(
     let luma = macroblock::code_luma_without_y2(&y, &mut ws.luma, q, costs, rd, &mut a, &mut l);
     let cu = macroblock::code_chroma(&u, &mut ws.u, 0, q, costs, rd, &mut a, &mut l);
     let cv = macroblock::code_chroma(&v, &mut ws.v, 1, q, costs, rd, &mut a, &mut l);
+    let nonzero = luma.nonzero || cu.nonzero || cv.nonzero;
     let cost = rd.cost(
         luma.sse + cu.sse + cv.sse,
-        luma.rate + cu.rate + cv.rate + rate,
+        ctx.skip.rate(nonzero, luma.rate + cu.rate + cv.rate) + rate,
     );
-    Some(InterChoice {
-        info,
-        luma,
-        u: cu,
-        v: cv,
-        cost,
-        above: a,
-        left: l,
-    })
+    Some(InterChoice { info, cost })
 }
 
 /// The macroblock's luma, U and V blocks in the source.
@@ -446,4 +442,20 @@ pub(crate) fn source_blocks(
         block(&source.u, row, col, 8),
         block(&source.v, row, col, 8),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_costs_follow_the_frame_so_far() {
+        let start = ReferenceCosts::from_counts([0; 4]);
+        assert!(start.last < start.golden && start.last < start.altref && start.last < start.intra);
+        // A frame whose macroblocks so far mostly chose the altref frame.
+        let altref = ReferenceCosts::from_counts([2, 20, 3, 200]);
+        assert!(altref.altref < altref.last && altref.altref < start.altref);
+        let intra = ReferenceCosts::from_counts([300, 10, 0, 0]);
+        assert!(intra.intra < intra.last && intra.intra < 128);
+    }
 }

@@ -4,7 +4,7 @@
 
 use crate::encoder::bool_encoder::{BitCounter, EntropyWriter};
 use crate::encoder::macroblock::{
-    self, RdWeight, ResidualCoding, SourceBlock, TYPE_Y_WITH_DC, block_sse, code_block,
+    self, RdWeight, SourceBlock, TYPE_Y_WITH_DC, block_sse, code_block,
 };
 use crate::encoder::quantize::MacroblockQuantizer;
 use crate::encoder::token_writer::TokenCostTable;
@@ -84,21 +84,21 @@ pub struct IntraContext<'a> {
 pub struct IntraLuma {
     pub mode: LumaMode,
     pub subblock_modes: [u8; 16],
-    pub coding: ResidualCoding,
     /// Rate-distortion cost including the mode bits.
     pub cost: u64,
-    pub above: EdgeContext,
-    pub left: EdgeContext,
+    /// The residual's token rate within `cost`, and whether it has a nonzero level.
+    pub tokens: u32,
+    pub nonzero: bool,
 }
 
 /// The chosen chroma coding.
 pub struct IntraChroma {
     pub mode: u8,
-    pub u: ResidualCoding,
-    pub v: ResidualCoding,
+    /// Rate-distortion cost including the mode bits.
     pub cost: u64,
-    pub above: EdgeContext,
-    pub left: EdgeContext,
+    /// The residual's token rate within `cost`, and whether it has a nonzero level.
+    pub tokens: u32,
+    pub nonzero: bool,
 }
 
 fn luma_source<'a>(source: &'a Picture, row: usize, col: usize) -> SourceBlock<'a> {
@@ -153,10 +153,9 @@ pub fn decide_luma(
             best = Some(IntraLuma {
                 mode,
                 subblock_modes: [mode.implied_subblock_mode(); 16],
-                coding,
                 cost,
-                above: a,
-                left: l,
+                tokens: coding.rate,
+                nonzero: coding.nonzero,
             });
         }
     }
@@ -175,7 +174,6 @@ struct SubblockChoice {
     cost: u64,
     mode: u8,
     pixels: [u8; 16],
-    levels: [i16; 16],
     nonzero: bool,
     rate: u32,
 }
@@ -201,13 +199,7 @@ fn decide_bpred(
     }
     let (mut a, mut l) = (*above, *left);
     let mut modes = [tables::B_DC_PRED; 16];
-    let mut coding = ResidualCoding {
-        levels: [[0; 16]; 16],
-        y2: [0; 16],
-        sse: 0,
-        rate: 0,
-        nonzero: false,
-    };
+    let (mut tokens, mut nonzero) = (0, false);
     let mut total = ctx.rd.cost(0, ctx.mode_costs.luma(LumaMode::BPred));
     let candidates: &[u8] = if ctx.exhaustive {
         &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
@@ -257,7 +249,6 @@ fn decide_bpred(
                     cost,
                     mode,
                     pixels,
-                    levels,
                     nonzero: nz,
                     rate,
                 });
@@ -267,7 +258,6 @@ fn decide_bpred(
             cost,
             mode,
             pixels,
-            levels,
             nonzero: nz,
             rate,
         } = best.expect("candidates are tried");
@@ -276,9 +266,8 @@ fn decide_bpred(
                 .copy_from_slice(&pixels[y * 4..y * 4 + 4]);
         }
         modes[b] = mode;
-        coding.levels[b] = levels;
-        coding.rate += rate;
-        coding.nonzero |= nz;
+        tokens += rate;
+        nonzero |= nz;
         a[bx] = nz;
         l[by] = nz;
         total += cost;
@@ -286,14 +275,12 @@ fn decide_bpred(
             return None;
         }
     }
-    coding.sse = macroblock::prediction_sse(src, &ws, 16);
     Some(IntraLuma {
         mode: LumaMode::BPred,
         subblock_modes: modes,
-        coding,
         cost: total,
-        above: a,
-        left: l,
+        tokens,
+        nonzero,
     })
 }
 
@@ -343,11 +330,9 @@ pub fn decide_chroma(
         if best.as_ref().is_none_or(|b| cost < b.cost) {
             best = Some(IntraChroma {
                 mode,
-                u,
-                v,
                 cost,
-                above: a,
-                left: l,
+                tokens: u.rate + v.rate,
+                nonzero: u.nonzero || v.nonzero,
             });
         }
     }

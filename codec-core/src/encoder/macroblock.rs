@@ -4,6 +4,7 @@
 //! Every reconstruction here is made with the decoder's own transforms, so the pictures a
 //! decision is based on are the pictures a decoder will show.
 
+use crate::encoder::bool_encoder::bit_cost;
 use crate::encoder::quantize::{self, BlockQuantizer, MacroblockQuantizer};
 use crate::encoder::token_writer::TokenCostTable;
 use crate::intra::{WS_ORIGIN, WS_STRIDE, Workspace};
@@ -31,6 +32,38 @@ impl RdWeight {
     #[inline]
     pub fn cost(&self, sse: u64, rate: u32) -> u64 {
         sse * 256 + self.lambda * rate as u64
+    }
+}
+
+/// What a macroblock's skip flag costs, in 1/256 bit (RFC 6386 §19.3, `mb_skip_coeff`): a
+/// macroblock without a nonzero level is sent as the flag alone, with no end-of-block
+/// tokens, and any other pays the flag besides its tokens.
+#[derive(Clone, Copy, Debug)]
+pub struct SkipCosts {
+    pub coded: u32,
+    pub skipped: u32,
+}
+
+impl SkipCosts {
+    /// The costs at the skip probability that `coded` and `skipped` macroblocks call for,
+    /// each count starting from one so that neither flag is free.
+    pub fn from_counts(coded: usize, skipped: usize) -> Self {
+        let total = coded + skipped + 2;
+        let prob = (((coded + 1) * 256 + total / 2) / total).clamp(1, 255) as u8;
+        SkipCosts {
+            coded: bit_cost(false, prob),
+            skipped: bit_cost(true, prob),
+        }
+    }
+
+    /// The rate of a macroblock whose residual tokens cost `tokens`.
+    #[inline]
+    pub fn rate(&self, nonzero: bool, tokens: u32) -> u32 {
+        if nonzero {
+            tokens + self.coded
+        } else {
+            self.skipped
+        }
     }
 }
 
@@ -340,4 +373,22 @@ pub fn code_chroma(
     }
     out.sse = sse_block(src, ws, 8);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_flags_cost_what_the_counts_call_for() {
+        let mostly_skipped = SkipCosts::from_counts(10, 90);
+        assert!(mostly_skipped.skipped < 256 && mostly_skipped.coded > 3 * 256);
+        let mostly_coded = SkipCosts::from_counts(90, 10);
+        assert!(mostly_coded.coded < 256 && mostly_coded.skipped > 3 * 256);
+        let unknown = SkipCosts::from_counts(0, 0);
+        assert_eq!(unknown.coded, unknown.skipped, "no counts, an even guess");
+        // An empty macroblock pays the flag instead of its end-of-block tokens.
+        assert_eq!(mostly_skipped.rate(false, 5000), mostly_skipped.skipped);
+        assert_eq!(mostly_skipped.rate(true, 5000), 5000 + mostly_skipped.coded);
+    }
 }

@@ -25,10 +25,11 @@ use crate::encoder::frame::{
 };
 use crate::encoder::inter_decision::source_blocks;
 use crate::encoder::macroblock::{
-    RdWeight, TYPE_Y_WITH_DC, code_block, code_chroma, code_luma_with_y2, code_luma_without_y2,
+    RdWeight, SkipCosts, TYPE_Y_WITH_DC, code_block, code_chroma, code_luma_with_y2,
+    code_luma_without_y2, prediction_sse,
 };
 use crate::encoder::quantize::MacroblockQuantizer;
-use crate::encoder::token_writer::{MacroblockLevels, TokenCostTable};
+use crate::encoder::token_writer::{MacroblockLevels, TokenCostTable, macroblock_is_empty};
 use crate::encoder::{EncodeError, EncodedFrame};
 use crate::error::DecodeError;
 use crate::header::{
@@ -207,12 +208,15 @@ fn code_macroblocks(
     let mut ws = MacroblockWorkspace::default();
     let mut decided = Vec::with_capacity(mb_cols * mb_rows);
     let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
+    // Skip flags are priced as the frame encoder prices them, from the macroblocks before.
+    let mut skipped = 0;
     for row in 0..mb_rows {
         let mut left: EdgeContext = [false; 9];
         for (col, above) in above_ctx.iter_mut().enumerate() {
             let mut info = parsed.modes.get(row, col).clone();
             info.skip_coeff = false;
             let segment = &segments[usize::from(info.segment_id.min(3))];
+            let skip = SkipCosts::from_counts(decided.len() - skipped, skipped);
             let levels = code_macroblock(
                 source,
                 &mut recon,
@@ -222,9 +226,13 @@ fn code_macroblocks(
                 &info,
                 segment,
                 &costs,
+                skip,
                 (row, col),
                 (above, &mut left),
             );
+            if macroblock_is_empty(&levels, info.luma_mode.has_y2()) {
+                skipped += 1;
+            }
             decided.push(Decided { info, levels });
         }
     }
@@ -246,6 +254,7 @@ pub(crate) fn code_macroblock(
     info: &MacroblockInfo,
     segment: &SegmentCoding,
     costs: &TokenCostTable,
+    skip: SkipCosts,
     (row, col): (usize, usize),
     (above, left): (&mut EdgeContext, &mut EdgeContext),
 ) -> MacroblockLevels {
@@ -258,7 +267,9 @@ pub(crate) fn code_macroblock(
                 .expect("an inter macroblock implies references")
                 .1;
             reconstruct::predict_inter(reference, ws, info, row, col, interp);
-            let levels = code_inter(source, ws, info, segment, costs, row, col, above, left);
+            let levels = code_inter(
+                source, ws, info, segment, costs, skip, row, col, above, left,
+            );
             // The coding left the reconstruction in the workspace.
             store(&ws.luma, &mut recon.y, row, col, 16);
             store(&ws.u, &mut recon.u, row, col, 8);
@@ -357,7 +368,9 @@ fn code_intra(
     levels
 }
 
-/// Levels of an inter macroblock whose prediction is in `ws`, as the encoder codes them.
+/// Levels of an inter macroblock whose prediction is in `ws`, as the encoder codes them:
+/// the residual, or none at all where the prediction alone costs less once the skip flag
+/// replaces the tokens (the reconstruction is then the prediction).
 #[allow(clippy::too_many_arguments)]
 fn code_inter(
     source: &Picture,
@@ -365,6 +378,7 @@ fn code_inter(
     info: &MacroblockInfo,
     segment: &SegmentCoding,
     costs: &TokenCostTable,
+    skip: SkipCosts,
     row: usize,
     col: usize,
     above: &mut EdgeContext,
@@ -372,17 +386,36 @@ fn code_inter(
 ) -> MacroblockLevels {
     let (y, u, v) = source_blocks(source, row, col);
     let (q, rd) = (&segment.quant, segment.rd);
+    let prediction = (ws.luma, ws.u, ws.v);
+    let contexts = (*above, *left);
     let mut levels: MacroblockLevels = [[0; 16]; 25];
-    if info.luma_mode == LumaMode::Split {
-        let luma = code_luma_without_y2(&y, &mut ws.luma, q, costs, rd, above, left);
-        levels[..16].copy_from_slice(&luma.levels);
+    let has_y2 = info.luma_mode != LumaMode::Split;
+    let luma = if has_y2 {
+        code_luma_with_y2(&y, &mut ws.luma, q, costs, rd, above, left)
     } else {
-        let luma = code_luma_with_y2(&y, &mut ws.luma, q, costs, rd, above, left);
-        levels[..16].copy_from_slice(&luma.levels);
-        levels[24] = luma.y2;
-    }
+        code_luma_without_y2(&y, &mut ws.luma, q, costs, rd, above, left)
+    };
     let cu = code_chroma(&u, &mut ws.u, 0, q, costs, rd, above, left);
     let cv = code_chroma(&v, &mut ws.v, 1, q, costs, rd, above, left);
+    if luma.nonzero || cu.nonzero || cv.nonzero {
+        let coded = rd.cost(
+            luma.sse + cu.sse + cv.sse,
+            skip.rate(true, luma.rate + cu.rate + cv.rate),
+        );
+        let predicted = prediction_sse(&y, &prediction.0, 16)
+            + prediction_sse(&u, &prediction.1, 8)
+            + prediction_sse(&v, &prediction.2, 8);
+        if rd.cost(predicted, skip.rate(false, 0)) <= coded {
+            (ws.luma, ws.u, ws.v) = prediction;
+            (*above, *left) = contexts;
+            crate::tokens::skip_macroblock(has_y2, above, left);
+            return levels;
+        }
+    }
+    levels[..16].copy_from_slice(&luma.levels);
+    if has_y2 {
+        levels[24] = luma.y2;
+    }
     levels[16..20].copy_from_slice(&cu.levels[..4]);
     levels[20..24].copy_from_slice(&cv.levels[..4]);
     levels

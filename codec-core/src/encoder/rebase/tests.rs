@@ -2,6 +2,7 @@ use super::*;
 use crate::decode;
 use crate::encoder::rate_control::{FrameKind, RateMode};
 use crate::encoder::sequence::{SequenceConfig, SequenceEncoder};
+use crate::quantizer::DequantFactors;
 use crate::test_rng::TestRng;
 
 const WIDTH: usize = 72;
@@ -276,4 +277,106 @@ fn frame_context_after_matches_the_decoder() {
     }
     assert_eq!(ctx, FrameContext::of(&run[4].2.state));
     assert_eq!(ctx.after(&[]).unwrap(), ctx);
+}
+
+/// A source that differs from a flat 16x16 prediction only by a faint bump in one luma
+/// subblock, with that prediction in a workspace.
+fn faint_bump() -> (Picture, MacroblockWorkspace) {
+    let y: Vec<u8> = (0..16 * 16)
+        .map(|i| {
+            let bump = (4..8).contains(&(i % 16)) && (4..8).contains(&(i / 16));
+            if bump { 112 } else { 100 }
+        })
+        .collect();
+    let source = Picture::from_i420(16, 16, &y, &[80; 64], &[160; 64]);
+    let mut ws = MacroblockWorkspace::default();
+    for row in 0..16 {
+        let at = WS_ORIGIN + row * WS_STRIDE;
+        ws.luma[at..at + 16].fill(100);
+        if row < 8 {
+            ws.u[at..at + 8].fill(80);
+            ws.v[at..at + 8].fill(160);
+        }
+    }
+    (source, ws)
+}
+
+fn bump_coding(lambda: u64) -> SegmentCoding {
+    let factors = DequantFactors::new(40, &Default::default());
+    SegmentCoding {
+        quant: MacroblockQuantizer::new(&factors),
+        rd: RdWeight {
+            lambda,
+            trellis: true,
+        },
+    }
+}
+
+/// The faint bump coded by `code_inter` at weight `lambda`: whether any level is nonzero,
+/// and the contexts after it.
+fn code_faint_bump(lambda: u64) -> (bool, EdgeContext, EdgeContext) {
+    let (source, mut ws) = faint_bump();
+    let prediction = ws.luma;
+    let costs = TokenCostTable::new(&crate::tables::DEFAULT_COEFF_PROBS);
+    let info = MacroblockInfo {
+        luma_mode: LumaMode::Zero,
+        ref_frame: RefFrame::Last,
+        ..Default::default()
+    };
+    let (mut above, mut left) = ([true; 9], [true; 9]);
+    let levels = code_inter(
+        &source,
+        &mut ws,
+        &info,
+        &bump_coding(lambda),
+        &costs,
+        SkipCosts::from_counts(10, 90),
+        0,
+        0,
+        &mut above,
+        &mut left,
+    );
+    let nonzero = levels.iter().flatten().any(|&l| l != 0);
+    assert!(
+        nonzero || ws.luma == prediction,
+        "an empty macroblock is reconstructed as its prediction"
+    );
+    (nonzero, above, left)
+}
+
+/// Whether the luma coding alone, block by block, keeps a level of the faint bump.
+fn luma_keeps_the_bump(lambda: u64) -> bool {
+    let (source, mut ws) = faint_bump();
+    let (y, _, _) = source_blocks(&source, 0, 0);
+    let costs = TokenCostTable::new(&crate::tables::DEFAULT_COEFF_PROBS);
+    let segment = bump_coding(lambda);
+    let (mut above, mut left) = ([true; 9], [true; 9]);
+    code_luma_with_y2(
+        &y,
+        &mut ws.luma,
+        &segment.quant,
+        &costs,
+        segment.rd,
+        &mut above,
+        &mut left,
+    )
+    .nonzero
+}
+
+#[test]
+fn a_residual_worth_less_than_its_bits_is_skipped() {
+    assert!(
+        code_faint_bump(1).0,
+        "with bits nearly free the bump is coded"
+    );
+    let (nonzero, above, left) = code_faint_bump(1 << 24);
+    assert!(!nonzero, "with bits dear the macroblock is skipped");
+    // A skipped macroblock with a Y2 block leaves every context empty, as the decoder's.
+    assert_eq!((above, left), ([false; 9], [false; 9]));
+    // In between, the skip flag's saving of every block's end of block makes the difference
+    // where the blocks' own trellis would keep the bump.
+    assert!(
+        (0..24).any(|k| luma_keeps_the_bump(1 << k) && !code_faint_bump(1 << k).0),
+        "somewhere the whole macroblock's choice differs from the blocks' own"
+    );
 }
