@@ -87,6 +87,9 @@ pub struct InterContext<'a> {
     /// Search for a new vector in every reference, or only in the last frame (faster;
     /// golden and altref then offer their neighbours' vectors).
     pub search_all_references: bool,
+    /// Where golden and altref get no full search: a short one around their predicted
+    /// vectors, if any.
+    pub light_search: Option<SearchConfig>,
     /// The skip flag's costs where the macroblock is decided.
     pub skip: SkipCosts,
 }
@@ -194,7 +197,12 @@ pub fn decide(
         // NEWMV: search around the predicted vectors.
         let search_bounds = new_vector_bounds(&bounds, near.best);
         let starts = [near.best, near.nearest, near.near, MotionVector::ZERO];
-        let searched = (ctx.search_all_references || *reference == RefFrame::Last).then(|| {
+        let config = if ctx.search_all_references || *reference == RefFrame::Last {
+            Some(&ctx.search)
+        } else {
+            ctx.light_search.as_ref()
+        };
+        let searched = config.map(|config| {
             motion_search::search(
                 &ctx.source.y,
                 &picture.y,
@@ -209,7 +217,7 @@ pub fn decide(
                     best: near.best,
                 },
                 ctx.rd.lambda as u32,
-                &ctx.search,
+                config,
             )
         });
 
