@@ -241,10 +241,10 @@ pub(crate) fn encode_frame(
             };
             // The skip flag replaces the end-of-block tokens of an empty macroblock.
             let intra_cost = chroma.as_ref().map_or(u64::MAX, |c| {
-                let tokens = u64::from(luma.tokens + c.tokens);
-                let nonzero = luma.nonzero || c.nonzero;
-                intra_luma_cost + c.cost - rd.lambda * tokens
-                    + rd.lambda * u64::from(inter_ctx.skip.rate(nonzero, luma.tokens + c.tokens))
+                let tokens = luma.tokens + c.tokens;
+                let rate = inter_ctx.skip.rate(luma.nonzero || c.nonzero, tokens);
+                intra_luma_cost + c.cost - rd.lambda * u64::from(tokens)
+                    + rd.lambda * u64::from(rate)
             });
             let info = match (inter, chroma) {
                 (Some(choice), _) if choice.cost < intra_cost => choice.info,

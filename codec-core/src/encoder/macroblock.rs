@@ -5,6 +5,7 @@
 //! decision is based on are the pictures a decoder will show.
 
 use crate::encoder::bool_encoder::bit_cost;
+use crate::encoder::frame::probability;
 use crate::encoder::quantize::{self, BlockQuantizer, MacroblockQuantizer};
 use crate::encoder::token_writer::TokenCostTable;
 use crate::intra::{WS_ORIGIN, WS_STRIDE, Workspace};
@@ -48,8 +49,7 @@ impl SkipCosts {
     /// The costs at the skip probability that `coded` and `skipped` macroblocks call for,
     /// each count starting from one so that neither flag is free.
     pub fn from_counts(coded: usize, skipped: usize) -> Self {
-        let total = coded + skipped + 2;
-        let prob = (((coded + 1) * 256 + total / 2) / total).clamp(1, 255) as u8;
+        let prob = probability(coded + 1, skipped + 1);
         SkipCosts {
             coded: bit_cost(false, prob),
             skipped: bit_cost(true, prob),

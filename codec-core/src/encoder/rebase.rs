@@ -389,7 +389,7 @@ fn code_inter(
     let prediction = (ws.luma, ws.u, ws.v);
     let contexts = (*above, *left);
     let mut levels: MacroblockLevels = [[0; 16]; 25];
-    let has_y2 = info.luma_mode != LumaMode::Split;
+    let has_y2 = info.luma_mode.has_y2();
     let luma = if has_y2 {
         code_luma_with_y2(&y, &mut ws.luma, q, costs, rd, above, left)
     } else {
