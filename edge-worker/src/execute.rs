@@ -1,14 +1,16 @@
 //! The worker proper: one pure function from a task and its input blobs to its output blobs.
 
 use codec_core::encoder::rate_control::FrameKind;
-use codec_core::encoder::sequence::SequenceEncoder;
+use std::sync::Arc;
+
+use codec_core::encoder::sequence::{CodedFrame, SequenceEncoder};
 use codec_core::state::FrameSize;
 use codec_core::{DecoderState, FrameContext, Picture, rebase};
 
 use crate::blob::{BlobId, BlobSource, Blobs};
 use crate::error::TaskError;
 use crate::picture_io::PictureFormat;
-use crate::stream::{pack_frames, unpack_frames};
+use crate::stream::{ChunkFrame, pack_frames, unpack_frames};
 use crate::task::{EncodeSettings, Executed, FrameFacts, Opening, Task, TaskOutput, WorkStats};
 
 /// Runs `task` on blobs read from `blobs`. Pure and deterministic: the same task on the same
@@ -71,20 +73,37 @@ fn encode_chunk(
     }
     let frame_count = frame_count(chunk, frames.len())?;
     let mut encoder = SequenceEncoder::new(config);
-    let mut compressed = Vec::with_capacity(frames.len());
-    let mut coded = Vec::with_capacity(frames.len());
+    // Frames in stream order, each with the picture it codes: with altref groups a hidden
+    // frame codes a later picture ahead of its turn.
+    let mut made: Vec<CodedFrame> = Vec::with_capacity(frames.len());
     for (index, id) in (0u32..).zip(frames) {
         let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
-        let frame = encoder
-            .encode_next(&picture)
+        let coded = encoder
+            .push(Arc::new(picture))
             .map_err(|e| TaskError::Encode {
                 chunk,
                 frame: index,
                 reason: e.to_string(),
             })?;
-        coded.push(FrameFacts::coded(frame.data.len(), frame.stats.sse));
-        compressed.push(frame.data);
+        made.extend(coded);
     }
+    made.extend(encoder.finish().map_err(|e| TaskError::Encode {
+        chunk,
+        frame: frame_count.saturating_sub(1),
+        reason: e.to_string(),
+    })?);
+    let coded = made
+        .iter()
+        .map(|made| FrameFacts::coded(made.frame.data.len(), made.frame.stats.sse))
+        .collect();
+    let compressed: Vec<ChunkFrame<'_>> = made
+        .iter()
+        .map(|made| ChunkFrame {
+            // Below the chunk's picture count, which fits in u32 (`frame_count`).
+            source: made.source as u32,
+            data: &made.frame.data,
+        })
+        .collect();
     let mut out = Blobs::new();
     let stream = out.insert(pack_frames(&compressed));
     let final_state = out.insert(encoder.state().to_bytes());
@@ -166,13 +185,7 @@ fn rebase_chunk(
     let original_id = original;
     let original = unpack_frames(read_blob(blobs, "original", original_id)?)
         .map_err(|e| e.in_input("original", original_id))?;
-    if original.len() != frames.len() {
-        return Err(TaskError::BadTask(format!(
-            "chunk {chunk}: the original stream has {} frames but the task names {} pictures",
-            original.len(),
-            frames.len()
-        )));
-    }
+    check_sources(chunk, &original, frames.len())?;
 
     let decode_error = |frame: u32| {
         move |e: codec_core::DecodeError| TaskError::Decode {
@@ -181,16 +194,12 @@ fn rebase_chunk(
             reason: e.to_string(),
         }
     };
-    let mut rebased = Vec::with_capacity(frames.len());
-    let mut coded = Vec::with_capacity(frames.len());
+    let mut rebased = Vec::with_capacity(original.len());
+    let mut coded = Vec::with_capacity(original.len());
     let mut current = target;
     let mut made_from = first_made_from;
-    for (index, id) in (0u32..).zip(frames) {
-        let frame = if index == 0 {
-            first_frame
-        } else {
-            original[index as usize]
-        };
+    for (index, made) in (0u32..).zip(&original) {
+        let frame = if index == 0 { first_frame } else { made.data };
         let (data, state, facts) = if is_key_frame(frame) {
             // A keyframe (a scene cut) stays as it is, which is what the serial encoder
             // would have put there. Decoded from the state before it, as any decoder does: a
@@ -198,7 +207,9 @@ fn rebase_chunk(
             let (state, _) = codec_core::decode(&current, frame).map_err(decode_error(index))?;
             (frame.to_vec(), state, FrameFacts::kept(frame.len()))
         } else {
-            let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
+            let source = made.source as usize;
+            let picture =
+                read_picture(blobs, format, &format!("frames[{source}]"), &frames[source])?;
             let next =
                 rebase(&current, &picture, frame, &made_from).map_err(|e| TaskError::Rebase {
                     chunk,
@@ -214,13 +225,19 @@ fn rebase_chunk(
         } else {
             made_from
         };
-        made_from = own
-            .after(original[index as usize])
-            .map_err(decode_error(index))?;
+        made_from = own.after(made.data).map_err(decode_error(index))?;
         rebased.push(data);
         coded.push(facts);
         current = state;
     }
+    let rebased: Vec<ChunkFrame<'_>> = original
+        .iter()
+        .zip(&rebased)
+        .map(|(made, data)| ChunkFrame {
+            source: made.source,
+            data,
+        })
+        .collect();
 
     let mut out = Blobs::new();
     let stream = out.insert(pack_frames(&rebased));
@@ -236,6 +253,47 @@ fn rebase_chunk(
             coded,
         },
     })
+}
+
+/// Checks that a chunk stream's frames code the task's `pictures` pictures as an encode makes
+/// them: the first frame shows the first picture (the given-state frame stands in for it),
+/// the shown frames show every picture once and in order, and each hidden frame codes a
+/// picture still to be shown.
+fn check_sources(chunk: u32, frames: &[ChunkFrame<'_>], pictures: usize) -> Result<(), TaskError> {
+    let bad = |why: String| Err(TaskError::BadTask(format!("chunk {chunk}: {why}")));
+    if frames
+        .first()
+        .is_none_or(|first| first.source != 0 || !first.shown())
+    {
+        return bad(
+            "the original stream does not start by showing the chunk's first picture".into(),
+        );
+    }
+    let mut shown = 0usize;
+    for (index, frame) in frames.iter().enumerate() {
+        let source = frame.source as usize;
+        if frame.shown() {
+            if source != shown {
+                return bad(format!(
+                    "frame {index} of the original stream shows picture {source} where picture \
+                     {shown} comes next"
+                ));
+            }
+            shown += 1;
+        } else if source < shown || source >= pictures {
+            return bad(format!(
+                "hidden frame {index} of the original stream codes picture {source}, which \
+                 is not among the {} pictures still to be shown",
+                pictures.saturating_sub(shown)
+            ));
+        }
+    }
+    if shown != pictures {
+        return bad(format!(
+            "the original stream shows {shown} pictures but the task names {pictures}"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a compressed frame is a keyframe (RFC 6386 §9.1: bit 0 of the tag is 0).

@@ -1,22 +1,47 @@
-//! Chunk stream blobs: the compressed frames of one chunk in a minimal container.
+//! Chunk stream blobs: the compressed frames of one chunk in a minimal container, each with
+//! the picture it codes.
 //!
 //! Layout, all integers little-endian:
 //!
 //! ```text
-//! magic   8 bytes   "FLKCHUNK"
+//! magic   8 bytes   "FLKCHNK2"
 //! count   u32       number of frames
 //! count times:
-//!   len   u32       frame length in bytes
-//!   data  len bytes one VP8 frame, as it would go into an IVF frame record
+//!   source u32      which of the chunk's pictures the frame codes, from 0 in display order
+//!   len    u32      frame length in bytes
+//!   data   len bytes one VP8 frame, as it would go into an IVF frame record
 //! ```
 //!
-//! Nothing may follow the last frame. Unlike IVF it has no header fields to keep consistent
-//! (size, rate, timestamps): those belong to the job, not to a chunk.
+//! Frames come in stream order. A shown frame codes the next picture not yet shown; a hidden
+//! frame (an altref frame, RFC 6386 §9.1) codes a later picture ahead of its turn, which the
+//! frame alone does not say, so the stream carries every frame's source: rebasing a frame
+//! needs the picture it was made from. Nothing may follow the last frame. Unlike IVF it has
+//! no header fields to keep consistent (size, rate, timestamps): those belong to the job, not
+//! to a chunk.
 
 use crate::error::TaskError;
 
-/// The first eight bytes of every chunk stream.
-pub const CHUNK_MAGIC: &[u8; 8] = b"FLKCHUNK";
+/// The first eight bytes of every chunk stream (version 2: a source per frame).
+pub const CHUNK_MAGIC: &[u8; 8] = b"FLKCHNK2";
+
+/// Bytes before each frame's data: its source and its length.
+const FRAME_HEADER: usize = 8;
+
+/// One frame of a chunk stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkFrame<'a> {
+    /// The chunk picture the frame codes: its index in display order, from 0.
+    pub source: u32,
+    pub data: &'a [u8],
+}
+
+impl ChunkFrame<'_> {
+    /// Whether a decoder shows the frame (RFC 6386 §9.1: bit 4 of the tag); an empty frame
+    /// shows nothing.
+    pub fn shown(&self) -> bool {
+        self.data.first().is_some_and(|tag| tag & 0x10 != 0)
+    }
+}
 
 /// Packs frames into a chunk stream.
 ///
@@ -24,19 +49,31 @@ pub const CHUNK_MAGIC: &[u8; 8] = b"FLKCHUNK";
 ///
 /// When there are more than `u32::MAX` frames or a frame is longer than `u32::MAX` bytes,
 /// which no VP8 frame is (its first partition size has 19 bits).
-pub fn pack_frames<F: AsRef<[u8]>>(frames: &[F]) -> Vec<u8> {
-    let body: usize = frames.iter().map(|f| 4 + f.as_ref().len()).sum();
+pub fn pack_frames(frames: &[ChunkFrame<'_>]) -> Vec<u8> {
+    let body: usize = frames.iter().map(|f| FRAME_HEADER + f.data.len()).sum();
     let mut out = Vec::with_capacity(CHUNK_MAGIC.len() + 4 + body);
     out.extend_from_slice(CHUNK_MAGIC);
     let count = u32::try_from(frames.len()).expect("at most u32::MAX frames in a chunk");
     out.extend_from_slice(&count.to_le_bytes());
     for frame in frames {
-        let frame = frame.as_ref();
-        let len = u32::try_from(frame.len()).expect("a VP8 frame is shorter than 4 GiB");
+        let len = u32::try_from(frame.data.len()).expect("a VP8 frame is shorter than 4 GiB");
+        out.extend_from_slice(&frame.source.to_le_bytes());
         out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(frame);
+        out.extend_from_slice(frame.data);
     }
     out
+}
+
+/// Packs frames that code the chunk's pictures one each, in order, all shown.
+pub fn pack_shown_frames<F: AsRef<[u8]>>(frames: &[F]) -> Vec<u8> {
+    let frames: Vec<ChunkFrame<'_>> = (0u32..)
+        .zip(frames)
+        .map(|(source, data)| ChunkFrame {
+            source,
+            data: data.as_ref(),
+        })
+        .collect();
+    pack_frames(&frames)
 }
 
 /// The frames of a chunk stream, borrowed from it.
@@ -45,7 +82,7 @@ pub fn pack_frames<F: AsRef<[u8]>>(frames: &[F]) -> Vec<u8> {
 ///
 /// [`TaskError::MalformedBlob`] naming the byte offset where the stream stops making sense:
 /// bad magic, a count or length that runs past the end, or bytes after the last frame.
-pub fn unpack_frames(stream: &[u8]) -> Result<Vec<&[u8]>, TaskError> {
+pub fn unpack_frames(stream: &[u8]) -> Result<Vec<ChunkFrame<'_>>, TaskError> {
     let malformed = |reason: String| TaskError::MalformedBlob {
         input: "chunk stream".into(),
         reason,
@@ -58,9 +95,9 @@ pub fn unpack_frames(stream: &[u8]) -> Result<Vec<&[u8]>, TaskError> {
         )));
     }
     let count = read_u32(stream, CHUNK_MAGIC.len()) as usize;
-    // Every frame takes at least its 4-byte length, so a count that cannot fit is rejected
+    // Every frame takes at least its 8-byte header, so a count that cannot fit is rejected
     // before anything is allocated from it.
-    let room = (stream.len() - header) / 4;
+    let room = (stream.len() - header) / FRAME_HEADER;
     if count > room {
         return Err(malformed(format!(
             "frame count {count} cannot fit in the {} bytes after the header",
@@ -70,21 +107,26 @@ pub fn unpack_frames(stream: &[u8]) -> Result<Vec<&[u8]>, TaskError> {
     let mut frames = Vec::with_capacity(count);
     let mut at = header;
     for index in 0..count {
-        if stream.len() - at < 4 {
+        if stream.len() - at < FRAME_HEADER {
             return Err(malformed(format!(
-                "frame {index}: length field at byte {at} runs past the end ({} bytes)",
+                "frame {index}: source and length fields at byte {at} run past the end \
+                 ({} bytes)",
                 stream.len()
             )));
         }
-        let len = read_u32(stream, at) as usize;
-        at += 4;
+        let source = read_u32(stream, at);
+        let len = read_u32(stream, at + 4) as usize;
+        at += FRAME_HEADER;
         if stream.len() - at < len {
             return Err(malformed(format!(
                 "frame {index}: {len} bytes at byte {at} run past the end ({} bytes)",
                 stream.len()
             )));
         }
-        frames.push(&stream[at..at + len]);
+        frames.push(ChunkFrame {
+            source,
+            data: &stream[at..at + len],
+        });
         at += len;
     }
     if at != stream.len() {
@@ -106,23 +148,38 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
 mod tests {
     use super::*;
 
-    fn sample() -> Vec<Vec<u8>> {
-        vec![vec![1, 2, 3], vec![], vec![9; 300]]
+    const SAMPLE: [(u32, &[u8]); 3] = [(2, &[1, 2, 3]), (0, &[]), (1, &[9; 300])];
+
+    fn sample() -> Vec<ChunkFrame<'static>> {
+        SAMPLE
+            .iter()
+            .map(|&(source, data)| ChunkFrame { source, data })
+            .collect()
     }
 
     #[test]
     fn round_trip() {
         let frames = sample();
         let packed = pack_frames(&frames);
-        assert_eq!(&packed[..8], b"FLKCHUNK");
-        assert_eq!(packed.len(), 12 + 3 * 4 + 303);
-        let unpacked = unpack_frames(&packed).unwrap();
+        assert_eq!(&packed[..8], b"FLKCHNK2");
+        assert_eq!(packed.len(), 12 + 3 * 8 + 303);
+        assert_eq!(unpack_frames(&packed).unwrap(), frames);
+        assert!(unpack_frames(&pack_frames(&[])).unwrap().is_empty());
+
+        let packed = pack_shown_frames(&[vec![0x10], vec![0x11]]);
+        let shown = unpack_frames(&packed).unwrap();
         assert_eq!(
-            unpacked,
-            frames.iter().map(Vec::as_slice).collect::<Vec<_>>()
+            shown
+                .iter()
+                .map(|f| (f.source, f.shown()))
+                .collect::<Vec<_>>(),
+            [(0, true), (1, true)]
         );
-        let empty: [&[u8]; 0] = [];
-        assert!(unpack_frames(&pack_frames(&empty)).unwrap().is_empty());
+        let hidden = ChunkFrame {
+            source: 0,
+            data: &[0x01],
+        };
+        assert!(!hidden.shown());
     }
 
     #[test]
@@ -144,6 +201,10 @@ mod tests {
         let mut bad_magic = packed.clone();
         bad_magic[0] = b'X';
         assert!(unpack_frames(&bad_magic).is_err());
+        // A stream of the first version (no sources) is refused, not misread.
+        let mut first_version = packed.clone();
+        first_version[..8].copy_from_slice(b"FLKCHUNK");
+        assert!(unpack_frames(&first_version).is_err());
 
         // A huge count must be refused without trying to reserve room for it.
         let mut huge_count = packed.clone();
@@ -152,7 +213,7 @@ mod tests {
         assert!(err.to_string().contains("cannot fit"), "{err}");
 
         let mut huge_len = packed.clone();
-        huge_len[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge_len[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
         let err = unpack_frames(&huge_len).unwrap_err();
         assert!(err.to_string().contains("frame 0"), "{err}");
 

@@ -94,6 +94,12 @@ fn state(blobs: &Blobs, id: &BlobId) -> DecoderState {
     DecoderState::from_bytes(blobs.get(id).unwrap()).unwrap()
 }
 
+/// The frames of a chunk stream, without their sources.
+fn frame_data(stream: &[u8]) -> Vec<&[u8]> {
+    let frames = unpack_frames(stream).unwrap();
+    frames.into_iter().map(|frame| frame.data).collect()
+}
+
 /// Decodes `frames` from `start`, returning the pictures shown and the final state.
 fn decode_all(start: &DecoderState, frames: &[&[u8]]) -> (usize, DecoderState) {
     let mut current = start.clone();
@@ -112,7 +118,7 @@ fn encode_chunk_decodes_to_its_final_state() {
     let frames = clip(&mut blobs);
     let output = run(&encode_chunk_task(0, &frames), &mut blobs);
     let (stream, final_state) = stream_and_state(&output);
-    let coded = unpack_frames(blobs.get(&stream).unwrap()).unwrap();
+    let coded = frame_data(blobs.get(&stream).unwrap());
     assert_eq!(coded.len(), CHUNK);
     assert!(is_key_frame(coded[0]));
     assert!(coded[1..].iter().all(|f| !is_key_frame(f)));
@@ -189,7 +195,7 @@ fn a_keyframe_an_anchor_replaces_is_coded_finer() {
             *o = opening;
         }
         let (stream, _) = stream_and_state(&run(&task, &mut blobs));
-        let frames = unpack_frames(blobs.get(&stream).unwrap()).unwrap();
+        let frames = frame_data(blobs.get(&stream).unwrap());
         assert!(is_key_frame(frames[0]));
         frames[0].len()
     };
@@ -232,7 +238,7 @@ fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
         frames: frames[CHUNK..2 * CHUNK].to_vec(),
     };
     let (stream, end) = stream_and_state(&run(&rebase_task(None, first), &mut blobs));
-    let rebased = unpack_frames(blobs.get(&stream).unwrap()).unwrap();
+    let rebased = frame_data(blobs.get(&stream).unwrap());
     assert_eq!(
         rebased[0],
         blobs.get(&first).unwrap(),
@@ -251,7 +257,7 @@ fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
     );
 
     // Without a target, the first frame must be a keyframe.
-    let inter = unpack_frames(blobs.get(&own1).unwrap()).unwrap()[1].to_vec();
+    let inter = frame_data(blobs.get(&own1).unwrap())[1].to_vec();
     let inter = blobs.insert(inter);
     let err = execute(&rebase_task(None, inter), &blobs).unwrap_err();
     assert!(matches!(err, TaskError::BadTask(_)), "{err}");
@@ -299,9 +305,9 @@ fn rebased_chunks_join_into_one_stream() {
         "chunk 1's true end state should differ from its own encode's"
     );
 
-    let mut all = unpack_frames(blobs.get(&own[0].0).unwrap()).unwrap();
+    let mut all = frame_data(blobs.get(&own[0].0).unwrap());
     for (stream, end_state) in [(stream1, t1), (stream2, t2)] {
-        all.extend(unpack_frames(blobs.get(&stream).unwrap()).unwrap());
+        all.extend(frame_data(blobs.get(&stream).unwrap()));
         assert_eq!(all.iter().filter(|f| is_key_frame(f)).count(), 1);
         assert!(is_key_frame(all[0]));
         let (shown, end) = decode_all(&DecoderState::new(), &all);
@@ -314,6 +320,166 @@ fn rebased_chunks_join_into_one_stream() {
     let request = inline_request(&task2, &blobs).unwrap();
     let remote = decode_response(&handle(&request)).unwrap();
     assert_eq!(remote.executed, execute(&task2, &blobs).unwrap());
+}
+
+/// `count` I420 frames of a still textured background with a small square crossing it: still
+/// enough for altref groups to pay.
+fn still_clip(blobs: &mut Blobs, count: usize) -> Vec<BlobId> {
+    let (w, h) = (FORMAT.width as usize, FORMAT.height as usize);
+    let (cw, ch) = FORMAT.chroma_size();
+    (0..count)
+        .map(|t| {
+            let mut frame = Vec::with_capacity(FORMAT.i420_len());
+            for y in 0..h {
+                for x in 0..w {
+                    let in_square = (x + 44 - t) % 48 < 6 && (12..18).contains(&y);
+                    let texture = (x * 7 + y * 13 + (x * y) % 11 * 9) as u8;
+                    frame.push(if in_square { 230 } else { texture / 2 + 40 });
+                }
+            }
+            frame.extend((0..cw * ch).map(|i| (100 + i % 24) as u8));
+            frame.extend((0..cw * ch).map(|i| (140 - (i * 3) % 20) as u8));
+            blobs.insert(frame)
+        })
+        .collect()
+}
+
+/// Chunks with altref groups: each chunk's stream codes its last picture ahead as a hidden
+/// frame; rebase keeps every frame where it was, hidden ones hidden, each rebased against
+/// the picture it codes; the joined stream shows every picture once, in order.
+#[test]
+fn hidden_frames_go_through_rebase() {
+    const LONG: usize = 8;
+    let mut blobs = Blobs::new();
+    let frames = still_clip(&mut blobs, 3 * LONG);
+    let settings = EncodeSettings {
+        altref_interval: LONG as u32,
+        ..settings()
+    };
+    let pictures = |chunk: usize| frames[chunk * LONG..][..LONG].to_vec();
+    let own: Vec<(BlobId, BlobId)> = (0..3u32)
+        .map(|chunk| {
+            let task = Task::EncodeChunk {
+                chunk,
+                format: FORMAT,
+                settings: settings.clone(),
+                opening: if chunk == 0 {
+                    Opening::Keyframe
+                } else {
+                    Opening::Anchor
+                },
+                frames: pictures(chunk as usize),
+            };
+            stream_and_state(&run(&task, &mut blobs))
+        })
+        .collect();
+    let sources = |blobs: &Blobs, stream: &BlobId| -> Vec<(u32, bool)> {
+        let frames = unpack_frames(blobs.get(stream).unwrap()).unwrap();
+        frames.iter().map(|f| (f.source, f.shown())).collect()
+    };
+    // The keyframe, the group's last picture ahead and hidden, then the group in order.
+    let grouped: Vec<(u32, bool)> = [(0, true), (7, false)]
+        .into_iter()
+        .chain((1..8).map(|source| (source, true)))
+        .collect();
+    for (stream, _) in &own {
+        assert_eq!(sources(&blobs, stream), grouped);
+    }
+
+    let mut target = own[0].1;
+    let mut streams = vec![own[0].0];
+    for chunk in 1..3u32 {
+        let c = chunk as usize;
+        let (first, made_from, _) = given_state(chunk, own[c - 1].1, frames[c * LONG], &mut blobs);
+        let task = Task::Rebase {
+            chunk,
+            format: FORMAT,
+            target: Some(target),
+            first_frame: first,
+            first_made_from: made_from,
+            original: own[c].0,
+            frames: pictures(c),
+        };
+        let (stream, state) = stream_and_state(&run(&task, &mut blobs));
+        streams.push(stream);
+        target = state;
+    }
+    let mut all = Vec::new();
+    for stream in &streams {
+        assert_eq!(sources(&blobs, stream), grouped);
+        all.extend(frame_data(blobs.get(stream).unwrap()));
+    }
+    let (shown, end) = decode_all(&DecoderState::new(), &all);
+    assert_eq!((shown, all.len()), (3 * LONG, 3 * (LONG + 1)));
+    assert_eq!(end, state(&blobs, &target));
+
+    // Each hidden frame was rebased against the picture it codes: what it leaves in the
+    // altref reference is nearer that picture than the one shown after it.
+    let picture = |index: usize| FORMAT.picture_from_i420(blobs.get(&frames[index]).unwrap());
+    let mut current = DecoderState::new();
+    let mut shown = 0;
+    for frame in &all {
+        let (next, picture_shown) = decode(&current, frame).unwrap();
+        current = next;
+        if picture_shown.is_some() {
+            shown += 1;
+            continue;
+        }
+        let altref = &current.references().unwrap().altref;
+        let distance = |index: usize| -> u64 {
+            codec_core::metrics::picture_sse(&picture(index).unwrap(), altref)
+                .iter()
+                .sum()
+        };
+        // It follows its chunk's first picture and codes its last.
+        let (own, next_shown) = (shown + LONG - 2, shown);
+        assert!(
+            distance(own) < distance(next_shown),
+            "hidden frame before picture {shown}"
+        );
+    }
+}
+
+/// A rebase refuses an original stream whose frames do not show the task's pictures once
+/// each and in order.
+#[test]
+fn a_rebase_checks_what_the_original_frames_code() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
+    let (own1, _) = stream_and_state(&run(&encode_chunk_task(1, &frames), &mut blobs));
+    let (first, made_from, _) = given_state(1, s0, frames[CHUNK], &mut blobs);
+    let original = unpack_frames(blobs.get(&own1).unwrap()).unwrap();
+    let with = |change: &dyn Fn(&mut Vec<ChunkFrame<'_>>)| {
+        let mut frames = original.clone();
+        change(&mut frames);
+        pack_frames(&frames)
+    };
+    let cases = [
+        (with(&|f| f.swap(1, 2)), "shows picture 2 where picture 1"),
+        (with(&|f| f[0].source = 1), "does not start by showing"),
+        (
+            with(&|f| f.truncate(3)),
+            "shows 3 pictures but the task names 4",
+        ),
+    ];
+    for (stream, expected) in cases {
+        let stream = blobs.insert(stream);
+        let task = Task::Rebase {
+            chunk: 1,
+            format: FORMAT,
+            target: Some(s0),
+            first_frame: first,
+            first_made_from: made_from,
+            original: stream,
+            frames: frames[CHUNK..2 * CHUNK].to_vec(),
+        };
+        let err = execute(&task, &blobs).unwrap_err();
+        assert!(
+            matches!(err, TaskError::BadTask(_)) && err.to_string().contains(expected),
+            "{err}"
+        );
+    }
 }
 
 /// The walk must parse each frame with the context of the state it was made against:
@@ -342,7 +508,7 @@ fn rebase_walk_matches_a_walk_by_hand() {
         .iter()
         .map(|id| FORMAT.picture_from_i420(blobs.get(id).unwrap()).unwrap())
         .collect();
-    let original = unpack_frames(blobs.get(&own[2].0).unwrap()).unwrap();
+    let original = frame_data(blobs.get(&own[2].0).unwrap());
     let first = rebase(
         &state(&blobs, &t1),
         &pictures[0],
@@ -365,10 +531,7 @@ fn rebase_walk_matches_a_walk_by_hand() {
         expected.push(next.data);
         current = next.state;
     }
-    assert_eq!(
-        unpack_frames(blobs.get(&stream).unwrap()).unwrap(),
-        expected
-    );
+    assert_eq!(frame_data(blobs.get(&stream).unwrap()), expected);
     assert_eq!(state(&blobs, &t2), current);
 }
 

@@ -155,8 +155,14 @@ fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
     pipeline::Config {
         input: args.input.clone(),
         output: args.output.clone(),
-        // The pipeline takes the frame rate from its input.
-        encoder: sequence_config(args, SequenceConfig::default().frame_rate),
+        // The pipeline takes the frame rate from its input, and codes chunks without altref
+        // groups unless told to.
+        encoder: SequenceConfig {
+            altref_interval: args
+                .altref_interval
+                .unwrap_or(edge_worker::CHUNK_ALTREF_INTERVAL),
+            ..sequence_config(args, SequenceConfig::default().frame_rate)
+        },
         limit: args.limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         recon_md5: args.recon_md5,
         save_state: args.save_state.clone(),

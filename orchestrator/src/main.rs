@@ -139,6 +139,7 @@ struct EncodeArgs {
     /// first as a hidden altref frame that the group's frames predict from, where the group
     /// holds still enough for it to pay; its overlay refreshes golden. The encoder holds N
     /// pictures back. 0: no altref frames, golden refreshed every --golden-interval frames.
+    /// With --chunk-frames, groups within each chunk, and none unless this is given.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=64))]
     altref_interval: Option<u32>,
 
@@ -180,7 +181,7 @@ struct PipelineArgs {
         long,
         value_name = "N",
         value_parser = clap::value_parser!(u32).range(1..),
-        conflicts_with_all = ["state", "keyframe_interval", "golden_interval", "altref_interval"]
+        conflicts_with_all = ["state", "keyframe_interval", "golden_interval"]
     )]
     chunk_frames: Option<u32>,
 

@@ -10,7 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{assert_clean_error, flick, flick_ok, stderr, with_path};
-use flick_tests::{Source, make_y4m, raw_tag, read_ivf_frames, require_tools, vpxdec_md5_lines};
+use flick_tests::{
+    Source, ffmpeg_frame_md5s, line_md5, make_y4m, raw_tag, read_ivf_frames, require_tools,
+    vpxdec_md5_lines,
+};
 use tempfile::TempDir;
 
 /// `encode IN -o OUT EXTRA...` as arguments.
@@ -116,6 +119,49 @@ fn whole_and_single_chunk_batches() {
         size(&whole),
         size(&plain)
     );
+}
+
+/// Altref groups inside chunks: each chunk codes its group's last picture ahead as a hidden
+/// frame, rebase carries the hidden frames into the final stream, and flick, vpxdec and
+/// ffmpeg all show every picture as the pipeline's reconstruction announced.
+#[test]
+fn hidden_altref_frames_go_through_the_pipeline() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 24);
+    let ivf = dir.path().join("altref.ivf");
+    let extra = [
+        "--chunk-frames",
+        "8",
+        "--batch",
+        "whole",
+        "--altref-interval",
+        "8",
+        "--cq-level",
+        "30",
+        "--workers",
+        "2",
+    ];
+    let keys = encode_and_check(&y4m, &ivf, &extra, 24);
+    assert_eq!(keys, [0]);
+    // The pictures each hidden frame comes before: in rebased chunks (from picture 8) too.
+    let mut shown = 0;
+    let mut hidden_before = Vec::new();
+    for frame in read_ivf_frames(&ivf) {
+        let tag = raw_tag(&frame).unwrap();
+        if tag.show_frame {
+            shown += 1;
+        } else {
+            hidden_before.push(shown);
+        }
+    }
+    assert!(
+        hidden_before.iter().any(|&picture| picture >= 8),
+        "hidden frames before pictures {hidden_before:?}"
+    );
+    let recon = flick_ok(with_path(&["decode"], &ivf, &["--frame-md5"]));
+    let md5s: Vec<&str> = recon.iter().map(|line| line_md5(line)).collect();
+    assert_eq!(ffmpeg_frame_md5s(&ivf, 64, 48), md5s, "ffmpeg vs flick");
 }
 
 /// Frames of `parts` (Y4M files of one size) one after another, under the first one's header.

@@ -26,6 +26,7 @@ pub struct ChunkOutput {
 pub struct Assembled {
     /// The stream, whole but not yet renamed to its final name.
     pub ivf: PartialIvf,
+    /// Frames written, hidden ones included.
     pub frames: usize,
     /// Bytes of frame data, without the IVF headers.
     pub payload: u64,
@@ -43,7 +44,10 @@ pub struct Assembler {
     format: PictureFormat,
     batch: Batch,
     next_chunk: usize,
+    /// Frames written, hidden ones included.
     frames: usize,
+    /// Frames written that a decoder shows.
+    shown: usize,
     payload: u64,
     quality: Quality,
     scene_cuts: usize,
@@ -60,6 +64,7 @@ impl Assembler {
             batch,
             next_chunk: 0,
             frames: 0,
+            shown: 0,
             payload: 0,
             quality: Quality::default(),
             scene_cuts: 0,
@@ -85,19 +90,18 @@ impl Assembler {
         })?;
         let frames = unpack_frames(stream)
             .map_err(|error| anyhow!("chunk {chunk}'s final stream: {error}"))?;
-        if frames.len() != output.pictures.len() {
+        let shown_frames = frames.iter().filter(|frame| frame.shown()).count();
+        if shown_frames != output.pictures.len() {
             bail!(
-                "chunk {chunk}'s final stream holds {} frames, not its {}",
-                frames.len(),
+                "chunk {chunk}'s final stream shows {shown_frames} frames, not its {}",
                 output.pictures.len()
             );
         }
-        for (position, (frame, (picture_id, picture))) in
-            frames.iter().zip(&output.pictures).enumerate()
-        {
+        let mut pictures = output.pictures.iter();
+        for (position, frame) in frames.iter().enumerate() {
             let index = self.frames;
             let batch_start = position == 0 && self.batch.first_in_batch(chunk);
-            match (batch_start, is_key_frame(frame)) {
+            match (batch_start, is_key_frame(frame.data)) {
                 (true, false) => bail!(
                     "frame {index} starts batch {} but is not a keyframe",
                     self.batch_index(chunk)
@@ -105,22 +109,29 @@ impl Assembler {
                 (false, true) => self.scene_cuts += 1,
                 _ => {}
             }
-            self.ivf.write_frame(index as u64, frame)?;
-            self.payload += frame.len() as u64;
+            // A hidden frame takes the timestamp of the picture shown next, as the serial
+            // encoder's and vpxenc's do.
+            self.ivf.write_frame(self.shown as u64, frame.data)?;
+            self.payload += frame.data.len() as u64;
             self.frames += 1;
-            let (next, shown) = codec_core::decode(&self.state, frame).map_err(|error| {
+            let (next, shown) = codec_core::decode(&self.state, frame.data).map_err(|error| {
                 anyhow!("the encoded stream does not decode at frame {index}: {error}")
             })?;
             self.state = next;
             let Some(shown) = shown else {
                 continue;
             };
+            let picture_index = self.shown;
+            self.shown += 1;
+            let Some((picture_id, picture)) = pictures.next() else {
+                bail!("chunk {chunk}'s frame {position} shows a picture it was not given");
+            };
             self.sinks.write(index, &shown)?;
-            check_blob(picture_id, picture, || format!("picture {index}"))?;
+            check_blob(picture_id, picture, || format!("picture {picture_index}"))?;
             let source = self
                 .format
                 .picture_from_i420(picture)
-                .map_err(|error| anyhow!("picture {index}: {error}"))?;
+                .map_err(|error| anyhow!("picture {picture_index}: {error}"))?;
             let sse = metrics::picture_sse(&source, &shown).iter().sum();
             let samples = metrics::picture_samples(&source, &shown).iter().sum();
             self.quality
@@ -170,7 +181,7 @@ fn check_blob(id: &BlobId, bytes: &[u8], what: impl FnOnce() -> String) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use edge_worker::pack_frames;
+    use edge_worker::pack_shown_frames;
 
     use super::*;
 
@@ -203,7 +214,7 @@ mod tests {
         let picture = blob(vec![128; FORMAT.i420_len()]);
         let chunk = |chunk: usize, frames: &[&[u8]], pictures: usize| ChunkOutput {
             chunk,
-            stream: blob(pack_frames(
+            stream: blob(pack_shown_frames(
                 &frames.iter().map(|f| f.to_vec()).collect::<Vec<_>>(),
             )),
             pictures: vec![picture.clone(); pictures],
@@ -213,7 +224,7 @@ mod tests {
         assert!(error.to_string().contains("before chunk 0"), "{error}");
         let error = assembler(&dir).add(chunk(0, &[inter], 2)).unwrap_err();
         assert!(
-            error.to_string().contains("holds 1 frames, not its 2"),
+            error.to_string().contains("shows 1 frames, not its 2"),
             "{error}"
         );
         let error = assembler(&dir).add(chunk(0, &[inter], 1)).unwrap_err();

@@ -390,9 +390,18 @@ mod tests {
         let settings = EncodeSettings::from_config(&config);
         assert_eq!(settings.rate, RateSetting::TargetSsim(0.93));
         assert_eq!(settings.speed, 1);
+        let pipeline_default = SequenceConfig {
+            altref_interval: edge_worker::CHUNK_ALTREF_INTERVAL,
+            ..SequenceConfig::default()
+        };
         assert_eq!(
-            EncodeSettings::from_config(&SequenceConfig::default()),
+            EncodeSettings::from_config(&pipeline_default),
             EncodeSettings::default()
         );
+        let grouped = SequenceConfig {
+            altref_interval: 8,
+            ..SequenceConfig::default()
+        };
+        assert_eq!(EncodeSettings::from_config(&grouped).altref_interval, 8);
     }
 }
