@@ -9,7 +9,9 @@
 //! against the target steers each frame's budget so the average converges on the target,
 //! keyframes and golden frames get larger budgets because later frames predict from them,
 //! and the quantizer of ordinary frames moves only a few steps per frame so quality does
-//! not flicker.
+//! not flicker. An altref group is planned whole ([`RateController::begin_group`]): one
+//! quantizer for its shown frames, its hidden frame a fixed number of steps finer, as the
+//! constant-quality mode codes a group.
 
 use alloc::vec::Vec;
 
@@ -125,6 +127,27 @@ fn size_factor(kind: FrameKind, quantizer: u8) -> f64 {
     libm::pow(ratio, kind.size_exponent())
 }
 
+/// An overlay's size against an ordinary frame's at the same quantizer, for planning a group:
+/// it mostly copies its altref frame.
+const OVERLAY_SHARE: f64 = 0.1;
+/// Until an altref (or golden) frame has been observed, its `k` is an ordinary frame's
+/// times this.
+const ALTREF_TO_INTER_GUESS: f64 = 3.0;
+/// Largest change of a group's quantizer from the ordinary frames' before it.
+const MAX_GROUP_STEP: u8 = 16;
+/// How far the buffer's wish may stray from a group's quantizer before the group's frames
+/// follow it, one step a frame.
+const MAX_GROUP_DRIFT: u8 = 2;
+
+/// An altref group under way: the quantizer planned for its shown frames, the reduction of
+/// its altref frame below that, and the shown frames still to come.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct GroupPlan {
+    quantizer: u8,
+    altref_boost: u8,
+    left: usize,
+}
+
 /// Until a kind has been observed, its `k` is the keyframe's divided by this (inter frames
 /// typically cost a fifth to a tenth of a keyframe at the same quantizer).
 const INTER_TO_KEY_GUESS: f64 = 6.0;
@@ -150,8 +173,11 @@ pub struct RateController {
     last_quantizer: [Option<u8>; 3],
     min_quantizer: u8,
     max_quantizer: u8,
+    /// Frames reported, and those of them a decoder shows.
     frames: u64,
+    shown_frames: u64,
     total_bits: f64,
+    group: Option<GroupPlan>,
 }
 
 impl RateController {
@@ -174,7 +200,9 @@ impl RateController {
             min_quantizer: 0,
             max_quantizer: 127,
             frames: 0,
+            shown_frames: 0,
             total_bits: 0.0,
+            group: None,
         }
     }
 
@@ -195,13 +223,65 @@ impl RateController {
         self.frames
     }
 
-    /// Average bitrate of the frames reported so far, in kilobits per second.
+    /// Average bitrate of the frames reported so far, in kilobits per second: their bits
+    /// over the time the shown ones take (hidden frames take none).
     pub fn average_kbps(&self, frame_rate: (u32, u32)) -> f64 {
-        if self.frames == 0 || frame_rate.1 == 0 {
+        if self.shown_frames == 0 || frame_rate.1 == 0 {
             return 0.0;
         }
         let fps = f64::from(frame_rate.0) / f64::from(frame_rate.1);
-        self.total_bits / self.frames as f64 * fps / 1000.0
+        self.total_bits / self.shown_frames as f64 * fps / 1000.0
+    }
+
+    /// Plans an altref group of `shown` shown frames (its overlay the last) whose hidden
+    /// altref frame comes next, `altref_boost` quantizer steps finer than the group's: one
+    /// quantizer for the whole group, the finest at which the model expects the altref frame,
+    /// the group's frames and its overlay to fit the group's share of the target and of the
+    /// buffer. Without a plan the frames of a group would pay the altref frame's bits back
+    /// over the buffer's horizon, coarse just after it and fine towards its end. On five
+    /// clips of the test set the plan took the bitrate mode from +31.9% to +24.4% BD-rate
+    /// against vpxenc's best mode at equal SSIM and from +23.3% to +18.2% at equal PSNR
+    /// (issue 14's notes). The first group, planned before any ordinary frame has been coded,
+    /// gets no plan: a frame coded to learn from, right after the keyframe, costs far less
+    /// than the group's will, and a plan from it swung a synthetic zoom's quantizer from 51
+    /// to 125.
+    pub fn begin_group(&mut self, shown: usize, altref_boost: u8) {
+        self.group = None;
+        // A guess at the ordinary frames' size would set the whole group's quality: until
+        // one has been coded the group is left to the frame-by-frame control.
+        let inter = FrameKind::Inter.index();
+        if shown == 0 || self.observed[inter] == 0 {
+            return;
+        }
+        let k_inter = self.k[inter];
+        let k_altref = if self.is_calibrated(FrameKind::AltRef) {
+            self.k[FrameKind::AltRef.index()]
+        } else {
+            k_inter * ALTREF_TO_INTER_GUESS
+        };
+        let frames = shown as f64;
+        let share = frames * self.frame_bits;
+        // The buffer's surplus or debt, spread over the group and a horizon after it: all of
+        // it in one group would swing the next the other way.
+        let correction = self.buffer * frames / (frames + self.horizon);
+        let budget = (share + correction).max(share * 0.25);
+        let cost = |q: u8| {
+            k_altref * size_factor(FrameKind::AltRef, q.saturating_sub(altref_boost))
+                + (frames - 1.0 + OVERLAY_SHARE) * k_inter * size_factor(FrameKind::Inter, q)
+        };
+        let (lo, hi) = (self.min_quantizer, self.max_quantizer);
+        let mut q = (lo..=hi).find(|&q| cost(q) <= budget).unwrap_or(hi);
+        if let Some(last) = self.last_quantizer[FrameKind::Inter.index()] {
+            q = q.clamp(
+                last.saturating_sub(MAX_GROUP_STEP),
+                last.saturating_add(MAX_GROUP_STEP),
+            );
+        }
+        self.group = Some(GroupPlan {
+            quantizer: q.clamp(lo, hi),
+            altref_boost,
+            left: shown,
+        });
     }
 
     /// The bits this frame may spend: its kind's share of the target plus a slice of the
@@ -261,6 +341,20 @@ impl RateController {
         } else {
             MAX_QUANTIZER_STEP
         };
+        if let Some(group) = self.group {
+            let planned = group.quantizer;
+            q = match kind {
+                FrameKind::AltRef => planned.saturating_sub(group.altref_boost),
+                FrameKind::Overlay => planned,
+                // The group's quantizer, a step towards what the buffer asks for when that
+                // strays beyond the drift: the group keeps one quality unless the plan
+                // proves wrong, and then ramps rather than jumps.
+                _ if q > planned.saturating_add(MAX_GROUP_DRIFT) => planned.saturating_add(1),
+                _ if q < planned.saturating_sub(MAX_GROUP_DRIFT) => planned.saturating_sub(1),
+                _ => planned,
+            };
+            return q.clamp(lo, hi);
+        }
         match kind {
             // An overlay mostly copies its altref: the ordinary frames' quantizer.
             FrameKind::Overlay => {
@@ -362,14 +456,32 @@ impl RateController {
     ) {
         self.calibrate_with_complexity(kind, quantizer, bytes, complexity_hint);
         let bits = (bytes * 8) as f64;
-        self.buffer += self.frame_bits - bits;
+        // A hidden frame takes no time of its own: its bits come out of the shown frames'.
+        let shown = kind != FrameKind::AltRef;
+        self.buffer += if shown { self.frame_bits } else { 0.0 } - bits;
         // A buffer deeper than about four seconds would starve (or flood) the frames that
         // follow for longer than a viewer forgives.
         let limit = self.frame_bits * self.horizon * 8.0;
         self.buffer = self.buffer.clamp(-limit, limit);
         self.last_quantizer[kind.index()] = Some(quantizer);
         self.frames += 1;
+        self.shown_frames += u64::from(shown);
         self.total_bits += bits;
+        self.group = match (self.group, kind) {
+            // A keyframe (a scene cut) ends the group; a hidden frame takes no place in it.
+            (_, FrameKind::Key) | (None, _) => None,
+            (Some(group), FrameKind::AltRef) => Some(group),
+            // An ordinary frame's quantizer carries the group's on (see `quantizer_for`).
+            (Some(group), kind) => (group.left > 1).then_some(GroupPlan {
+                left: group.left - 1,
+                quantizer: if kind == FrameKind::Inter {
+                    quantizer
+                } else {
+                    group.quantizer
+                },
+                ..group
+            }),
+        };
     }
 }
 
@@ -643,6 +755,70 @@ mod tests {
                 MAX_QUANTIZER_STEP
             };
             assert!(step <= limit, "frame {frame}: {pair:?}");
+        }
+    }
+
+    /// Groups of 16 as the sequence encoder codes them: a hidden altref frame, 15 frames and
+    /// an overlay. The bitrate counts the shown frames' time only, lands near the target, and
+    /// once the model has seen a frame each group's shown frames start at its planned
+    /// quantizer, the altref frame `boost` below it, and move at most a step a frame.
+    #[test]
+    fn altref_groups_share_one_quantizer_and_keep_the_target() {
+        const BOOST: u8 = 32;
+        for kbps in [800, 3000] {
+            let fps = (30, 1);
+            let mut rc = RateController::new(kbps, fps);
+            let mut video = SyntheticVideo {
+                rng: TestRng(5),
+                complexity: 2.5e6,
+            };
+            let key = rc.quantizer_for(FrameKind::Key, None);
+            let (bytes, _) = video.frame(0, FrameKind::Key, key);
+            rc.update(FrameKind::Key, key, bytes);
+            let mut index = 1;
+            let mut trace = Vec::new();
+            for group in 0..20 {
+                rc.begin_group(16, BOOST);
+                let altref = rc.quantizer_for(FrameKind::AltRef, None);
+                let (bytes, _) = video.frame(index, FrameKind::AltRef, altref);
+                rc.update(FrameKind::AltRef, altref, bytes);
+                let mut shown = Vec::new();
+                trace.push((
+                    altref,
+                    rc.buffer as i64 / 1000,
+                    rc.k[2] as i64,
+                    rc.k[1] as i64,
+                ));
+                for position in 0..16 {
+                    let kind = if position == 15 {
+                        FrameKind::Overlay
+                    } else {
+                        FrameKind::Inter
+                    };
+                    let q = rc.quantizer_for(kind, None);
+                    let (bytes, _) = video.frame(index, kind, q);
+                    rc.update(kind, q, bytes);
+                    shown.push(q);
+                    index += 1;
+                }
+                // The first group is planned before any ordinary frame was seen: not at all.
+                if group > 0 {
+                    // (An altref frame at 0 may stand for a plan below the boost.)
+                    let planned = altref + BOOST;
+                    assert!(
+                        altref == 0 || shown[0].abs_diff(planned) <= 1,
+                        "{kbps} kb/s, group {group}: altref {altref}, {shown:?}"
+                    );
+                    assert!(
+                        shown.windows(2).all(|w| w[0].abs_diff(w[1]) <= 1),
+                        "{kbps} kb/s, group {group}: {shown:?}"
+                    );
+                }
+            }
+            let average = rc.average_kbps(fps);
+            let error = (average - f64::from(kbps)).abs() / f64::from(kbps);
+            assert!(error < 0.10, "{kbps} kb/s: got {average:.1} kb/s {trace:?}");
+            assert_eq!((rc.frames(), rc.shown_frames), (1 + 20 * 17, 1 + 20 * 16));
         }
     }
 

@@ -315,6 +315,9 @@ impl SequenceEncoder {
                 self.plain_left = group;
             } else if possible {
                 let ahead = self.pending[group - 1].clone();
+                if let Some(rate) = &mut self.rate {
+                    rate.begin_group(group, self.config.altref_boost);
+                }
                 let (frame, _) = self.code(&ahead.picture, FrameKind::AltRef)?;
                 self.group_left = group;
                 out.push(CodedFrame {
@@ -1175,6 +1178,47 @@ mod tests {
         // The overlay makes the hidden frame's picture golden for the next group.
         let after_overlay = coded[6].frame.state.references().unwrap();
         assert_eq!(*after_overlay.golden, *coded[6].frame.picture);
+        let frames: Vec<EncodedFrame> = coded.into_iter().map(|c| c.frame).collect();
+        check_decodes(&DecoderState::new(), &frames);
+    }
+
+    /// In the bitrate mode each group after the first (planned before any ordinary frame
+    /// was coded, so left to the frame-by-frame control) gets one quantizer for its shown
+    /// frames, which moves at most a step a frame as the buffer asks, its hidden frame
+    /// boosted below it.
+    #[test]
+    fn bitrate_mode_plans_each_altref_group() {
+        let kbps = 150;
+        let mut cfg = config(RateMode::TargetBitrate { kbps });
+        cfg.frame_rate = (30, 1);
+        cfg.altref_interval = 8;
+        cfg.altref_boost = 12;
+        cfg.altref_min_stillness = 0;
+        cfg.scene_cut_keyframes = false;
+        let mut encoder = SequenceEncoder::new(cfg);
+        let mut coded = Vec::new();
+        for t in 0..34 {
+            coded.extend(encoder.push(Arc::new(moving_gradient(t))).unwrap());
+        }
+        coded.extend(encoder.finish().unwrap());
+        let order: Vec<(u64, bool)> = coded.iter().take(3).map(|c| (c.source, c.shown)).collect();
+        assert_eq!(order, [(0, true), (8, false), (1, true)]);
+        let hidden: Vec<usize> = (0..coded.len()).filter(|&i| !coded[i].shown).collect();
+        assert_eq!(hidden.len(), 4, "groups from pictures 1, 9, 17 and 25");
+        for &at in &hidden[1..] {
+            let quantizer = |c: &CodedFrame| c.frame.stats.quantizer;
+            let group: Vec<u8> = coded[at + 1..at + 9].iter().map(quantizer).collect();
+            let planned = quantizer(&coded[at]) + 12;
+            assert!(
+                group[0].abs_diff(planned) <= 1
+                    && group.windows(2).all(|w| w[0].abs_diff(w[1]) <= 1),
+                "group after frame {at}, planned {planned}: {group:?}"
+            );
+        }
+        let bytes: usize = coded.iter().map(|c| c.frame.data.len()).sum();
+        let actual = bytes as f64 * 8.0 / (34.0 / 30.0) / 1000.0;
+        let error = (actual - f64::from(kbps)).abs() / f64::from(kbps);
+        assert!(error < 0.25, "target {kbps} kb/s, got {actual:.1} kb/s");
         let frames: Vec<EncodedFrame> = coded.into_iter().map(|c| c.frame).collect();
         check_decodes(&DecoderState::new(), &frames);
     }
