@@ -263,19 +263,18 @@ fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
     assert!(matches!(err, TaskError::BadTask(_)), "{err}");
 }
 
-/// Stage 2 and 3 of the pipeline for chunk `chunk`: its first frame encoded from the
-/// previous chunk's own final state `prev_own`, then the chunk rebased onto `target`, the
-/// true state after the previous chunk. Returns the rebase task and its output.
+/// Stage 2 and 3 of the pipeline for chunk `chunk` of pictures `pictures`: its first frame
+/// encoded from the previous chunk's own final state `prev_own`, then the chunk rebased onto
+/// `target`, the true state after the previous chunk. Returns the rebase task and its output.
 fn join(
     chunk: u32,
-    frames: &[BlobId],
+    pictures: &[BlobId],
     own_stream: BlobId,
     prev_own: BlobId,
     target: BlobId,
     blobs: &mut Blobs,
 ) -> (Task, BlobId, BlobId) {
-    let start = chunk as usize * CHUNK;
-    let (first, made_from, _) = given_state(chunk, prev_own, frames[start], blobs);
+    let (first, made_from, _) = given_state(chunk, prev_own, pictures[0], blobs);
     let task = Task::Rebase {
         chunk,
         format: FORMAT,
@@ -283,7 +282,7 @@ fn join(
         first_frame: first,
         first_made_from: made_from,
         original: own_stream,
-        frames: frames[start..start + CHUNK].to_vec(),
+        frames: pictures.to_vec(),
     };
     let (stream, state) = stream_and_state(&run(&task, blobs));
     (task, stream, state)
@@ -298,8 +297,22 @@ fn rebased_chunks_join_into_one_stream() {
         .collect();
     // Chunk 0 opens the batch, so its own encode is final; chunk 1 is rebased onto a state
     // equal to the one its first frame was made against, chunk 2 onto a different one.
-    let (_, stream1, t1) = join(1, &frames, own[1].0, own[0].1, own[0].1, &mut blobs);
-    let (task2, stream2, t2) = join(2, &frames, own[2].0, own[1].1, t1, &mut blobs);
+    let (_, stream1, t1) = join(
+        1,
+        &frames[CHUNK..2 * CHUNK],
+        own[1].0,
+        own[0].1,
+        own[0].1,
+        &mut blobs,
+    );
+    let (task2, stream2, t2) = join(
+        2,
+        &frames[2 * CHUNK..3 * CHUNK],
+        own[2].0,
+        own[1].1,
+        t1,
+        &mut blobs,
+    );
     assert_ne!(
         t1, own[1].1,
         "chunk 1's true end state should differ from its own encode's"
@@ -390,17 +403,8 @@ fn hidden_frames_go_through_rebase() {
     let mut streams = vec![own[0].0];
     for chunk in 1..3u32 {
         let c = chunk as usize;
-        let (first, made_from, _) = given_state(chunk, own[c - 1].1, frames[c * LONG], &mut blobs);
-        let task = Task::Rebase {
-            chunk,
-            format: FORMAT,
-            target: Some(target),
-            first_frame: first,
-            first_made_from: made_from,
-            original: own[c].0,
-            frames: pictures(c),
-        };
-        let (stream, state) = stream_and_state(&run(&task, &mut blobs));
+        let pictures = pictures(c);
+        let (_, stream, state) = join(chunk, &pictures, own[c].0, own[c - 1].1, target, &mut blobs);
         streams.push(stream);
         target = state;
     }
@@ -491,7 +495,14 @@ fn rebase_walk_matches_a_walk_by_hand() {
     let own: Vec<(BlobId, BlobId)> = (0..3)
         .map(|chunk| stream_and_state(&run(&encode_chunk_task(chunk, &frames), &mut blobs)))
         .collect();
-    let (_, _, t1) = join(1, &frames, own[1].0, own[0].1, own[0].1, &mut blobs);
+    let (_, _, t1) = join(
+        1,
+        &frames[CHUNK..2 * CHUNK],
+        own[1].0,
+        own[0].1,
+        own[0].1,
+        &mut blobs,
+    );
     // Chunk 2's first frame is made against chunk 1's state with other mode probabilities
     // than the target's: this encoder leaves them at their defaults, and then a walk that
     // parsed with the target's context could not be told from one that does it right.
@@ -499,7 +510,14 @@ fn rebase_walk_matches_a_walk_by_hand() {
     made_from.probabilities.y_mode = [200, 30, 60, 150];
     made_from.probabilities.uv_mode = [60, 200, 90];
     let made_from_id = blobs.insert(made_from.to_bytes());
-    let (task, stream, t2) = join(2, &frames, own[2].0, made_from_id, t1, &mut blobs);
+    let (task, stream, t2) = join(
+        2,
+        &frames[2 * CHUNK..3 * CHUNK],
+        own[2].0,
+        made_from_id,
+        t1,
+        &mut blobs,
+    );
     let Task::Rebase { first_frame, .. } = task else {
         panic!("wrong task kind");
     };
