@@ -57,7 +57,7 @@ fn encode_chunk_task(chunk: u32, frames: &[BlobId]) -> Task {
         } else {
             Opening::Anchor
         },
-        frames: frames[chunk as usize * CHUNK..][..CHUNK].to_vec(),
+        frames: chunk_of(frames, chunk as usize).to_vec(),
     }
 }
 
@@ -235,7 +235,7 @@ fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
         first_frame,
         first_made_from: made_from,
         original: own1,
-        frames: frames[CHUNK..2 * CHUNK].to_vec(),
+        frames: chunk_of(&frames, 1).to_vec(),
     };
     let (stream, end) = stream_and_state(&run(&rebase_task(None, first), &mut blobs));
     let rebased = frame_data(blobs.get(&stream).unwrap());
@@ -261,6 +261,11 @@ fn a_scene_cut_at_a_chunk_start_stays_a_keyframe_and_needs_no_target() {
     let inter = blobs.insert(inter);
     let err = execute(&rebase_task(None, inter), &blobs).unwrap_err();
     assert!(matches!(err, TaskError::BadTask(_)), "{err}");
+}
+
+/// The pictures of chunk `chunk` among a video's `frames`, in chunks of [`CHUNK`].
+fn chunk_of(frames: &[BlobId], chunk: usize) -> &[BlobId] {
+    &frames[chunk * CHUNK..(chunk + 1) * CHUNK]
 }
 
 /// Stage 2 and 3 of the pipeline for chunk `chunk` of pictures `pictures`: its first frame
@@ -299,20 +304,13 @@ fn rebased_chunks_join_into_one_stream() {
     // equal to the one its first frame was made against, chunk 2 onto a different one.
     let (_, stream1, t1) = join(
         1,
-        &frames[CHUNK..2 * CHUNK],
+        chunk_of(&frames, 1),
         own[1].0,
         own[0].1,
         own[0].1,
         &mut blobs,
     );
-    let (task2, stream2, t2) = join(
-        2,
-        &frames[2 * CHUNK..3 * CHUNK],
-        own[2].0,
-        own[1].1,
-        t1,
-        &mut blobs,
-    );
+    let (task2, stream2, t2) = join(2, chunk_of(&frames, 2), own[2].0, own[1].1, t1, &mut blobs);
     assert_ne!(
         t1, own[1].1,
         "chunk 1's true end state should differ from its own encode's"
@@ -476,7 +474,7 @@ fn a_rebase_checks_what_the_original_frames_code() {
             first_frame: first,
             first_made_from: made_from,
             original: stream,
-            frames: frames[CHUNK..2 * CHUNK].to_vec(),
+            frames: chunk_of(&frames, 1).to_vec(),
         };
         let err = execute(&task, &blobs).unwrap_err();
         assert!(
@@ -497,7 +495,7 @@ fn rebase_walk_matches_a_walk_by_hand() {
         .collect();
     let (_, _, t1) = join(
         1,
-        &frames[CHUNK..2 * CHUNK],
+        chunk_of(&frames, 1),
         own[1].0,
         own[0].1,
         own[0].1,
@@ -512,7 +510,7 @@ fn rebase_walk_matches_a_walk_by_hand() {
     let made_from_id = blobs.insert(made_from.to_bytes());
     let (task, stream, t2) = join(
         2,
-        &frames[2 * CHUNK..3 * CHUNK],
+        chunk_of(&frames, 2),
         own[2].0,
         made_from_id,
         t1,

@@ -366,13 +366,7 @@ impl SequenceEncoder {
             return true;
         }
         let ahead = &self.pending[group - 1].picture;
-        let total: f64 = self
-            .pending
-            .iter()
-            .take(group - 1)
-            .map(|p| stillness(ahead, &p.picture))
-            .sum();
-        total * 100.0 >= f64::from(least) * (group - 1) as f64
+        holds_still(ahead, self.pending.iter().take(group - 1), group - 1, least)
     }
 
     /// Pictures in the next altref group: up to the interval, the queue's length, and the
@@ -593,15 +587,15 @@ impl SequenceEncoder {
         if !core::ptr::eq(&*first.picture, picture) || ahead + 1 < MIN_ALTREF_GROUP {
             return false;
         }
-        let total: f64 = self
+        // Pictures past a cut count as not still at all.
+        let before_cut = self
             .pending
             .iter()
             .skip(1)
             .take(ahead)
-            .take_while(|p| !p.cut_before)
-            .map(|p| stillness(picture, &p.picture))
-            .sum();
-        total * 100.0 >= f64::from(self.config.altref_min_stillness.max(1)) * ahead as f64
+            .take_while(|p| !p.cut_before);
+        let least = u32::from(self.config.altref_min_stillness.max(1));
+        holds_still(picture, before_cut, ahead, least)
     }
 
     fn encode_constant_quality(
@@ -753,6 +747,18 @@ impl SequenceEncoder {
 /// Whether an interframe coded most macroblocks with intra prediction: the picture has
 /// little to do with the references, so a keyframe costs about the same and gives the
 /// frames after it a clean start.
+/// Whether `pictures` could be copied from `reference` without motion over at least `least`
+/// percent of their area on average over `count` pictures (those missing count as moving).
+fn holds_still<'a>(
+    reference: &Picture,
+    pictures: impl Iterator<Item = &'a Pending>,
+    count: usize,
+    least: u32,
+) -> bool {
+    let total: f64 = pictures.map(|p| stillness(reference, &p.picture)).sum();
+    total * 100.0 >= f64::from(least) * count as f64
+}
+
 fn is_scene_cut(frame: &EncodedFrame) -> bool {
     let stats = &frame.stats;
     !stats.key_frame
@@ -1007,6 +1013,22 @@ mod tests {
             .collect()
     }
 
+    /// The frames a sequence configured with `cfg` makes of pictures `0..count` of `pictures`,
+    /// pushed one by one and then finished.
+    fn push_all(
+        cfg: SequenceConfig,
+        count: usize,
+        pictures: &dyn Fn(usize) -> Picture,
+    ) -> Vec<CodedFrame> {
+        let mut encoder = SequenceEncoder::new(cfg);
+        let mut coded = Vec::new();
+        for t in 0..count {
+            coded.extend(encoder.push(Arc::new(pictures(t))).unwrap());
+        }
+        coded.extend(encoder.finish().unwrap());
+        coded
+    }
+
     /// Decodes the frames from `start` and checks that every frame's state and picture are
     /// what a decoder gets: the encoder kept the state of the encode it chose.
     fn check_decodes(start: &DecoderState, frames: &[EncodedFrame]) {
@@ -1237,12 +1259,7 @@ mod tests {
         cfg.altref_boost = 12;
         cfg.altref_min_stillness = 0;
         cfg.scene_cut_keyframes = false;
-        let mut encoder = SequenceEncoder::new(cfg);
-        let mut coded = Vec::new();
-        for t in 0..34 {
-            coded.extend(encoder.push(Arc::new(moving_gradient(t))).unwrap());
-        }
-        coded.extend(encoder.finish().unwrap());
+        let coded = push_all(cfg, 34, &moving_gradient);
         let order: Vec<(u64, bool)> = coded.iter().take(3).map(|c| (c.source, c.shown)).collect();
         assert_eq!(order, [(0, true), (8, false), (1, true)]);
         let hidden: Vec<usize> = (0..coded.len()).filter(|&i| !coded[i].shown).collect();
@@ -1338,12 +1355,7 @@ mod tests {
             cfg.altref_interval = 5;
             cfg.golden_interval = 4;
             cfg.scene_cut_keyframes = false;
-            let mut encoder = SequenceEncoder::new(cfg);
-            let mut coded = Vec::new();
-            for t in 0..11 {
-                coded.extend(encoder.push(Arc::new(pictures(t))).unwrap());
-            }
-            coded.extend(encoder.finish().unwrap());
+            let coded = push_all(cfg, 11, pictures);
             let frames: Vec<EncodedFrame> = coded.iter().map(|c| c.frame.clone()).collect();
             check_decodes(&DecoderState::new(), &frames);
             coded
@@ -1383,12 +1395,7 @@ mod tests {
         let first_quantizer = |pictures: &dyn Fn(usize) -> Picture, lookahead: u32| {
             let mut cfg = config(RateMode::ConstantQuality { cq_level });
             cfg.altref_interval = lookahead;
-            let mut encoder = SequenceEncoder::new(cfg);
-            let mut coded = Vec::new();
-            for t in 0..8 {
-                coded.extend(encoder.push(Arc::new(pictures(t))).unwrap());
-            }
-            coded.extend(encoder.finish().unwrap());
+            let coded = push_all(cfg, 8, pictures);
             assert!(coded[0].frame.stats.key_frame);
             coded[0].frame.stats.quantizer
         };
