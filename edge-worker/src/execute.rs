@@ -67,12 +67,34 @@ fn encode_chunk(
     blobs: &impl BlobSource,
 ) -> Result<Executed, TaskError> {
     let mut config = settings.sequence_config()?;
-    config.first_frame_replaced = opening == Opening::Anchor;
     if frames.is_empty() {
         return Err(TaskError::BadTask(format!("chunk {chunk} has no frames")));
     }
     let frame_count = frame_count(chunk, frames.len())?;
+    let encode_error = |frame: u32| {
+        move |e: codec_core::EncodeError| TaskError::Encode {
+            chunk,
+            frame,
+            reason: e.to_string(),
+        }
+    };
+    // The batch keyframe as the batch's first chunk coded it: the same picture and
+    // settings give the same keyframe, with no state needed.
+    let golden = match opening {
+        Opening::Keyframe => None,
+        Opening::Anchor { key_picture } => {
+            let picture = read_picture(blobs, format, "key_picture", &key_picture)?;
+            let key = SequenceEncoder::new(config.clone())
+                .encode_next(&picture)
+                .map_err(encode_error(0))?;
+            Some(key.picture)
+        }
+    };
+    config.first_frame_replaced = golden.is_some();
     let mut encoder = SequenceEncoder::new(config);
+    if let Some(golden) = golden {
+        encoder.keep_golden(golden);
+    }
     // Frames in stream order, each with the picture it codes: with altref groups a hidden
     // frame codes a later picture ahead of its turn.
     let mut made: Vec<CodedFrame> = Vec::with_capacity(frames.len());
@@ -80,18 +102,14 @@ fn encode_chunk(
         let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
         let coded = encoder
             .push(Arc::new(picture))
-            .map_err(|e| TaskError::Encode {
-                chunk,
-                frame: index,
-                reason: e.to_string(),
-            })?;
+            .map_err(encode_error(index))?;
         made.extend(coded);
     }
-    made.extend(encoder.finish().map_err(|e| TaskError::Encode {
-        chunk,
-        frame: frame_count.saturating_sub(1),
-        reason: e.to_string(),
-    })?);
+    made.extend(
+        encoder
+            .finish()
+            .map_err(encode_error(frame_count.saturating_sub(1)))?,
+    );
     let coded = made
         .iter()
         .map(|made| FrameFacts::coded(made.frame.data.len(), made.frame.stats.sse))

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use codec_core::encoder::sequence::REPLACED_KEYFRAME_BOOST;
 use codec_core::{DecoderState, FrameContext, decode, rebase};
 
 use crate::wire::{
@@ -55,7 +56,9 @@ fn encode_chunk_task(chunk: u32, frames: &[BlobId]) -> Task {
         opening: if chunk == 0 {
             Opening::Keyframe
         } else {
-            Opening::Anchor
+            Opening::Anchor {
+                key_picture: frames[0],
+            }
         },
         frames: chunk_of(frames, chunk as usize).to_vec(),
     }
@@ -175,9 +178,13 @@ fn encode_given_state_continues_the_previous_chunk() {
     assert!(!is_key_frame(frame));
     let (shown, after) = decode_all(&state(&blobs, &s0), &[frame]);
     assert_eq!(shown, 1);
-    // An anchor leaves the references as the keyframe it stands in for would have.
+    // An anchor leaves last and altref as the keyframe it stands in for would have, and
+    // golden as it was: the batch keyframe.
     let refs = after.references().unwrap();
-    assert!(Arc::ptr_eq(&refs.last, &refs.golden) && Arc::ptr_eq(&refs.last, &refs.altref));
+    assert!(Arc::ptr_eq(&refs.last, &refs.altref));
+    let before = state(&blobs, &s0);
+    assert_eq!(refs.golden, before.references().unwrap().golden);
+    assert_ne!(refs.last, refs.golden);
     // The context it reports is the state's it was made against, without the pictures.
     let context = FrameContext::from_bytes(blobs.get(&made_from).unwrap()).unwrap();
     assert_eq!(context, FrameContext::of(&state(&blobs, &s0)));
@@ -185,23 +192,56 @@ fn encode_given_state_continues_the_previous_chunk() {
 }
 
 #[test]
-fn a_keyframe_an_anchor_replaces_is_coded_finer() {
+fn a_keyframe_an_anchor_replaces_gets_its_own_boost() {
     let mut blobs = Blobs::new();
     let frames = clip(&mut blobs);
-    // A finer quantizer spends more bytes on the same picture.
-    let mut keyframe_bytes = |opening: Opening| {
-        let mut task = encode_chunk_task(1, &frames);
-        if let Task::EncodeChunk { opening: o, .. } = &mut task {
-            *o = opening;
-        }
+    // Coarse enough that neither boost reaches quantizer 0.
+    let settings = EncodeSettings {
+        rate: RateSetting::CqLevel(60),
+        ..settings()
+    };
+    let mut keyframe_quantizer = |opening: Opening| {
+        let task = Task::EncodeChunk {
+            chunk: 1,
+            format: FORMAT,
+            settings: settings.clone(),
+            opening,
+            frames: chunk_of(&frames, 1).to_vec(),
+        };
         let (stream, _) = stream_and_state(&run(&task, &mut blobs));
         let frames = frame_data(blobs.get(&stream).unwrap());
         assert!(is_key_frame(frames[0]));
-        frames[0].len()
+        i32::from(codec_core::header::inspect(frames[0]).unwrap().quant.y_ac)
     };
-    let batch_keyframe = keyframe_bytes(Opening::Keyframe);
-    let replaced = keyframe_bytes(Opening::Anchor);
-    assert!(replaced > batch_keyframe, "{replaced} vs {batch_keyframe}");
+    let batch_keyframe = keyframe_quantizer(Opening::Keyframe);
+    let replaced = keyframe_quantizer(Opening::Anchor {
+        key_picture: frames[0],
+    });
+    let config = settings.sequence_config().unwrap();
+    assert_eq!(
+        replaced - batch_keyframe,
+        i32::from(config.keyframe_boost) - i32::from(REPLACED_KEYFRAME_BOOST)
+    );
+}
+
+/// A chunk that an anchor opens holds its batch's keyframe as golden, exactly as the
+/// batch's first chunk made it, so that the blocks its encode predicts from golden find the
+/// same picture in the final stream; last and altref stay its own keyframe.
+#[test]
+fn chunks_hold_the_batch_keyframe_as_golden() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let (_, s0) = stream_and_state(&run(&encode_chunk_task(0, &frames), &mut blobs));
+    let (own1, s1) = stream_and_state(&run(&encode_chunk_task(1, &frames), &mut blobs));
+    let (first, second) = (state(&blobs, &s0), state(&blobs, &s1));
+    let (r0, r1) = (first.references().unwrap(), second.references().unwrap());
+    assert_eq!(r1.golden, r0.golden);
+    assert_ne!(r1.golden, r1.last);
+    // The chunk's own keyframe is where last and altref began; its interframes refresh only
+    // last.
+    let own = frame_data(blobs.get(&own1).unwrap());
+    let (_, after_keyframe) = decode_all(&DecoderState::new(), &own[..1]);
+    assert_eq!(r1.altref, after_keyframe.references().unwrap().last);
 }
 
 /// Vertical stripes: nothing like the clip, so a scene cut after any of its frames.
@@ -377,7 +417,9 @@ fn hidden_frames_go_through_rebase() {
                 opening: if chunk == 0 {
                     Opening::Keyframe
                 } else {
-                    Opening::Anchor
+                    Opening::Anchor {
+                        key_picture: frames[0],
+                    }
                 },
                 frames: pictures(chunk as usize),
             };

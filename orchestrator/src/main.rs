@@ -175,8 +175,8 @@ struct PipelineArgs {
     /// Encode in parallel: cut the video into chunks of N frames, encode every chunk on its
     /// own, then rebase each chunk onto the end of the one before it, so that a batch of X
     /// chunks keeps a single keyframe (see --batch). Not with --state, --keyframe-interval or
-    /// --golden-interval: keyframes are where batches start (and at scene cuts), and every
-    /// chunk's first frame refreshes golden.
+    /// --golden-interval: keyframes are where batches start (and at scene cuts), and golden
+    /// holds the batch's keyframe.
     #[arg(
         long,
         value_name = "N",

@@ -50,9 +50,10 @@ pub enum FrameKind {
     Key,
     /// An interframe that refreshes the golden reference, predicted from for many frames.
     Golden,
-    /// An interframe that refreshes last, golden and altref alike, standing in for a
-    /// keyframe that later frames were decided against: the first frame of a pipeline
-    /// chunk, encoded from the previous chunk's state. Budgeted as a golden frame.
+    /// An interframe that refreshes last and altref, standing in for a keyframe that later
+    /// frames were decided against: the first frame of a pipeline chunk, encoded from the
+    /// previous chunk's state. Golden keeps the batch's keyframe, which the chunk's own
+    /// encode held there too (`SequenceEncoder::keep_golden`). Budgeted as a golden frame.
     Anchor,
     /// A hidden interframe that codes a later picture ahead of its time and refreshes only
     /// the altref reference: the frames up to that picture predict from it (from the future)

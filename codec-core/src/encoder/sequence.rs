@@ -204,6 +204,9 @@ pub struct SequenceEncoder {
     /// Pictures left to code as they come because their group was found not to pay for an
     /// altref frame; the next group is planned after them.
     plain_left: usize,
+    /// The golden reference to hold after the next keyframe instead of the keyframe itself
+    /// ([`SequenceEncoder::keep_golden`]).
+    kept_golden: Option<Arc<Picture>>,
 }
 
 impl SequenceEncoder {
@@ -232,7 +235,19 @@ impl SequenceEncoder {
             pushed: 0,
             group_left: 0,
             plain_left: 0,
+            kept_golden: None,
         }
+    }
+
+    /// Holds `golden` as the golden reference after the next keyframe, instead of the
+    /// keyframe itself; ignored if its size is not the keyframe's. A pipeline chunk whose
+    /// keyframe an anchor frame ([`FrameKind::Anchor`]) replaces is decided against the
+    /// references the final stream will have there: the anchor refreshes last and altref,
+    /// and golden holds the batch's keyframe, which any task can code again exactly from its
+    /// picture. The frame returned for the keyframe carries the state it makes, golden
+    /// included; [`SequenceEncoder::state`] holds `golden`.
+    pub fn keep_golden(&mut self, golden: Arc<Picture>) {
+        self.kept_golden = Some(golden);
     }
 
     /// The decoder state after the frames encoded so far.
@@ -441,6 +456,17 @@ impl SequenceEncoder {
             RateMode::TargetBitrate { .. } => self.encode_target_bitrate(picture, kind)?,
         };
         self.state = frame.state.clone();
+        if kind == FrameKind::Key
+            && let Some(golden) = self.kept_golden.take()
+            && let Some(frame) = &mut self.state.frame
+            && (golden.display_width, golden.display_height)
+                == (
+                    usize::from(frame.size.width),
+                    usize::from(frame.size.height),
+                )
+        {
+            frame.references.golden = golden;
+        }
         self.frames_encoded += 1;
         match kind {
             FrameKind::Key => {
@@ -511,10 +537,11 @@ impl SequenceEncoder {
                 altref: false,
                 golden_to_altref: true,
             },
-            // A keyframe's stand-in leaves the references as the keyframe would have.
+            // A keyframe's stand-in leaves last and altref as the keyframe would have; golden
+            // keeps the batch keyframe, as the chunk's own encode did (`keep_golden`).
             FrameKind::Anchor => ReferenceUpdate {
                 last: true,
-                golden: true,
+                golden: false,
                 altref: true,
                 golden_to_altref: false,
             },

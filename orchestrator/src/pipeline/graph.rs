@@ -13,7 +13,9 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 
 use anyhow::{Result, bail};
-use edge_worker::{BlobId, EncodeSettings, Opening, PictureFormat, Task, TaskOutput};
+use edge_worker::{
+    BlobId, EncodeSettings, LONE_CHUNK_KEYFRAME_BOOST, Opening, PictureFormat, Task, TaskOutput,
+};
 
 /// How many chunks a batch holds: a number, or every chunk of the video.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +156,20 @@ pub enum Reader {
     Task(Step),
     /// The final stream of this chunk, and its pictures.
     Output(usize),
+    /// The chunks of this batch still to come, whose encodes read the picture of the
+    /// batch's keyframe ([`Opening::Anchor`]): the batch holds it for them until it can take
+    /// no more chunks.
+    Batch(usize),
+}
+
+/// What a chunk that joins the graph changes among the readers of its batch keyframe's
+/// picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPictureClaims {
+    /// The picture, and the chunk's encode, which reads it.
+    pub claim: Option<(BlobId, Reader)>,
+    /// The batch takes no more chunks: it lets go of the picture.
+    pub release: Option<Reader>,
 }
 
 /// The graph of one video, and the outputs of the tasks done so far. It grows as the input
@@ -182,6 +198,15 @@ impl ChunkGraph {
         format: PictureFormat,
         settings: EncodeSettings,
     ) -> ChunkGraph {
+        // A keyframe that serves one chunk alone is worth less than a batch's.
+        let settings = if batch == Batch::Chunks(1) {
+            EncodeSettings {
+                keyframe_boost: settings.keyframe_boost.min(LONE_CHUNK_KEYFRAME_BOOST),
+                ..settings
+            }
+        } else {
+            settings
+        };
         ChunkGraph {
             chunk_frames: chunk_frames.max(1),
             batch,
@@ -295,11 +320,47 @@ impl ChunkGraph {
 
     /// What stands first in chunk `chunk` in the final stream.
     fn opening(&self, chunk: usize) -> Opening {
-        if self.batch.first_in_batch(chunk) {
-            Opening::Keyframe
-        } else {
-            Opening::Anchor
+        match self.key_picture(chunk) {
+            None => Opening::Keyframe,
+            Some(key_picture) => Opening::Anchor { key_picture },
         }
+    }
+
+    /// The batch that chunk `chunk` belongs to.
+    fn batch_index(&self, chunk: usize) -> usize {
+        match self.batch {
+            Batch::Chunks(n) => chunk / n.max(1),
+            Batch::Whole => 0,
+        }
+    }
+
+    /// The picture of the keyframe that opens chunk `chunk`'s batch, for a chunk that does
+    /// not open it.
+    fn key_picture(&self, chunk: usize) -> Option<BlobId> {
+        if self.batch.first_in_batch(chunk) {
+            return None;
+        }
+        let first_chunk = (0..=chunk).rev().find(|&c| self.batch.first_in_batch(c))?;
+        self.pictures.get(first_chunk * self.chunk_frames).copied()
+    }
+
+    /// Whether batches hold more than one chunk, so that later chunks read the picture of
+    /// their batch's keyframe.
+    fn batches_share_keyframes(&self) -> bool {
+        self.batch != Batch::Chunks(1)
+    }
+
+    /// What chunk `chunk` joining the graph (its steps just returned by
+    /// [`Self::add_picture`] or [`Self::end_input`]) changes among the readers of its batch
+    /// keyframe's picture: its encode reads it, and when the chunk fills its batch, the
+    /// batch lets go.
+    pub fn key_picture_claims(&self, chunk: usize) -> KeyPictureClaims {
+        let claim = self
+            .key_picture(chunk)
+            .map(|id| (id, Reader::Task(Step::Encode(chunk))));
+        let release = (self.batches_share_keyframes() && self.batch.first_in_batch(chunk + 1))
+            .then(|| Reader::Batch(self.batch_index(chunk)));
+        KeyPictureClaims { claim, release }
     }
 
     /// Every step of the chunks whose pictures are in.
@@ -443,10 +504,18 @@ impl ChunkGraph {
     }
 
     /// Who reads picture `frame` (a frame index): its chunk's encode, re-encode (the first
-    /// picture only) and rebase, and the output stream.
+    /// picture only) and rebase, and the output stream; a batch's first picture, its
+    /// keyframe's, is also held for the batch's chunks to come
+    /// ([`Self::key_picture_claims`]).
     pub fn picture_readers(&self, frame: usize) -> Vec<Reader> {
         let chunk = frame / self.chunk_frames;
         let mut readers = vec![Reader::Task(Step::Encode(chunk)), Reader::Output(chunk)];
+        if self.batches_share_keyframes()
+            && self.batch.first_in_batch(chunk)
+            && frame.is_multiple_of(self.chunk_frames)
+        {
+            readers.push(Reader::Batch(self.batch_index(chunk)));
+        }
         if !self.batch.first_in_batch(chunk) {
             readers.push(Reader::Task(Step::Rebase(chunk)));
             if frame.is_multiple_of(self.chunk_frames) {
@@ -514,13 +583,15 @@ impl ChunkGraph {
         }
     }
 
-    /// Readers that outputs were kept for while the input lasted, for a chunk that turned out
-    /// not to exist: the re-encode and rebase of the chunk after the last.
-    pub fn readers_past_the_end(&self) -> [Reader; 2] {
+    /// Readers that blobs were kept for while the input lasted, for chunks that turned out
+    /// not to exist: the re-encode and rebase of the chunk after the last, and the last
+    /// batch's chunks to come.
+    pub fn readers_past_the_end(&self) -> [Reader; 3] {
         let past = self.chunks();
         [
             Reader::Task(Step::GivenState(past)),
             Reader::Task(Step::Rebase(past)),
+            Reader::Batch(self.batch_index(past.saturating_sub(1))),
         ]
     }
 

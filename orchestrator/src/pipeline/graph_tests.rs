@@ -246,10 +246,18 @@ fn chunks_join_the_graph_as_their_pictures_come_in() {
 fn every_blob_is_claimed_by_the_steps_that_read_it() {
     let mut graph = graph(9, 3, Batch::Whole);
     let task = |graph: &ChunkGraph, step| graph.task(step).unwrap();
+    // A picture's readers: those it came with, and the encodes that claim it as their
+    // batch keyframe's picture as their chunks join.
     let readers_of = |graph: &ChunkGraph, blob: BlobId| -> BTreeSet<Reader> {
+        let claims = (0..3).filter_map(|chunk| graph.key_picture_claims(chunk).claim);
         (0..graph.frames())
             .filter(|&f| graph.pictures_of(f / 3)[f % 3] == blob)
             .flat_map(|f| graph.picture_readers(f))
+            .chain(
+                claims
+                    .filter(|&(id, _)| id == blob)
+                    .map(|(_, reader)| reader),
+            )
             .collect()
     };
     // Every picture a task reads names that task among its readers.
@@ -272,6 +280,30 @@ fn every_blob_is_claimed_by_the_steps_that_read_it() {
         ]
     );
     assert_eq!(graph.picture_readers(1).len(), 2, "chunk 0 is not rebased");
+    // The batch keyframe's picture is held for the batch's chunks to come, each of which
+    // claims it; a whole-video batch never fills, so only the end of the input lets go.
+    assert_eq!(
+        graph.picture_readers(0),
+        [
+            Reader::Task(Step::Encode(0)),
+            Reader::Output(0),
+            Reader::Batch(0)
+        ]
+    );
+    assert_eq!(
+        graph.key_picture_claims(2),
+        KeyPictureClaims {
+            claim: Some((graph.pictures_of(0)[0], Reader::Task(Step::Encode(2)))),
+            release: None
+        }
+    );
+    assert_eq!(
+        graph.key_picture_claims(0),
+        KeyPictureClaims {
+            claim: None,
+            release: None
+        }
+    );
 
     graph.complete(Step::Encode(0), &encoded(0)).unwrap();
     let readers = graph.output_readers(Step::Encode(0), &encoded(0));
@@ -319,7 +351,8 @@ fn every_blob_is_claimed_by_the_steps_that_read_it() {
         graph.readers_past_the_end(),
         [
             Reader::Task(Step::GivenState(3)),
-            Reader::Task(Step::Rebase(3))
+            Reader::Task(Step::Rebase(3)),
+            Reader::Batch(0)
         ]
     );
 
@@ -355,4 +388,45 @@ fn wrong_or_repeated_outputs_are_errors() {
         graph.final_streams().unwrap(),
         [id("E0 stream"), id("E1 stream")]
     );
+}
+
+#[test]
+fn a_batch_holds_its_keyframe_picture_until_it_is_full() {
+    let pairs = graph(9, 2, Batch::Chunks(2));
+    let key = pairs.pictures_of(2)[0];
+    // Chunk 2 opens batch 1; chunk 3 reads its picture and fills the batch.
+    assert!(pairs.picture_readers(4).contains(&Reader::Batch(1)));
+    assert!(!pairs.picture_readers(5).contains(&Reader::Batch(1)));
+    assert_eq!(
+        pairs.key_picture_claims(2),
+        KeyPictureClaims {
+            claim: None,
+            release: None
+        }
+    );
+    assert_eq!(
+        pairs.key_picture_claims(3),
+        KeyPictureClaims {
+            claim: Some((key, Reader::Task(Step::Encode(3)))),
+            release: Some(Reader::Batch(1))
+        }
+    );
+    let Some(Task::EncodeChunk { opening, .. }) = pairs.task(Step::Encode(3)) else {
+        panic!("no encode task");
+    };
+    assert_eq!(opening, Opening::Anchor { key_picture: key });
+    // Batches of one chunk share no keyframe.
+    let single = graph(4, 2, Batch::Chunks(1));
+    assert!(
+        (0..4).all(|f| !single.picture_readers(f).contains(&Reader::Batch(f / 2))),
+        "a batch of one chunk holds nothing for chunks to come"
+    );
+    // Their keyframes serve one chunk each, so they get less boost than a batch's.
+    let boost = |graph: &ChunkGraph| match graph.task(Step::Encode(1)) {
+        Some(Task::EncodeChunk { settings, .. }) => settings.keyframe_boost,
+        _ => panic!("no encode task"),
+    };
+    assert_eq!(boost(&single), LONE_CHUNK_KEYFRAME_BOOST);
+    assert_eq!(boost(&pairs), EncodeSettings::default().keyframe_boost);
+    assert!(LONE_CHUNK_KEYFRAME_BOOST < EncodeSettings::default().keyframe_boost);
 }

@@ -142,7 +142,7 @@ impl BlobPool {
     }
 
     /// Adds `readers` to a blob already held; returns whether it was.
-    fn claim(&mut self, id: BlobId, readers: &[Reader]) -> bool {
+    pub fn claim(&mut self, id: BlobId, readers: &[Reader]) -> bool {
         let Some(entry) = self.entries.get_mut(&id) else {
             return false;
         };

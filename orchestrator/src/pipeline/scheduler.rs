@@ -349,6 +349,9 @@ impl Driver<'_> {
                         error.context(format!("cannot keep picture {frame}")),
                     ));
                 }
+                if let Err(error) = self.claim_key_pictures(&steps).await {
+                    return self.fail(Stopped::Tasks(error));
+                }
                 self.admit(steps);
             }
             Some(Err(error)) => self.fail(Stopped::Input(error)),
@@ -357,6 +360,9 @@ impl Driver<'_> {
                     return self.fail(Stopped::Input(anyhow!("the input holds no frames")));
                 }
                 let steps = self.graph.end_input();
+                if let Err(error) = self.claim_key_pictures(&steps).await {
+                    return self.fail(Stopped::Tasks(error));
+                }
                 self.admit(steps);
                 self.progress
                     .set_length(self.graph.layout().task_count() as u64);
@@ -367,6 +373,29 @@ impl Driver<'_> {
                 }
             }
         }
+    }
+
+    /// The encodes of chunks that just joined the graph read their batch keyframe's
+    /// picture, which their batch has held for them; a full batch lets go of it.
+    async fn claim_key_pictures(&mut self, steps: &[Step]) -> Result<()> {
+        for step in steps {
+            let Step::Encode(chunk) = *step else {
+                continue;
+            };
+            let claims = self.graph.key_picture_claims(chunk);
+            if let Some((id, reader)) = claims.claim
+                && !self.pool.claim(id, &[reader])
+            {
+                bail!(
+                    "the picture of chunk {chunk}'s batch keyframe ({}) is no longer held",
+                    id.short()
+                );
+            }
+            if let Some(reader) = claims.release {
+                self.pool.release(reader).await?;
+            }
+        }
+        Ok(())
     }
 
     /// New steps of the graph: ready, or waiting for inputs.
