@@ -1,7 +1,8 @@
 //! The worker proper: one pure function from a task and its input blobs to its output blobs.
 
 use codec_core::encoder::rate_control::FrameKind;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use codec_core::encoder::sequence::{CodedFrame, SequenceEncoder};
 use codec_core::state::FrameSize;
@@ -83,11 +84,13 @@ fn encode_chunk(
     let golden = match opening {
         Opening::Keyframe => None,
         Opening::Anchor { key_picture } => {
-            let picture = read_picture(blobs, format, "key_picture", &key_picture)?;
-            let key = SequenceEncoder::new(config.clone())
-                .encode_next(&picture)
-                .map_err(encode_error(0))?;
-            Some(key.picture)
+            Some(batch_keyframe(&key_picture, format, settings, || {
+                let picture = read_picture(blobs, format, "key_picture", &key_picture)?;
+                let key = SequenceEncoder::new(config.clone())
+                    .encode_next(&picture)
+                    .map_err(encode_error(0))?;
+                Ok(key.picture)
+            })?)
         }
     };
     config.first_frame_replaced = golden.is_some();
@@ -136,6 +139,61 @@ fn encode_chunk(
             coded,
         },
     })
+}
+
+/// A batch keyframe's reconstruction, coded by one of the tasks of this process:
+/// (picture and settings) and, once coded, the picture, locked while it is being coded.
+type KeyframeMemo = (Vec<u8>, Arc<Mutex<Option<Arc<Picture>>>>);
+
+/// Batch keyframes coded lately in this process, newest last.
+static BATCH_KEYFRAMES: Mutex<VecDeque<KeyframeMemo>> = Mutex::new(VecDeque::new());
+
+/// How many batch keyframes [`BATCH_KEYFRAMES`] keeps: as many batches as a process works
+/// on at once, about.
+const BATCH_KEYFRAMES_KEPT: usize = 4;
+
+/// The reconstruction of the keyframe coded from `key_picture` with `settings`, as `code`
+/// makes it. Every anchor-opened chunk of a batch codes the same keyframe, which costs as
+/// much as a few interframes; tasks that run in one process (the local backend's threads, a
+/// warm function instance) code it once. Memoizing a pure function: the result is the same
+/// either way, only the work is not.
+fn batch_keyframe(
+    key_picture: &BlobId,
+    format: &PictureFormat,
+    settings: &EncodeSettings,
+    code: impl FnOnce() -> Result<Arc<Picture>, TaskError>,
+) -> Result<Arc<Picture>, TaskError> {
+    let mut key = key_picture.0.to_vec();
+    key.extend(format.width.to_le_bytes());
+    key.extend(format.height.to_le_bytes());
+    match bincode::serde::encode_to_vec(settings, bincode::config::standard()) {
+        Ok(bytes) => key.extend(bytes),
+        Err(_) => return code(),
+    }
+    let slot = {
+        let mut memo = BATCH_KEYFRAMES
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match memo.iter().find(|(k, _)| *k == key) {
+            Some((_, slot)) => Arc::clone(slot),
+            None => {
+                let slot = Arc::new(Mutex::new(None));
+                if memo.len() == BATCH_KEYFRAMES_KEPT {
+                    memo.pop_front();
+                }
+                memo.push_back((key, Arc::clone(&slot)));
+                slot
+            }
+        }
+    };
+    // Another task coding the same keyframe holds the slot until it is done.
+    let mut picture = slot.lock().unwrap_or_else(|poison| poison.into_inner());
+    if let Some(picture) = &*picture {
+        return Ok(Arc::clone(picture));
+    }
+    let coded = code()?;
+    *picture = Some(Arc::clone(&coded));
+    Ok(coded)
 }
 
 fn encode_given_state(
