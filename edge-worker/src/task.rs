@@ -65,11 +65,14 @@ impl Default for EncodeSettings {
 /// keyframe and serves only the chunk's few frames.
 pub const CHUNK_ALTREF_INTERVAL: u32 = 0;
 
-/// Quantizer-index reduction of the keyframes of batches of one chunk (plain chunked
-/// encoding, ExCamera[N,1]), where each keyframe serves its chunk alone: against the
-/// serial encoder's 40, ExCamera[6,1] came out 0.5 to 14 points of BD-rate better at equal
-/// PSNR on five clips of the test set with 24 (issue 10's notes).
-pub const LONE_CHUNK_KEYFRAME_BOOST: u8 = 24;
+/// Quantizer-index reduction of a batch keyframe that pays over about one chunk: in
+/// batches of one chunk (plain chunked encoding, ExCamera[N,1]), and where the batch's
+/// first chunk does not hold still against it, so that golden soon holds little in view.
+/// Against the serial encoder's 40 (which the other batch keyframes get), ExCamera[6,1]
+/// came out 0.5 to 14 points of BD-rate better at equal PSNR on five clips of the test set
+/// with 24, and ExCamera[6,16] on a pan 2.6 and 4.1 better at equal SSIM and PSNR (issue
+/// 10's notes).
+pub const CHUNK_KEYFRAME_BOOST: u8 = 24;
 
 impl EncodeSettings {
     /// The settings of a serial encoder configured with `config`; the chunk-level choices
@@ -88,8 +91,9 @@ impl EncodeSettings {
             // The batch keyframe stays golden along its batch, so the serial encoder's boost
             // pays there too: with it, ExCamera[6,16] came 6 to 13 points closer to the
             // serial encoder at equal SSIM on four clips of five from the test set than with
-            // the 24 it had while anchors refreshed golden, and lost 2.5 on a pan, where
-            // golden soon holds nothing in view (issue 10's notes).
+            // the 24 it had while anchors refreshed golden; on a pan, where golden soon
+            // holds nothing in view, it lost 2.6, so the pipeline plans each batch's
+            // keyframe ([`CHUNK_KEYFRAME_BOOST`]; issue 10's notes).
             keyframe_boost: config.keyframe_boost,
             anchor_boost: config.anchor_boost,
             altref_interval: config.altref_interval,

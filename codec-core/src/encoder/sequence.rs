@@ -381,7 +381,12 @@ impl SequenceEncoder {
             return true;
         }
         let ahead = &self.pending[group - 1].picture;
-        holds_still(ahead, self.pending.iter().take(group - 1), group - 1, least)
+        holds_still(
+            ahead,
+            self.pending.iter().take(group - 1).map(|p| &*p.picture),
+            group - 1,
+            least,
+        )
     }
 
     /// Pictures in the next altref group: up to the interval, the queue's length, and the
@@ -622,7 +627,7 @@ impl SequenceEncoder {
             .take(ahead)
             .take_while(|p| !p.cut_before);
         let least = u32::from(self.config.altref_min_stillness.max(1));
-        holds_still(picture, before_cut, ahead, least)
+        holds_still(picture, before_cut.map(|p| &*p.picture), ahead, least)
     }
 
     fn encode_constant_quality(
@@ -771,21 +776,21 @@ impl SequenceEncoder {
     }
 }
 
-/// Whether an interframe coded most macroblocks with intra prediction: the picture has
-/// little to do with the references, so a keyframe costs about the same and gives the
-/// frames after it a clean start.
 /// Whether `pictures` could be copied from `reference` without motion over at least `least`
 /// percent of their area on average over `count` pictures (those missing count as moving).
 fn holds_still<'a>(
     reference: &Picture,
-    pictures: impl Iterator<Item = &'a Pending>,
+    pictures: impl Iterator<Item = &'a Picture>,
     count: usize,
     least: u32,
 ) -> bool {
-    let total: f64 = pictures.map(|p| stillness(reference, &p.picture)).sum();
+    let total: f64 = pictures.map(|p| stillness(reference, p)).sum();
     total * 100.0 >= f64::from(least) * count as f64
 }
 
+/// Whether an interframe coded most macroblocks with intra prediction: the picture has
+/// little to do with the references, so a keyframe costs about the same and gives the
+/// frames after it a clean start.
 fn is_scene_cut(frame: &EncodedFrame) -> bool {
     let stats = &frame.stats;
     !stats.key_frame
@@ -882,8 +887,10 @@ fn looks_like_a_cut(before: &Picture, picture: &Picture) -> bool {
 /// whole luma macroblock, one less the ratio of their absolute difference to the picture's
 /// own activity there (its absolute deviation from the block's mean, plus one per sample so
 /// that flat blocks count only a near-exact copy), floored at 0; the mean over macroblocks.
-/// Pictures of different sizes share nothing.
-fn stillness(reference: &Picture, picture: &Picture) -> f64 {
+/// Pictures of different sizes share nothing. The encoder's altref groups and still
+/// keyframes ask for a mean of at least [`SequenceConfig::altref_min_stillness`] percent
+/// over the pictures ahead; a pipeline plans its batches' keyframes with it.
+pub fn stillness(reference: &Picture, picture: &Picture) -> f64 {
     let (a, b) = (&reference.y, &picture.y);
     if (reference.display_width, reference.display_height)
         != (picture.display_width, picture.display_height)

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use anyhow::{Result, bail};
 use edge_worker::{
-    BlobId, EncodeSettings, LONE_CHUNK_KEYFRAME_BOOST, Opening, PictureFormat, Task, TaskOutput,
+    BlobId, CHUNK_KEYFRAME_BOOST, EncodeSettings, Opening, PictureFormat, Task, TaskOutput,
 };
 
 /// How many chunks a batch holds: a number, or every chunk of the video.
@@ -188,6 +188,9 @@ pub struct ChunkGraph {
     encoded: Vec<Option<ChunkResult>>,
     given: Vec<Option<GivenResult>>,
     rebased: Vec<Option<ChunkResult>>,
+    /// Batches whose first chunk did not hold still against their keyframe, which is then
+    /// boosted as one that serves a chunk ([`Self::plan_batch_keyframe`]).
+    moving_batches: BTreeSet<usize>,
 }
 
 impl ChunkGraph {
@@ -201,7 +204,7 @@ impl ChunkGraph {
         // A keyframe that serves one chunk alone is worth less than a batch's.
         let settings = if batch == Batch::Chunks(1) {
             EncodeSettings {
-                keyframe_boost: settings.keyframe_boost.min(LONE_CHUNK_KEYFRAME_BOOST),
+                keyframe_boost: settings.keyframe_boost.min(CHUNK_KEYFRAME_BOOST),
                 ..settings
             }
         } else {
@@ -217,6 +220,7 @@ impl ChunkGraph {
             encoded: Vec::new(),
             given: Vec::new(),
             rebased: Vec::new(),
+            moving_batches: BTreeSet::new(),
         }
     }
 
@@ -326,6 +330,42 @@ impl ChunkGraph {
         }
     }
 
+    /// Where picture `frame` lies in the first chunk of a batch whose keyframe later chunks
+    /// share: the frame of that keyframe's picture, against which the chunk's other pictures
+    /// are measured for [`Self::plan_batch_keyframe`].
+    pub fn batch_keyframe_of(&self, frame: usize) -> Option<usize> {
+        let chunk = frame / self.chunk_frames;
+        (self.batches_share_keyframes() && self.batch.first_in_batch(chunk))
+            .then_some(chunk * self.chunk_frames)
+    }
+
+    /// Plans the keyframe of the batch that chunk `chunk` opens, before the chunk's steps
+    /// run: if the chunk's other pictures hold still against it, as golden along the batch it
+    /// keeps paying and gets the serial encoder's boost; if not, it serves about one chunk
+    /// and gets [`CHUNK_KEYFRAME_BOOST`].
+    pub fn plan_batch_keyframe(&mut self, chunk: usize, holds_still: bool) {
+        let batch = self.batch_index(chunk);
+        if holds_still {
+            self.moving_batches.remove(&batch);
+        } else {
+            self.moving_batches.insert(batch);
+        }
+    }
+
+    /// The settings of chunk `chunk`'s tasks: the job's, with its batch keyframe's boost.
+    fn settings_of(&self, chunk: usize) -> EncodeSettings {
+        let mut settings = self.settings.clone();
+        if self.moving_batches.contains(&self.batch_index(chunk)) {
+            settings.keyframe_boost = settings.keyframe_boost.min(CHUNK_KEYFRAME_BOOST);
+        }
+        settings
+    }
+
+    /// The format of the pictures.
+    pub fn format(&self) -> PictureFormat {
+        self.format
+    }
+
     /// The batch that chunk `chunk` belongs to.
     fn batch_index(&self, chunk: usize) -> usize {
         match self.batch {
@@ -391,7 +431,7 @@ impl ChunkGraph {
             Step::Encode(_) => Some(Task::EncodeChunk {
                 chunk: chunk_id,
                 format: self.format,
-                settings: self.settings.clone(),
+                settings: self.settings_of(chunk),
                 opening: self.opening(chunk),
                 frames: self.pictures[frames].to_vec(),
             }),
@@ -400,7 +440,7 @@ impl ChunkGraph {
                 Some(Task::EncodeGivenState {
                     chunk: chunk_id,
                     format: self.format,
-                    settings: self.settings.clone(),
+                    settings: self.settings_of(chunk),
                     state: previous.final_state,
                     frame: self.pictures[frames.start],
                 })

@@ -392,7 +392,7 @@ fn wrong_or_repeated_outputs_are_errors() {
 
 #[test]
 fn a_batch_holds_its_keyframe_picture_until_it_is_full() {
-    let pairs = graph(9, 2, Batch::Chunks(2));
+    let mut pairs = graph(9, 2, Batch::Chunks(2));
     let key = pairs.pictures_of(2)[0];
     // Chunk 2 opens batch 1; chunk 3 reads its picture and fills the batch.
     assert!(pairs.picture_readers(4).contains(&Reader::Batch(1)));
@@ -426,7 +426,26 @@ fn a_batch_holds_its_keyframe_picture_until_it_is_full() {
         Some(Task::EncodeChunk { settings, .. }) => settings.keyframe_boost,
         _ => panic!("no encode task"),
     };
-    assert_eq!(boost(&single), LONE_CHUNK_KEYFRAME_BOOST);
+    assert_eq!(boost(&single), CHUNK_KEYFRAME_BOOST);
     assert_eq!(boost(&pairs), EncodeSettings::default().keyframe_boost);
-    assert!(LONE_CHUNK_KEYFRAME_BOOST < EncodeSettings::default().keyframe_boost);
+    assert!(CHUNK_KEYFRAME_BOOST < EncodeSettings::default().keyframe_boost);
+    // A batch whose first chunk moves gets the smaller boost, in every task of the batch.
+    assert_eq!(pairs.batch_keyframe_of(1), Some(0));
+    assert_eq!(pairs.batch_keyframe_of(5), Some(4));
+    assert_eq!(
+        pairs.batch_keyframe_of(6),
+        None,
+        "chunk 3 does not open its batch"
+    );
+    pairs.plan_batch_keyframe(0, false);
+    assert_eq!(boost(&pairs), CHUNK_KEYFRAME_BOOST);
+    let Some(Task::EncodeChunk { settings, .. }) = pairs.task(Step::Encode(2)) else {
+        panic!("no encode task");
+    };
+    assert_eq!(
+        settings.keyframe_boost,
+        EncodeSettings::default().keyframe_boost
+    );
+    pairs.plan_batch_keyframe(0, true);
+    assert_eq!(boost(&pairs), EncodeSettings::default().keyframe_boost);
 }

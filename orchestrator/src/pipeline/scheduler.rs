@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
+use codec_core::encoder::sequence::{ALTREF_MIN_STILLNESS, stillness};
 use edge_worker::wire::{Answer, decode_response, encode_response, task_key};
 use edge_worker::{BlobId, BlobRef, Blobs, FrameFacts, Task, TaskOutput};
 use indicatif::ProgressBar;
@@ -187,6 +188,7 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         durations: BTreeMap::new(),
         coded: BTreeMap::new(),
         stop: None,
+        keyframe_plan: None,
     };
     driver.drive(&mut pictures).await;
     let result = match driver.stop.take() {
@@ -268,6 +270,30 @@ struct Driver<'a> {
     coded: BTreeMap<Step, Vec<FrameFacts>>,
     /// Why the run stops; once set, nothing new starts.
     stop: Option<Stopped>,
+    /// The batch keyframe being planned: its picture, and the stillness of the pictures
+    /// after it in its chunk so far.
+    keyframe_plan: Option<KeyframePlan>,
+}
+
+/// A batch keyframe's picture and how still the pictures after it are
+/// ([`ChunkGraph::plan_batch_keyframe`]).
+struct KeyframePlan {
+    key: codec_core::Picture,
+    /// Sum of [`stillness`] over `count` pictures.
+    total: f64,
+    count: usize,
+}
+
+impl KeyframePlan {
+    /// At most this many pictures are measured, as many as the serial encoder's lookahead
+    /// looks at for a still keyframe.
+    const PICTURES: usize = 15;
+
+    /// Whether the pictures measured hold still on average, as the serial encoder asks of
+    /// a scene before it spends on its keyframe or an altref frame.
+    fn holds_still(&self) -> bool {
+        self.count > 0 && self.total * 100.0 >= f64::from(ALTREF_MIN_STILLNESS) * self.count as f64
+    }
 }
 
 impl Driver<'_> {
@@ -342,7 +368,11 @@ impl Driver<'_> {
         match picture {
             Some(Ok((id, bytes))) => {
                 let frame = self.graph.frames();
+                if let Err(error) = self.measure_stillness(frame, &bytes) {
+                    return self.fail(Stopped::Input(error));
+                }
                 let steps = self.graph.add_picture(id);
+                self.plan_keyframes(&steps);
                 let readers = self.graph.picture_readers(frame);
                 if let Err(error) = self.pool.add(id, bytes, &readers).await {
                     return self.fail(Stopped::Tasks(
@@ -360,6 +390,7 @@ impl Driver<'_> {
                     return self.fail(Stopped::Input(anyhow!("the input holds no frames")));
                 }
                 let steps = self.graph.end_input();
+                self.plan_keyframes(&steps);
                 if let Err(error) = self.claim_key_pictures(&steps).await {
                     return self.fail(Stopped::Tasks(error));
                 }
@@ -371,6 +402,61 @@ impl Driver<'_> {
                         return self.fail(Stopped::Tasks(error));
                     }
                 }
+            }
+        }
+    }
+
+    /// Measures picture `frame` for the plan of its batch's keyframe, if it lies in a
+    /// batch's first chunk: the keyframe's picture starts a plan, the others add their
+    /// stillness against it.
+    fn measure_stillness(&mut self, frame: usize, bytes: &[u8]) -> Result<()> {
+        let Some(key_frame) = self.graph.batch_keyframe_of(frame) else {
+            return Ok(());
+        };
+        if frame != key_frame
+            && self
+                .keyframe_plan
+                .as_ref()
+                .is_none_or(|plan| plan.count >= KeyframePlan::PICTURES)
+        {
+            return Ok(());
+        }
+        let picture = self
+            .graph
+            .format()
+            .picture_from_i420(bytes)
+            .map_err(|e| anyhow!("picture {frame}: {e}"))?;
+        match &mut self.keyframe_plan {
+            Some(plan) if frame != key_frame => {
+                plan.total += stillness(&plan.key, &picture);
+                plan.count += 1;
+            }
+            _ => {
+                self.keyframe_plan = Some(KeyframePlan {
+                    key: picture,
+                    total: 0.0,
+                    count: 0,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans the keyframe of each batch that a chunk among `steps` opens, from the pictures
+    /// measured, before its tasks are made.
+    fn plan_keyframes(&mut self, steps: &[Step]) {
+        for step in steps {
+            if let Step::Encode(chunk) = *step
+                && let Some(key_frame) = self
+                    .graph
+                    .batch_keyframe_of(self.graph.frames_of(chunk).start)
+                && key_frame == self.graph.frames_of(chunk).start
+            {
+                let still = self
+                    .keyframe_plan
+                    .take()
+                    .is_some_and(|plan| plan.holds_still());
+                self.graph.plan_batch_keyframe(chunk, still);
             }
         }
     }

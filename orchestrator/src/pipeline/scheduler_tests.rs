@@ -37,6 +37,8 @@ struct Setup {
     batch: Batch,
     schedule: Schedule,
     policy: InlinePolicy,
+    /// The picture of each frame.
+    picture: fn(usize) -> Bytes,
 }
 
 fn setup(chunks: usize, limit: usize, retries: u32) -> Setup {
@@ -50,6 +52,7 @@ fn setup(chunks: usize, limit: usize, retries: u32) -> Setup {
             straggler_factor: None,
         },
         policy: InlinePolicy::DEFAULT,
+        picture,
     }
 }
 
@@ -69,6 +72,7 @@ async fn run_on(backend: Option<Arc<dyn Backend>>, setup: Setup) -> Ran {
     let mut graph = ChunkGraph::new(2, setup.batch, FORMAT, EncodeSettings::default());
     let (pictures_in, pictures) = mpsc::channel(2);
     let frames = 2 * setup.chunks;
+    let picture = setup.picture;
     tokio::spawn(async move {
         for frame in 0..frames {
             let bytes = picture(frame);
@@ -390,6 +394,90 @@ async fn blobs_are_dropped_once_nothing_reads_them() {
     assert!(
         stats.peak_blobs >= 4,
         "pictures and states did go through the store: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_whole_video_batch_lets_go_of_its_keyframe_picture_at_the_end() {
+    let mut whole = setup(5, 2, 0);
+    whole.batch = Batch::Whole;
+    let ran = run_on(None, whole).await;
+    ran.outcome.result.unwrap();
+    assert_eq!(ran.chunks, (0..5).collect::<Vec<_>>());
+    assert_eq!(ran.pool.len(), 0, "the pool is empty at the end");
+}
+
+/// The local worker, noting the keyframe boost of every chunk encode it runs.
+struct Boosts {
+    local: LocalBackend,
+    seen: Mutex<BTreeMap<u32, u8>>,
+}
+
+impl Backend for Boosts {
+    fn name(&self) -> &'static str {
+        "boosts"
+    }
+
+    fn reaches_store(&self) -> bool {
+        false
+    }
+
+    fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
+        if let Ok(decoded) = decode_request(&request)
+            && let Task::EncodeChunk {
+                chunk, settings, ..
+            } = decoded.task
+        {
+            self.seen
+                .lock()
+                .unwrap()
+                .insert(chunk, settings.keyframe_boost);
+        }
+        self.local.call(request)
+    }
+}
+
+/// A batch keyframe gets the serial encoder's boost where the batch's first chunk holds
+/// still against it, and the smaller one where it moves, in every chunk of the batch.
+#[tokio::test]
+async fn batch_keyframes_are_planned_from_the_first_chunk() {
+    // Stripes that move by a few samples a frame from chunk 1 on: batch 0 holds still,
+    // batch 1 (chunks 2 and 3) moves.
+    fn stripes(frame: usize) -> Bytes {
+        let shift = if frame < 4 { 0 } else { 3 * frame };
+        let width = FORMAT.width as usize;
+        let mut bytes = vec![128u8; FORMAT.i420_len()];
+        for (i, sample) in bytes[..width * FORMAT.height as usize]
+            .iter_mut()
+            .enumerate()
+        {
+            *sample = if ((i % width + shift) / 2).is_multiple_of(2) {
+                30
+            } else {
+                220
+            };
+        }
+        Bytes::from(bytes)
+    }
+    let boosts = Arc::new(Boosts {
+        local: LocalBackend::new(Arc::new(BlobStore::in_memory()), 2),
+        seen: Mutex::new(BTreeMap::new()),
+    });
+    let mut two = setup(4, 2, 0);
+    two.batch = Batch::Chunks(2);
+    two.picture = stripes;
+    let ran = run_on(Some(boosts.clone()), two).await;
+    ran.outcome.result.unwrap();
+    let full = EncodeSettings::default().keyframe_boost;
+    let seen = boosts.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            (0, full),
+            (1, full),
+            (2, edge_worker::CHUNK_KEYFRAME_BOOST),
+            (3, edge_worker::CHUNK_KEYFRAME_BOOST)
+        ])
     );
 }
 
