@@ -80,7 +80,10 @@ fn encode_chunk(
         }
     };
     // The batch keyframe as the batch's first chunk coded it: the same picture and
-    // settings give the same keyframe, with no state needed.
+    // settings give the same keyframe, with no state needed. (With altref groups in chunks,
+    // `--altref-interval`, the first chunk's keyframe may take the still-scene boost from
+    // its lookahead, which this encode does not see: golden is then near the batch
+    // keyframe rather than equal to it, which costs compression, not correctness.)
     let golden = match opening {
         Opening::Keyframe => None,
         Opening::Anchor { key_picture } => {
