@@ -201,15 +201,6 @@ impl ChunkGraph {
         format: PictureFormat,
         settings: EncodeSettings,
     ) -> ChunkGraph {
-        // A keyframe that serves one chunk alone is worth less than a batch's.
-        let settings = if batch == Batch::Chunks(1) {
-            EncodeSettings {
-                keyframe_boost: settings.keyframe_boost.min(CHUNK_KEYFRAME_BOOST),
-                ..settings
-            }
-        } else {
-            settings
-        };
         ChunkGraph {
             chunk_frames: chunk_frames.max(1),
             batch,
@@ -352,10 +343,13 @@ impl ChunkGraph {
         }
     }
 
-    /// The settings of chunk `chunk`'s tasks: the job's, with its batch keyframe's boost.
+    /// The settings of chunk `chunk`'s tasks: the job's, with its batch keyframe's boost,
+    /// the smaller one where the keyframe serves about one chunk (a batch of one chunk, or
+    /// one that moves).
     fn settings_of(&self, chunk: usize) -> EncodeSettings {
         let mut settings = self.settings.clone();
-        if self.moving_batches.contains(&self.batch_index(chunk)) {
+        if !self.batches_share_keyframes() || self.moving_batches.contains(&self.batch_index(chunk))
+        {
             settings.keyframe_boost = settings.keyframe_boost.min(CHUNK_KEYFRAME_BOOST);
         }
         settings
@@ -380,7 +374,10 @@ impl ChunkGraph {
         if self.batch.first_in_batch(chunk) {
             return None;
         }
-        let first_chunk = (0..=chunk).rev().find(|&c| self.batch.first_in_batch(c))?;
+        let first_chunk = match self.batch {
+            Batch::Chunks(n) => self.batch_index(chunk) * n.max(1),
+            Batch::Whole => 0,
+        };
         self.pictures.get(first_chunk * self.chunk_frames).copied()
     }
 

@@ -446,12 +446,13 @@ impl Driver<'_> {
     /// measured, before its tasks are made.
     fn plan_keyframes(&mut self, steps: &[Step]) {
         for step in steps {
-            if let Step::Encode(chunk) = *step
-                && let Some(key_frame) = self
-                    .graph
-                    .batch_keyframe_of(self.graph.frames_of(chunk).start)
-                && key_frame == self.graph.frames_of(chunk).start
-            {
+            let Step::Encode(chunk) = *step else {
+                continue;
+            };
+            // A chunk opens a batch that shares its keyframe when its first picture is that
+            // keyframe's.
+            let start = self.graph.frames_of(chunk).start;
+            if self.graph.batch_keyframe_of(start) == Some(start) {
                 let still = self
                     .keyframe_plan
                     .take()
