@@ -449,3 +449,40 @@ fn a_batch_holds_its_keyframe_picture_until_it_is_full() {
     pairs.plan_batch_keyframe(0, true);
     assert_eq!(boost(&pairs), EncodeSettings::default().keyframe_boost);
 }
+
+#[test]
+fn anchor_boosts_grow_with_predictability() {
+    let boosts: Vec<u8> = [0.0, 0.3, 0.40, 0.475, 0.55, 0.9, 1.0]
+        .into_iter()
+        .map(|p| anchor_boost(24, p))
+        .collect();
+    assert_eq!(boosts, [0, 0, 0, 12, 24, 24, 24]);
+    assert_eq!(anchor_boost(0, 0.9), 0);
+}
+
+#[test]
+fn only_given_state_tasks_take_the_planned_anchor_boost() {
+    let settings = EncodeSettings::default();
+    let mut graph = ChunkGraph::new(2, Batch::Whole, FORMAT, settings.clone());
+    for f in 0..4 {
+        graph.add_picture(id(&format!("picture {f}")));
+    }
+    graph.plan_anchor(1, 0.2);
+    graph
+        .complete(Step::Encode(0), &encoded(0))
+        .expect("chunk 0's encode");
+    let Some(Task::EncodeGivenState {
+        settings: given, ..
+    }) = graph.task(Step::GivenState(1))
+    else {
+        panic!("chunk 1's given-state task is ready");
+    };
+    assert_eq!(given.anchor_boost, 0);
+    let Some(Task::EncodeChunk { settings: own, .. }) = graph.task(Step::Encode(1)) else {
+        panic!("chunk 1's encode is ready");
+    };
+    assert_eq!(
+        own.anchor_boost, settings.anchor_boost,
+        "one keyframe memo per batch"
+    );
+}

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
-use codec_core::encoder::sequence::{ALTREF_MIN_STILLNESS, stillness};
+use codec_core::encoder::sequence::{ALTREF_MIN_STILLNESS, predictability, stillness};
 use edge_worker::wire::{Answer, decode_response, encode_response, task_key};
 use edge_worker::{BlobId, BlobRef, Blobs, FrameFacts, Task, TaskOutput};
 use indicatif::ProgressBar;
@@ -189,6 +189,7 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         coded: BTreeMap::new(),
         stop: None,
         keyframe_plan: None,
+        anchor_plan: None,
     };
     driver.drive(&mut pictures).await;
     let result = match driver.stop.take() {
@@ -273,6 +274,19 @@ struct Driver<'a> {
     /// The batch keyframe being planned: its picture, and the stillness of the pictures
     /// after it in its chunk so far.
     keyframe_plan: Option<KeyframePlan>,
+    /// The anchor being planned: its chunk's pictures so far.
+    anchor_plan: Option<AnchorPlan>,
+}
+
+/// How well a chunk's pictures so far predict each other, for the plan of its anchor
+/// frame's boost ([`ChunkGraph::plan_anchor`]).
+struct AnchorPlan {
+    chunk: usize,
+    /// The chunk's last picture so far.
+    before: codec_core::Picture,
+    /// Sum of [`predictability`] over `count` pictures, each against the one before it.
+    total: f64,
+    count: usize,
 }
 
 /// A batch keyframe's picture and how still the pictures after it are
@@ -368,11 +382,11 @@ impl Driver<'_> {
         match picture {
             Some(Ok((id, bytes))) => {
                 let frame = self.graph.frames();
-                if let Err(error) = self.measure_stillness(frame, &bytes) {
+                if let Err(error) = self.measure(frame, &bytes) {
                     return self.fail(Stopped::Input(error));
                 }
                 let steps = self.graph.add_picture(id);
-                self.plan_keyframes(&steps);
+                self.plan_chunks(&steps);
                 let readers = self.graph.picture_readers(frame);
                 if let Err(error) = self.pool.add(id, bytes, &readers).await {
                     return self.fail(Stopped::Tasks(
@@ -390,7 +404,7 @@ impl Driver<'_> {
                     return self.fail(Stopped::Input(anyhow!("the input holds no frames")));
                 }
                 let steps = self.graph.end_input();
-                self.plan_keyframes(&steps);
+                self.plan_chunks(&steps);
                 if let Err(error) = self.claim_key_pictures(&steps).await {
                     return self.fail(Stopped::Tasks(error));
                 }
@@ -406,19 +420,21 @@ impl Driver<'_> {
         }
     }
 
-    /// Measures picture `frame` for the plan of its batch's keyframe, if it lies in a
-    /// batch's first chunk: the keyframe's picture starts a plan, the others add their
-    /// stillness against it.
-    fn measure_stillness(&mut self, frame: usize, bytes: &[u8]) -> Result<()> {
-        let Some(key_frame) = self.graph.batch_keyframe_of(frame) else {
-            return Ok(());
-        };
-        if frame != key_frame
-            && self
-                .keyframe_plan
-                .as_ref()
-                .is_none_or(|plan| plan.count >= KeyframePlan::PICTURES)
-        {
+    /// Measures picture `frame` for the plans of its chunk: of its batch's keyframe, if it
+    /// lies in a batch's first chunk (the keyframe's picture starts a plan, the others add
+    /// their stillness against it), and of the chunk's anchor, if one opens it (each picture
+    /// after the first adds its predictability from the one before).
+    fn measure(&mut self, frame: usize, bytes: &[u8]) -> Result<()> {
+        let key_frame = self.graph.batch_keyframe_of(frame);
+        let for_keyframe = key_frame.is_some_and(|key_frame| {
+            frame == key_frame
+                || self
+                    .keyframe_plan
+                    .as_ref()
+                    .is_some_and(|plan| plan.count < KeyframePlan::PICTURES)
+        });
+        let for_anchor = self.graph.in_anchored_chunk(frame);
+        if !for_keyframe && !for_anchor {
             return Ok(());
         }
         let picture = self
@@ -426,29 +442,55 @@ impl Driver<'_> {
             .format()
             .picture_from_i420(bytes)
             .map_err(|e| anyhow!("picture {frame}: {e}"))?;
-        match &mut self.keyframe_plan {
-            Some(plan) if frame != key_frame => {
-                plan.total += stillness(&plan.key, &picture);
-                plan.count += 1;
+        if for_keyframe {
+            match &mut self.keyframe_plan {
+                Some(plan) if key_frame != Some(frame) => {
+                    plan.total += stillness(&plan.key, &picture);
+                    plan.count += 1;
+                }
+                _ => {
+                    self.keyframe_plan = Some(KeyframePlan {
+                        key: picture.clone(),
+                        total: 0.0,
+                        count: 0,
+                    })
+                }
             }
-            _ => {
-                self.keyframe_plan = Some(KeyframePlan {
-                    key: picture,
-                    total: 0.0,
-                    count: 0,
-                })
+        }
+        if for_anchor {
+            let chunk = self.graph.chunk_of(frame);
+            match &mut self.anchor_plan {
+                Some(plan) if plan.chunk == chunk => {
+                    plan.total += predictability(&plan.before, &picture);
+                    plan.count += 1;
+                    plan.before = picture;
+                }
+                _ => {
+                    self.anchor_plan = Some(AnchorPlan {
+                        chunk,
+                        before: picture,
+                        total: 0.0,
+                        count: 0,
+                    })
+                }
             }
         }
         Ok(())
     }
 
-    /// Plans the keyframe of each batch that a chunk among `steps` opens, from the pictures
-    /// measured, before its tasks are made.
-    fn plan_keyframes(&mut self, steps: &[Step]) {
+    /// Plans the keyframe of each batch that a chunk among `steps` opens, and the anchor of
+    /// each chunk that one opens, from the pictures measured, before their tasks are made.
+    fn plan_chunks(&mut self, steps: &[Step]) {
         for step in steps {
             let Step::Encode(chunk) = *step else {
                 continue;
             };
+            if let Some(plan) = self.anchor_plan.take_if(|plan| plan.chunk == chunk)
+                && plan.count > 0
+            {
+                self.graph
+                    .plan_anchor(chunk, plan.total / plan.count as f64);
+            }
             // A chunk opens a batch that shares its keyframe when its first picture is that
             // keyframe's.
             let start = self.graph.frames_of(chunk).start;

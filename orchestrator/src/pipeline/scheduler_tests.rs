@@ -407,10 +407,12 @@ async fn a_whole_video_batch_lets_go_of_its_keyframe_picture_at_the_end() {
     assert_eq!(ran.pool.len(), 0, "the pool is empty at the end");
 }
 
-/// The local worker, noting the keyframe boost of every chunk encode it runs.
+/// The local worker, noting the keyframe boost of every chunk encode it runs and the anchor
+/// boost of every given-state encode.
 struct Boosts {
     local: LocalBackend,
     seen: Mutex<BTreeMap<u32, u8>>,
+    anchors: Mutex<BTreeMap<u32, u8>>,
 }
 
 impl Backend for Boosts {
@@ -423,15 +425,24 @@ impl Backend for Boosts {
     }
 
     fn call(&self, request: Bytes) -> BoxFuture<'_, Result<Bytes, TransportError>> {
-        if let Ok(decoded) = decode_request(&request)
-            && let Task::EncodeChunk {
+        match decode_request(&request).map(|decoded| decoded.task) {
+            Ok(Task::EncodeChunk {
                 chunk, settings, ..
-            } = decoded.task
-        {
-            self.seen
-                .lock()
-                .unwrap()
-                .insert(chunk, settings.keyframe_boost);
+            }) => {
+                self.seen
+                    .lock()
+                    .unwrap()
+                    .insert(chunk, settings.keyframe_boost);
+            }
+            Ok(Task::EncodeGivenState {
+                chunk, settings, ..
+            }) => {
+                self.anchors
+                    .lock()
+                    .unwrap()
+                    .insert(chunk, settings.anchor_boost);
+            }
+            _ => {}
         }
         self.local.call(request)
     }
@@ -462,6 +473,7 @@ async fn batch_keyframes_are_planned_from_the_first_chunk() {
     let boosts = Arc::new(Boosts {
         local: LocalBackend::new(Arc::new(BlobStore::in_memory()), 2),
         seen: Mutex::new(BTreeMap::new()),
+        anchors: Mutex::new(BTreeMap::new()),
     });
     let mut two = setup(4, 2, 0);
     two.batch = Batch::Chunks(2);
@@ -479,6 +491,40 @@ async fn batch_keyframes_are_planned_from_the_first_chunk() {
             (3, edge_worker::CHUNK_KEYFRAME_BOOST)
         ])
     );
+}
+
+/// Each anchor gets the job's boost where its chunk's pictures predict each other, and none
+/// where they do not (grain).
+#[tokio::test]
+async fn anchors_are_planned_from_their_chunks() {
+    // Chunks 0 and 1 hold a texture still, chunk 2 is grain that changes every frame,
+    // chunk 3 holds still again.
+    fn pictures(frame: usize) -> Bytes {
+        let seed = if (4..6).contains(&frame) { frame } else { 0 };
+        let mut bytes = vec![128u8; FORMAT.i420_len()];
+        let mut state = 0x9e37_79b9_u32.wrapping_mul(seed as u32 + 1);
+        for sample in &mut bytes[..(FORMAT.width * FORMAT.height) as usize] {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *sample = 64 + (state % 128) as u8;
+        }
+        Bytes::from(bytes)
+    }
+    let boosts = Arc::new(Boosts {
+        local: LocalBackend::new(Arc::new(BlobStore::in_memory()), 2),
+        seen: Mutex::new(BTreeMap::new()),
+        anchors: Mutex::new(BTreeMap::new()),
+    });
+    let mut four = setup(4, 2, 0);
+    four.batch = Batch::Whole;
+    four.picture = pictures;
+    let ran = run_on(Some(boosts.clone()), four).await;
+    ran.outcome.result.unwrap();
+    let full = EncodeSettings::default().anchor_boost;
+    assert!(full > 0);
+    let anchors = boosts.anchors.lock().unwrap().clone();
+    assert_eq!(anchors, BTreeMap::from([(1, full), (2, 0), (3, full)]));
 }
 
 /// Chunk encodes of 100 ms, except that the first attempt of one chunk in twenty (7, 27,
