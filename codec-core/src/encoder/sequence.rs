@@ -834,11 +834,12 @@ fn looks_like_a_cut(before: &Picture, picture: &Picture) -> bool {
 
 /// How well `picture` is predicted from `before` with motion, from 0 to 1: per whole luma
 /// macroblock, one less the ratio of its best match's difference to its own activity
-/// ([`GridMatch`]), floored at 0; the mean over macroblocks. What a finely coded picture
-/// spends carries into the pictures after it only where they predict from it: footage
-/// still or moving smoothly reaches 0.5 to 0.95 per chunk on the test set, strong
-/// temporal grain 0.3. Pictures of different sizes share nothing. A pipeline plans its
-/// anchor frames' boost with it.
+/// ([`GridMatch`]), floored at 0; the mean over half the macroblocks, those of one colour
+/// of a checkerboard (a pipeline's scheduler measures every picture, so it is kept cheap:
+/// about 1 ms for a 640x360 picture here). What a finely coded picture spends carries into
+/// the pictures after it only where they predict from it: footage still or moving smoothly
+/// reaches 0.5 to 0.95 per chunk on the test set, strong temporal grain 0.3. Pictures of
+/// different sizes share nothing. A pipeline plans its anchor frames' boost with it.
 pub fn predictability(before: &Picture, picture: &Picture) -> f64 {
     if (before.display_width, before.display_height)
         != (picture.display_width, picture.display_height)
@@ -849,14 +850,16 @@ pub fn predictability(before: &Picture, picture: &Picture) -> f64 {
     if cols == 0 || rows == 0 {
         return 0.0;
     }
-    let mut total = 0.0;
+    let (mut total, mut measured) = (0.0, 0);
     for row in 0..rows {
-        for col in 0..cols {
+        for col in (row % 2..cols).step_by(2) {
             let found = GridMatch::search(before, picture, col * 16, row * 16, false);
             total += (1.0 - f64::from(found.best) / f64::from(found.own)).max(0.0);
+            measured += 1;
         }
     }
-    total / (cols * rows) as f64
+    // At least one: the first row's first macroblock.
+    total / f64::from(measured)
 }
 
 /// A whole luma macroblock of a picture against the picture before it, cheaply: on a grid
@@ -1440,13 +1443,14 @@ mod tests {
         let still = moving_gradient(0);
         assert_eq!(predictability(&still, &still), 1.0);
         // Moved right by 8 samples: a zero vector copies little, the search finds it (but
-        // for the first column of macroblocks, whose match lies outside the picture).
+        // for the first column of macroblocks, whose match lies outside the picture: a third
+        // of the six measured).
         let mut moved = still.clone();
         for row in moved.y.data.chunks_mut(still.y.stride) {
             row.copy_within(..WIDTH - 8, 8);
         }
         let (followed, copied) = (predictability(&still, &moved), stillness(&still, &moved));
-        assert!(followed > 0.7 && copied < 0.5, "{followed} {copied}");
+        assert!(followed > 0.6 && copied < 0.5, "{followed} {copied}");
         // Independent grain on each picture: nothing the first one codes carries over.
         let grainy = |seed: u64| {
             let mut rng = TestRng(seed);

@@ -442,6 +442,7 @@ impl Driver<'_> {
             .format()
             .picture_from_i420(bytes)
             .map_err(|e| anyhow!("picture {frame}: {e}"))?;
+        // A batch's first chunk, whose keyframe is planned, opens with no anchor.
         if for_keyframe {
             match &mut self.keyframe_plan {
                 Some(plan) if key_frame != Some(frame) => {
@@ -450,14 +451,13 @@ impl Driver<'_> {
                 }
                 _ => {
                     self.keyframe_plan = Some(KeyframePlan {
-                        key: picture.clone(),
+                        key: picture,
                         total: 0.0,
                         count: 0,
                     })
                 }
             }
-        }
-        if for_anchor {
+        } else {
             let chunk = self.graph.chunk_of(frame);
             match &mut self.anchor_plan {
                 Some(plan) if plan.chunk == chunk => {
