@@ -146,7 +146,7 @@ pub struct CodedFrame {
 /// The default [`SequenceConfig::anchor_boost`]. An anchor is the finest reference its
 /// chunk's frames have (golden holds the batch's keyframe, further back), so it pays as an
 /// altref frame does: on seven clips of the pipeline's test set, against the 10 anchors had
-/// before, ExCamera[6,16] came 1 to 12 points of BD-rate closer to the serial encoder at
+/// before, ExCamera[6,16] came 0.4 to 12 points of BD-rate closer to the serial encoder at
 /// equal SSIM with 24 (the real clip at 360p 26.5 to 16.5, its small crop 38.3 to 26.0, a
 /// synthetic zoom 30.8 to 22.8), and on the real clip 0.8 and 8.9 better than with 20 and
 /// 32; strong grain lost 13, where a pipeline plans no boost (issue 10's notes).
