@@ -841,15 +841,9 @@ fn looks_like_a_cut(before: &Picture, picture: &Picture) -> bool {
 /// reaches 0.5 to 0.95 per chunk on the test set, strong temporal grain 0.3. Pictures of
 /// different sizes share nothing. A pipeline plans its anchor frames' boost with it.
 pub fn predictability(before: &Picture, picture: &Picture) -> f64 {
-    if (before.display_width, before.display_height)
-        != (picture.display_width, picture.display_height)
-    {
+    let Some((cols, rows)) = shared_macroblocks(before, picture) else {
         return 0.0;
-    }
-    let (cols, rows) = (picture.display_width / 16, picture.display_height / 16);
-    if cols == 0 || rows == 0 {
-        return 0.0;
-    }
+    };
     let (mut total, mut measured) = (0.0, 0);
     for row in 0..rows {
         for col in (row % 2..cols).step_by(2) {
@@ -860,6 +854,15 @@ pub fn predictability(before: &Picture, picture: &Picture) -> f64 {
     }
     // At least one: the first row's first macroblock.
     total / f64::from(measured)
+}
+
+/// The whole luma macroblocks (columns, rows) that two pictures of one size share; `None`
+/// for pictures of different sizes or without a whole macroblock.
+fn shared_macroblocks(a: &Picture, b: &Picture) -> Option<(usize, usize)> {
+    let (width, height) = (b.display_width, b.display_height);
+    let (cols, rows) = (width / 16, height / 16);
+    ((a.display_width, a.display_height) == (width, height) && cols > 0 && rows > 0)
+        .then_some((cols, rows))
 }
 
 /// A whole luma macroblock of a picture against the picture before it, cheaply: on a grid
@@ -948,15 +951,9 @@ impl GridMatch {
 /// over the pictures ahead; a pipeline plans its batches' keyframes with it.
 pub fn stillness(reference: &Picture, picture: &Picture) -> f64 {
     let (a, b) = (&reference.y, &picture.y);
-    if (reference.display_width, reference.display_height)
-        != (picture.display_width, picture.display_height)
-    {
+    let Some((cols, rows)) = shared_macroblocks(reference, picture) else {
         return 0.0;
-    }
-    let (cols, rows) = (picture.display_width / 16, picture.display_height / 16);
-    if cols == 0 || rows == 0 {
-        return 0.0;
-    }
+    };
     let mut total = 0.0;
     for row in 0..rows {
         for col in 0..cols {

@@ -358,7 +358,7 @@ impl ChunkGraph {
     /// share: the frame of that keyframe's picture, against which the chunk's other pictures
     /// are measured for [`Self::plan_batch_keyframe`].
     pub fn batch_keyframe_of(&self, frame: usize) -> Option<usize> {
-        let chunk = frame / self.chunk_frames;
+        let chunk = self.chunk_of(frame);
         (self.batches_share_keyframes() && self.batch.first_in_batch(chunk))
             .then_some(chunk * self.chunk_frames)
     }
@@ -605,7 +605,7 @@ impl ChunkGraph {
     /// keyframe's, is also held for the batch's chunks to come
     /// ([`Self::key_picture_claims`]).
     pub fn picture_readers(&self, frame: usize) -> Vec<Reader> {
-        let chunk = frame / self.chunk_frames;
+        let chunk = self.chunk_of(frame);
         let mut readers = vec![Reader::Task(Step::Encode(chunk)), Reader::Output(chunk)];
         if self.batches_share_keyframes()
             && self.batch.first_in_batch(chunk)

@@ -415,6 +415,17 @@ struct Boosts {
     anchors: Mutex<BTreeMap<u32, u8>>,
 }
 
+impl Boosts {
+    /// Two local worker threads, nothing seen yet.
+    fn new() -> Arc<Boosts> {
+        Arc::new(Boosts {
+            local: LocalBackend::new(Arc::new(BlobStore::in_memory()), 2),
+            seen: Mutex::new(BTreeMap::new()),
+            anchors: Mutex::new(BTreeMap::new()),
+        })
+    }
+}
+
 impl Backend for Boosts {
     fn name(&self) -> &'static str {
         "boosts"
@@ -470,11 +481,7 @@ async fn batch_keyframes_are_planned_from_the_first_chunk() {
         }
         Bytes::from(bytes)
     }
-    let boosts = Arc::new(Boosts {
-        local: LocalBackend::new(Arc::new(BlobStore::in_memory()), 2),
-        seen: Mutex::new(BTreeMap::new()),
-        anchors: Mutex::new(BTreeMap::new()),
-    });
+    let boosts = Boosts::new();
     let mut two = setup(4, 2, 0);
     two.batch = Batch::Chunks(2);
     two.picture = stripes;
@@ -511,11 +518,7 @@ async fn anchors_are_planned_from_their_chunks() {
         }
         Bytes::from(bytes)
     }
-    let boosts = Arc::new(Boosts {
-        local: LocalBackend::new(Arc::new(BlobStore::in_memory()), 2),
-        seen: Mutex::new(BTreeMap::new()),
-        anchors: Mutex::new(BTreeMap::new()),
-    });
+    let boosts = Boosts::new();
     let mut four = setup(4, 2, 0);
     four.batch = Batch::Whole;
     four.picture = pictures;
