@@ -12,7 +12,9 @@ use crate::blob::{BlobId, BlobSource, Blobs};
 use crate::error::TaskError;
 use crate::picture_io::PictureFormat;
 use crate::stream::{ChunkFrame, pack_frames, unpack_frames};
-use crate::task::{EncodeSettings, Executed, FrameFacts, Opening, Task, TaskOutput, WorkStats};
+use crate::task::{
+    EncodeSettings, Executed, FrameFacts, Opening, RateSetting, Task, TaskOutput, WorkStats,
+};
 
 /// Runs `task` on blobs read from `blobs`. Pure and deterministic: the same task on the same
 /// inputs gives byte-identical output blobs, wherever it runs.
@@ -86,10 +88,21 @@ fn encode_chunk(
     // keyframe rather than equal to it, which costs compression, not correctness.)
     let golden = match opening {
         Opening::Keyframe => None,
-        Opening::Anchor { key_picture } => {
-            Some(batch_keyframe(&key_picture, format, settings, || {
+        Opening::Anchor {
+            key_picture,
+            key_cq_level,
+        } => {
+            let key_settings = match key_cq_level {
+                Some(level) => &EncodeSettings {
+                    rate: RateSetting::CqLevel(level),
+                    ..settings.clone()
+                },
+                None => settings,
+            };
+            let key_config = key_settings.sequence_config()?;
+            Some(batch_keyframe(&key_picture, format, key_settings, || {
                 let picture = read_picture(blobs, format, "key_picture", &key_picture)?;
-                let key = SequenceEncoder::new(config.clone())
+                let key = SequenceEncoder::new(key_config)
                     .encode_next(&picture)
                     .map_err(encode_error(0))?;
                 Ok(key.picture)

@@ -174,8 +174,13 @@ pub enum Opening {
     /// state ([`Task::EncodeGivenState`]), so the keyframe only serves to decide the chunk's
     /// other frames against. The anchor refreshes last and altref; golden keeps the batch's
     /// keyframe, whose picture is `key_picture`: the task codes it again (a keyframe needs no
-    /// state, so it comes out as the batch's first chunk made it) to hold it as golden.
-    Anchor { key_picture: BlobId },
+    /// state, so it comes out as the batch's first chunk made it) to hold it as golden, at
+    /// `key_cq_level` where the batch's first chunk had a quality level of its own (a
+    /// bitrate plan gives each chunk one), else with the task's settings.
+    Anchor {
+        key_picture: BlobId,
+        key_cq_level: Option<u8>,
+    },
 }
 
 /// One unit of work. Every task belongs to a chunk (its number within the job) and reads
@@ -266,7 +271,7 @@ impl Task {
                 frames, opening, ..
             } => match opening {
                 Opening::Keyframe => frames.clone(),
-                Opening::Anchor { key_picture } => {
+                Opening::Anchor { key_picture, .. } => {
                     frames.iter().chain([key_picture]).copied().collect()
                 }
             },
@@ -473,7 +478,10 @@ mod tests {
                 height: 48,
             },
             settings: EncodeSettings::default(),
-            opening: Opening::Anchor { key_picture: id },
+            opening: Opening::Anchor {
+                key_picture: id,
+                key_cq_level: Some(30),
+            },
             frames: vec![id],
         };
         let json = serde_json::to_string(&task).unwrap();

@@ -62,6 +62,7 @@ fn encode_chunk_task(chunk: u32, frames: &[BlobId]) -> Task {
         } else {
             Opening::Anchor {
                 key_picture: frames[0],
+                key_cq_level: None,
             }
         },
         frames: chunk_of(frames, chunk as usize).to_vec(),
@@ -220,6 +221,7 @@ fn a_keyframe_an_anchor_replaces_gets_its_own_boost() {
     let batch_keyframe = keyframe_quantizer(Opening::Keyframe);
     let replaced = keyframe_quantizer(Opening::Anchor {
         key_picture: frames[0],
+        key_cq_level: None,
     });
     let config = settings.sequence_config().unwrap();
     assert_eq!(
@@ -246,6 +248,36 @@ fn chunks_hold_the_batch_keyframe_as_golden() {
     let own = frame_data(blobs.get(&own1).unwrap());
     let (_, after_keyframe) = decode_all(&DecoderState::new(), &own[..1]);
     assert_eq!(r1.altref, after_keyframe.references().unwrap().last);
+}
+
+/// A chunk coded at a quality level of its own (a bitrate plan's) still holds its batch's
+/// keyframe as golden, coded at the level the batch's first chunk had.
+#[test]
+fn a_chunk_at_its_own_level_holds_the_batch_keyframe_of_the_first_chunks_level() {
+    let mut blobs = Blobs::new();
+    let frames = clip(&mut blobs);
+    let at_level = |level: u8, opening: Opening, blobs: &mut Blobs| {
+        let task = Task::EncodeChunk {
+            chunk: if opening == Opening::Keyframe { 0 } else { 1 },
+            format: FORMAT,
+            settings: EncodeSettings {
+                rate: RateSetting::CqLevel(level),
+                ..settings()
+            },
+            opening,
+            frames: chunk_of(&frames, usize::from(opening != Opening::Keyframe)).to_vec(),
+        };
+        let (_, end) = stream_and_state(&run(&task, blobs));
+        state(blobs, &end).references().unwrap().golden.clone()
+    };
+    let batch_keyframe = at_level(20, Opening::Keyframe, &mut blobs);
+    let anchored = |key_cq_level| Opening::Anchor {
+        key_picture: frames[0],
+        key_cq_level,
+    };
+    assert_eq!(at_level(40, anchored(Some(20)), &mut blobs), batch_keyframe);
+    assert_ne!(at_level(40, anchored(None), &mut blobs), batch_keyframe);
+    assert_ne!(at_level(40, anchored(Some(50)), &mut blobs), batch_keyframe);
 }
 
 /// Vertical stripes: nothing like the clip, so a scene cut after any of its frames.
@@ -423,6 +455,7 @@ fn hidden_frames_go_through_rebase() {
                 } else {
                     Opening::Anchor {
                         key_picture: frames[0],
+                        key_cq_level: None,
                     }
                 },
                 frames: pictures(chunk as usize),

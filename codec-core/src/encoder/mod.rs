@@ -18,6 +18,7 @@ pub mod quantize;
 pub mod rate_control;
 pub mod rebase;
 pub mod sequence;
+pub mod size_model;
 pub mod token_writer;
 
 use alloc::string::String;

@@ -841,19 +841,70 @@ fn looks_like_a_cut(before: &Picture, picture: &Picture) -> bool {
 /// reaches 0.5 to 0.95 per chunk on the test set, strong temporal grain 0.3. Pictures of
 /// different sizes share nothing. A pipeline plans its anchor frames' boost with it.
 pub fn predictability(before: &Picture, picture: &Picture) -> f64 {
+    predict(before, picture).predictability
+}
+
+/// What a cheap look at `picture` against the picture `before` it tells of its coding, on
+/// the macroblocks [`predictability`] measures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// [`predictability`].
+    pub predictability: f64,
+    /// Per macroblock measured, what an interframe has left to code: the absolute luma
+    /// error of the cheaper of its best motion match and its own mean, summed over
+    /// [`GridMatch`]'s 64 samples ([`rate_control::planned_frame_bits`] sizes a frame from
+    /// these). For pictures of different sizes, [`intra_errors`].
+    ///
+    /// [`rate_control::planned_frame_bits`]: crate::encoder::rate_control::planned_frame_bits
+    pub errors: Vec<u16>,
+}
+
+/// [`predictability`] and the coding errors of `picture` after `before`, from one search.
+pub fn predict(before: &Picture, picture: &Picture) -> Prediction {
     let Some((cols, rows)) = shared_macroblocks(before, picture) else {
-        return 0.0;
+        return Prediction {
+            predictability: 0.0,
+            errors: intra_errors(picture),
+        };
     };
-    let (mut total, mut measured) = (0.0, 0);
+    let mut total = 0.0;
+    let mut errors = Vec::with_capacity(cols * rows / 2 + 1);
     for row in 0..rows {
         for col in (row % 2..cols).step_by(2) {
             let found = GridMatch::search(before, picture, col * 16, row * 16, false);
             total += (1.0 - f64::from(found.best) / f64::from(found.own)).max(0.0);
-            measured += 1;
+            errors.push(grid_error(found.best.min(found.own - GRID_SAMPLES)));
         }
     }
     // At least one: the first row's first macroblock.
-    total / f64::from(measured)
+    Prediction {
+        predictability: total / errors.len() as f64,
+        errors,
+    }
+}
+
+/// Per macroblock that [`predictability`] measures, what a keyframe has to code: the
+/// absolute deviation of the luma from the macroblock's mean, over [`GridMatch`]'s 64
+/// samples, in the unit of [`Prediction::errors`]. Empty for a picture without a whole
+/// macroblock.
+pub fn intra_errors(picture: &Picture) -> Vec<u16> {
+    let (cols, rows) = (picture.display_width / 16, picture.display_height / 16);
+    let mut errors = Vec::with_capacity(cols * rows / 2 + 1);
+    for row in 0..rows {
+        for col in (row % 2..cols).step_by(2) {
+            errors.push(grid_error(GridMatch::deviation(
+                picture,
+                col * 16,
+                row * 16,
+            )));
+        }
+    }
+    errors
+}
+
+/// A difference over [`GridMatch`]'s grid, which is at most 64 * 255.
+fn grid_error(difference: u32) -> u16 {
+    u16::try_from(difference).unwrap_or(u16::MAX)
 }
 
 /// The whole luma macroblocks (columns, rows) that two pictures of one size share; `None`
@@ -877,7 +928,31 @@ struct GridMatch {
     own: u32,
 }
 
+/// Samples of a macroblock on [`GridMatch`]'s grid.
+const GRID_SAMPLES: u32 = 64;
+
 impl GridMatch {
+    /// The absolute deviation of the grid samples of the macroblock at (`x`, `y`) of
+    /// `picture` from their mean.
+    fn deviation(picture: &Picture, x: usize, y: usize) -> u32 {
+        let b = &picture.y;
+        let mut sum = 0u32;
+        for r in (0..16).step_by(2) {
+            let rb = &b.data[(y + r) * b.stride + x..];
+            sum += (0..16).step_by(2).map(|c| u32::from(rb[c])).sum::<u32>();
+        }
+        // Deviation from the mean, in 1/64 units to stay in integers.
+        let mut deviation64 = 0u32;
+        for r in (0..16).step_by(2) {
+            let rb = &b.data[(y + r) * b.stride + x..];
+            deviation64 += (0..16)
+                .step_by(2)
+                .map(|c| (u32::from(rb[c]) * GRID_SAMPLES).abs_diff(sum))
+                .sum::<u32>();
+        }
+        deviation64 / GRID_SAMPLES
+    }
+
     /// Searches for the macroblock at (`x`, `y`) of `picture` (of `before`'s size) in
     /// `before`, stopping at the first position within [`GridMatch::own`] if `first_fit`.
     fn search(before: &Picture, picture: &Picture, x: usize, y: usize, first_fit: bool) -> Self {
@@ -901,21 +976,7 @@ impl GridMatch {
             }
             Some(total)
         };
-        let mut sum = 0u32;
-        for r in (0..16).step_by(2) {
-            let rb = &b.data[(y + r) * b.stride + x..];
-            sum += (0..16).step_by(2).map(|c| u32::from(rb[c])).sum::<u32>();
-        }
-        // Deviation from the mean, in 1/64 units to stay in integers.
-        let mut deviation64 = 0u32;
-        for r in (0..16).step_by(2) {
-            let rb = &b.data[(y + r) * b.stride + x..];
-            deviation64 += (0..16)
-                .step_by(2)
-                .map(|c| (u32::from(rb[c]) * 64).abs_diff(sum))
-                .sum::<u32>();
-        }
-        let own = deviation64 / 64 + 64;
+        let own = Self::deviation(picture, x, y) + GRID_SAMPLES;
         let (mut best, mut centre) = (sad(0, 0).unwrap_or(u32::MAX), (0, 0));
         for step in [8isize, 4, 2] {
             if first_fit && best <= own {

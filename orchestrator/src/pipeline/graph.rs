@@ -14,8 +14,11 @@ use std::ops::Range;
 
 use anyhow::{Result, bail};
 use edge_worker::{
-    BlobId, CHUNK_KEYFRAME_BOOST, EncodeSettings, Opening, PictureFormat, Task, TaskOutput,
+    BlobId, CHUNK_KEYFRAME_BOOST, EncodeSettings, FrameFacts, Opening, PictureFormat, RateSetting,
+    Task, TaskOutput,
 };
+
+use super::rate_plan::{ChunkCost, RatePlan};
 
 /// How many chunks a batch holds: a number, or every chunk of the video.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,6 +225,8 @@ pub struct ChunkGraph {
     /// Each chunk's anchor boost as planned from its pictures ([`Self::plan_anchor`]); `None`:
     /// the job's.
     anchor_boosts: Vec<Option<u8>>,
+    /// In the bitrate mode, the plan of each chunk's quality level ([`RatePlan`]).
+    rate_plan: Option<RatePlan>,
 }
 
 impl ChunkGraph {
@@ -232,8 +237,10 @@ impl ChunkGraph {
         format: PictureFormat,
         settings: EncodeSettings,
     ) -> ChunkGraph {
+        let chunk_frames = chunk_frames.max(1);
+        let rate_plan = Self::rate_plan(&settings, chunk_frames, batch, None);
         ChunkGraph {
-            chunk_frames: chunk_frames.max(1),
+            chunk_frames,
             batch,
             format,
             settings,
@@ -244,6 +251,38 @@ impl ChunkGraph {
             rebased: Vec::new(),
             moving_batches: BTreeSet::new(),
             anchor_boosts: Vec::new(),
+            rate_plan,
+        }
+    }
+
+    /// The bitrate plan of a job with `settings`, if they set a bitrate.
+    fn rate_plan(
+        settings: &EncodeSettings,
+        chunk_frames: usize,
+        batch: Batch,
+        expected_frames: Option<usize>,
+    ) -> Option<RatePlan> {
+        let RateSetting::TargetBitrate(kbps) = settings.rate else {
+            return None;
+        };
+        let batch_chunks = match batch {
+            Batch::Chunks(chunks) => Some(chunks),
+            Batch::Whole => None,
+        };
+        Some(RatePlan::new(
+            kbps,
+            settings.frame_rate,
+            chunk_frames,
+            batch_chunks,
+            expected_frames,
+        ))
+    }
+
+    /// Tells the graph, before any picture, how many frames the video holds (where the input
+    /// says): a bitrate plan spreads each batch's keyframe over the frames that follow it.
+    pub fn expect_frames(&mut self, frames: Option<usize>) {
+        if self.pictures.is_empty() {
+            self.rate_plan = Self::rate_plan(&self.settings, self.chunk_frames, self.batch, frames);
         }
     }
 
@@ -347,11 +386,17 @@ impl ChunkGraph {
     }
 
     /// What stands first in chunk `chunk` in the final stream.
-    fn opening(&self, chunk: usize) -> Opening {
-        match self.key_picture(chunk) {
+    fn opening(&self, chunk: usize) -> Option<Opening> {
+        Some(match self.key_picture(chunk) {
             None => Opening::Keyframe,
-            Some(key_picture) => Opening::Anchor { key_picture },
-        }
+            Some(key_picture) => Opening::Anchor {
+                key_picture,
+                key_cq_level: match &self.rate_plan {
+                    Some(plan) => Some(plan.level(self.first_chunk_of_batch(chunk))?),
+                    None => None,
+                },
+            },
+        })
     }
 
     /// Where picture `frame` lies in the first chunk of a batch whose keyframe later chunks
@@ -374,6 +419,11 @@ impl ChunkGraph {
         } else {
             self.moving_batches.insert(batch);
         }
+    }
+
+    /// Whether chunk `chunk` opens its batch, with the batch's keyframe.
+    pub fn opens_batch(&self, chunk: usize) -> bool {
+        self.batch.first_in_batch(chunk)
     }
 
     /// The chunk that picture `frame` lies in.
@@ -399,16 +449,80 @@ impl ChunkGraph {
         }
     }
 
+    /// Whether the job's target is a bitrate, which the graph plans as a quality level per
+    /// chunk ([`Self::plan_rate`]).
+    pub fn plans_rate(&self) -> bool {
+        self.rate_plan.is_some()
+    }
+
+    /// Records the planned cost of chunk `chunk`'s frames, measured from its pictures, before
+    /// its steps run, for the plan of its quality level ([`RatePlan`]). Chunks come in order.
+    /// Its keyframe's boost and its anchor's are planned first ([`Self::plan_batch_keyframe`],
+    /// [`Self::plan_anchor`]).
+    pub fn plan_rate(&mut self, chunk: usize, cost: ChunkCost) {
+        let key_chunk = self.first_chunk_of_batch(chunk);
+        let boost = if self.batch.first_in_batch(chunk) {
+            self.keyframe_boost_of(chunk)
+        } else {
+            self.anchor_boosts
+                .get(chunk)
+                .copied()
+                .flatten()
+                .unwrap_or(self.settings.anchor_boost)
+        };
+        if let Some(plan) = &mut self.rate_plan {
+            plan.add_chunk(chunk, key_chunk, cost, boost);
+        }
+    }
+
+    /// Takes what a successful `step` coded (its frames' sizes): the final frames of the
+    /// bitrate plan's sample chunks (a batch's first chunk's encode, another chunk's rebase)
+    /// calibrate the plan. Returns the steps that may have become ready by it: the encodes
+    /// and given-state encodes of the chunks whose level waited for that.
+    pub fn record_coded(&mut self, step: Step, coded: &[FrameFacts]) -> Vec<Step> {
+        let chunk = step.chunk();
+        let is_final = match step {
+            Step::Encode(_) => self.batch.first_in_batch(chunk),
+            Step::Rebase(_) => !self.batch.first_in_batch(chunk),
+            Step::GivenState(_) => false,
+        };
+        let Some(plan) = &mut self.rate_plan else {
+            return Vec::new();
+        };
+        if !is_final {
+            return Vec::new();
+        }
+        let Some(from) = plan.record(chunk, coded) else {
+            return Vec::new();
+        };
+        (from..self.chunks())
+            .flat_map(|chunk| [Step::Encode(chunk), Step::GivenState(chunk)])
+            .collect()
+    }
+
     /// The settings of chunk `chunk`'s tasks: the job's, with its batch keyframe's boost,
     /// the smaller one where the keyframe serves about one chunk (a batch of one chunk, or
-    /// one that moves).
-    fn settings_of(&self, chunk: usize) -> EncodeSettings {
+    /// one that moves), and in the bitrate mode the chunk's planned quality level; `None`
+    /// while the plan has none for it.
+    fn settings_of(&self, chunk: usize) -> Option<EncodeSettings> {
         let mut settings = self.settings.clone();
+        settings.keyframe_boost = self.keyframe_boost_of(chunk);
+        if let Some(plan) = &self.rate_plan {
+            settings.rate = RateSetting::CqLevel(plan.level(chunk)?);
+        }
+        Some(settings)
+    }
+
+    /// The boost of chunk `chunk`'s batch keyframe: the job's, or the smaller one where the
+    /// keyframe serves about one chunk (a batch of one chunk, or one that moves).
+    fn keyframe_boost_of(&self, chunk: usize) -> u8 {
+        let boost = self.settings.keyframe_boost;
         if !self.batches_share_keyframes() || self.moving_batches.contains(&self.batch_index(chunk))
         {
-            settings.keyframe_boost = settings.keyframe_boost.min(CHUNK_KEYFRAME_BOOST);
+            boost.min(CHUNK_KEYFRAME_BOOST)
+        } else {
+            boost
         }
-        settings
     }
 
     /// The format of the pictures.
@@ -430,11 +544,17 @@ impl ChunkGraph {
         if self.batch.first_in_batch(chunk) {
             return None;
         }
-        let first_chunk = match self.batch {
+        self.pictures
+            .get(self.first_chunk_of_batch(chunk) * self.chunk_frames)
+            .copied()
+    }
+
+    /// The chunk that opens chunk `chunk`'s batch.
+    fn first_chunk_of_batch(&self, chunk: usize) -> usize {
+        match self.batch {
             Batch::Chunks(n) => self.batch_index(chunk) * n.max(1),
             Batch::Whole => 0,
-        };
-        self.pictures.get(first_chunk * self.chunk_frames).copied()
+        }
     }
 
     /// Whether batches hold more than one chunk, so that later chunks read the picture of
@@ -484,13 +604,13 @@ impl ChunkGraph {
             Step::Encode(_) => Some(Task::EncodeChunk {
                 chunk: chunk_id,
                 format: self.format,
-                settings: self.settings_of(chunk),
-                opening: self.opening(chunk),
+                settings: self.settings_of(chunk)?,
+                opening: self.opening(chunk)?,
                 frames: self.pictures[frames].to_vec(),
             }),
             Step::GivenState(_) => {
                 let previous = self.encoded[chunk - 1]?;
-                let mut settings = self.settings_of(chunk);
+                let mut settings = self.settings_of(chunk)?;
                 if let Some(boost) = self.anchor_boosts[chunk] {
                     settings.anchor_boost = boost;
                 }

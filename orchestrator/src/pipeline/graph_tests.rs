@@ -414,7 +414,13 @@ fn a_batch_holds_its_keyframe_picture_until_it_is_full() {
     let Some(Task::EncodeChunk { opening, .. }) = pairs.task(Step::Encode(3)) else {
         panic!("no encode task");
     };
-    assert_eq!(opening, Opening::Anchor { key_picture: key });
+    assert_eq!(
+        opening,
+        Opening::Anchor {
+            key_picture: key,
+            key_cq_level: None
+        }
+    );
     // Batches of one chunk share no keyframe.
     let single = graph(4, 2, Batch::Chunks(1));
     assert!(
@@ -485,4 +491,125 @@ fn only_given_state_tasks_take_the_planned_anchor_boost() {
         own.anchor_boost, settings.anchor_boost,
         "one keyframe memo per batch"
     );
+}
+
+/// The planned cost of a chunk of `frames` frames, opening a batch if `key`.
+fn planned_cost(frames: usize, key: bool) -> ChunkCost {
+    use codec_core::encoder::size_model::PlannedFrame;
+    let mut cost = ChunkCost::new();
+    for frame in 0..frames {
+        let kind = match frame {
+            0 if key => PlannedFrame::Key,
+            0 => PlannedFrame::Anchor,
+            _ => PlannedFrame::Inter,
+        };
+        cost.add(kind, &[1500; 8], 16);
+    }
+    cost
+}
+
+#[test]
+fn a_bitrate_is_planned_as_a_level_per_chunk_once_the_sample_is_back() {
+    let settings = EncodeSettings {
+        rate: RateSetting::TargetBitrate(400),
+        ..EncodeSettings::default()
+    };
+    let mut graph = ChunkGraph::new(2, Batch::Chunks(2), FORMAT, settings);
+    graph.expect_frames(Some(8));
+    for f in 0..8 {
+        let opened = graph.add_picture(id(&format!("picture {f}")));
+        if let Some(&Step::Encode(chunk)) = opened.first() {
+            graph.plan_rate(chunk, planned_cost(2, graph.opens_batch(chunk)));
+        }
+    }
+    assert!(graph.plans_rate());
+    let level = |task: Option<Task>| match task {
+        Some(Task::EncodeChunk { settings, .. } | Task::EncodeGivenState { settings, .. }) => {
+            match settings.rate {
+                RateSetting::CqLevel(level) => level,
+                other => panic!("a chunk task at {other:?}"),
+            }
+        }
+        other => panic!("not a ready encode: {other:?}"),
+    };
+    // The first chunk is planned from the model alone; the second waits for the first's
+    // sizes, the others for the second's too.
+    let first = level(graph.task(Step::Encode(0)));
+    assert!(graph.task(Step::Encode(1)).is_none());
+    assert!(graph.task(Step::Encode(2)).is_none());
+    let coded = |bytes: &[u32]| -> Vec<FrameFacts> {
+        bytes
+            .iter()
+            .map(|&bytes| FrameFacts {
+                bytes,
+                sse: 0,
+                kept: false,
+            })
+            .collect()
+    };
+    graph
+        .complete(Step::Encode(0), &encoded(0))
+        .expect("chunk 0's encode");
+    // Chunk 0's encode is final.
+    assert_eq!(
+        graph.record_coded(Step::Encode(0), &coded(&[30_000, 900])),
+        [
+            Step::Encode(1),
+            Step::GivenState(1),
+            Step::Encode(2),
+            Step::GivenState(2),
+            Step::Encode(3),
+            Step::GivenState(3)
+        ]
+    );
+    level(graph.task(Step::Encode(1)));
+    assert!(graph.task(Step::Encode(2)).is_none());
+    // Chunk 1 replays its batch's keyframe at the level chunk 0 coded it.
+    let Some(Task::EncodeChunk { opening, .. }) = graph.task(Step::Encode(1)) else {
+        panic!("no encode task");
+    };
+    assert_eq!(
+        opening,
+        Opening::Anchor {
+            key_picture: id("picture 0"),
+            key_cq_level: Some(first),
+        }
+    );
+    // Chunk 1's frames are final once rebased.
+    graph
+        .complete(Step::Encode(1), &encoded(1))
+        .expect("chunk 1's encode");
+    assert_eq!(
+        graph.record_coded(Step::Encode(1), &coded(&[30_000, 900])),
+        []
+    );
+    assert_eq!(graph.record_coded(Step::GivenState(1), &coded(&[4000])), []);
+    assert_eq!(
+        graph.record_coded(Step::Rebase(1), &coded(&[4000, 1000])),
+        [
+            Step::Encode(2),
+            Step::GivenState(2),
+            Step::Encode(3),
+            Step::GivenState(3)
+        ]
+    );
+    assert_eq!(
+        graph.record_coded(Step::Rebase(1), &coded(&[4000, 1000])),
+        []
+    );
+    let Some(Task::EncodeChunk { opening, .. }) = graph.task(Step::Encode(2)) else {
+        panic!("no encode task");
+    };
+    assert_eq!(opening, Opening::Keyframe, "chunk 2 opens batch 1");
+    let third = level(graph.task(Step::Encode(3)));
+    graph
+        .complete(Step::Encode(2), &encoded(2))
+        .expect("chunk 2's encode");
+    assert_eq!(level(graph.task(Step::GivenState(3))), third);
+    // The other modes plan nothing.
+    let mut cq = ChunkGraph::new(2, Batch::Chunks(2), FORMAT, EncodeSettings::default());
+    cq.add_picture(id("picture 0"));
+    cq.add_picture(id("picture 1"));
+    assert!(!cq.plans_rate());
+    assert_eq!(cq.record_coded(Step::Encode(0), &coded(&[100])), []);
 }

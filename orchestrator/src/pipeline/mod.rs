@@ -14,6 +14,7 @@
 mod assemble;
 pub(crate) mod graph;
 mod pool;
+mod rate_plan;
 mod scheduler;
 mod summary;
 
@@ -216,6 +217,11 @@ async fn encode(config: &Config) -> Result<()> {
         config.batch,
         format,
         EncodeSettings::from_config(&encoder),
+    );
+    graph.expect_frames(
+        source
+            .estimated_frames(config.limit)
+            .and_then(|frames| usize::try_from(frames).ok()),
     );
 
     // A chunk's pictures read ahead at most while the scheduler is busy elsewhere.

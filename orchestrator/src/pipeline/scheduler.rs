@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
-use codec_core::encoder::sequence::{ALTREF_MIN_STILLNESS, predictability, stillness};
+use codec_core::encoder::sequence::{ALTREF_MIN_STILLNESS, intra_errors, predict, stillness};
+use codec_core::encoder::size_model::PlannedFrame;
 use edge_worker::wire::{Answer, decode_response, encode_response, task_key};
 use edge_worker::{BlobId, BlobRef, Blobs, FrameFacts, Task, TaskOutput};
 use indicatif::ProgressBar;
@@ -38,6 +39,7 @@ use tokio::time::Instant as Clock;
 use super::assemble::ChunkOutput;
 use super::graph::{ChunkGraph, Reader, Step};
 use super::pool::BlobPool;
+use super::rate_plan::ChunkCost;
 use crate::backend::{Backend, Failure, attempt};
 use crate::timeline::TimelineRecord;
 
@@ -190,6 +192,8 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         stop: None,
         keyframe_plan: None,
         anchor_plan: None,
+        rate_cost: None,
+        previous: None,
     };
     driver.drive(&mut pictures).await;
     let result = match driver.stop.take() {
@@ -276,15 +280,19 @@ struct Driver<'a> {
     keyframe_plan: Option<KeyframePlan>,
     /// The anchor being planned: its chunk's pictures so far.
     anchor_plan: Option<AnchorPlan>,
+    /// In the bitrate mode, the planned cost of the chunk being read so far.
+    rate_cost: Option<(usize, ChunkCost)>,
+    /// The last picture measured, and its frame: the next one is measured against it.
+    previous: Option<(usize, codec_core::Picture)>,
 }
 
 /// How well a chunk's pictures so far predict each other, for the plan of its anchor
 /// frame's boost ([`ChunkGraph::plan_anchor`]).
 struct AnchorPlan {
     chunk: usize,
-    /// The chunk's last picture so far.
-    before: codec_core::Picture,
     /// Sum of [`predictability`] over `count` pictures, each against the one before it.
+    ///
+    /// [`predictability`]: codec_core::encoder::sequence::predictability
     total: f64,
     count: usize,
 }
@@ -363,10 +371,12 @@ impl Driver<'_> {
         }
     }
 
-    /// Chunk encodes ready but not started: the input is read ahead while these run short.
+    /// Chunk encodes not started, ready or waiting for the bitrate plan: the input is read
+    /// ahead while these run short.
     fn queued_encodes(&self) -> usize {
         self.ready
             .iter()
+            .chain(&self.waiting)
             .filter(|step| matches!(step, Step::Encode(_)))
             .count()
     }
@@ -422,8 +432,10 @@ impl Driver<'_> {
 
     /// Measures picture `frame` for the plans of its chunk: of its batch's keyframe, if it
     /// lies in a batch's first chunk (the keyframe's picture starts a plan, the others add
-    /// their stillness against it), and of the chunk's anchor, if one opens it (each picture
-    /// after the first adds its predictability from the one before).
+    /// their stillness against it); of the chunk's anchor, if one opens it (each picture
+    /// after the first adds its predictability from the one before); and in the bitrate
+    /// mode of its quality level (each picture adds its planned size, from its errors
+    /// against the picture before, or its own for a keyframe).
     fn measure(&mut self, frame: usize, bytes: &[u8]) -> Result<()> {
         let key_frame = self.graph.batch_keyframe_of(frame);
         let for_keyframe = key_frame.is_some_and(|key_frame| {
@@ -434,7 +446,8 @@ impl Driver<'_> {
                     .is_some_and(|plan| plan.count < KeyframePlan::PICTURES)
         });
         let for_anchor = self.graph.in_anchored_chunk(frame);
-        if !for_keyframe && !for_anchor {
+        let for_rate = self.graph.plans_rate();
+        if !for_keyframe && !for_anchor && !for_rate {
             return Ok(());
         }
         let picture = self
@@ -442,6 +455,20 @@ impl Driver<'_> {
             .format()
             .picture_from_i420(bytes)
             .map_err(|e| anyhow!("picture {frame}: {e}"))?;
+        let chunk = self.graph.chunk_of(frame);
+        let opens_chunk = self.graph.frames_of(chunk).start == frame;
+        let opens_batch = opens_chunk && self.graph.opens_batch(chunk);
+        let before = self
+            .previous
+            .take()
+            .filter(|(at, _)| at + 1 == frame)
+            .map(|(_, before)| before);
+        // Against the picture before: for the anchor's plan within its chunk, and for the
+        // rate's everywhere but at a keyframe.
+        let prediction = before
+            .as_ref()
+            .filter(|_| (for_anchor && !opens_chunk) || (for_rate && !opens_batch))
+            .map(|before| predict(before, &picture));
         // A batch's first chunk, whose keyframe is planned, opens with no anchor.
         if for_keyframe {
             match &mut self.keyframe_plan {
@@ -451,35 +478,55 @@ impl Driver<'_> {
                 }
                 _ => {
                     self.keyframe_plan = Some(KeyframePlan {
-                        key: picture,
+                        key: picture.clone(),
                         total: 0.0,
                         count: 0,
                     })
                 }
             }
-        } else {
-            let chunk = self.graph.chunk_of(frame);
-            match &mut self.anchor_plan {
-                Some(plan) if plan.chunk == chunk => {
-                    plan.total += predictability(&plan.before, &picture);
+        } else if for_anchor {
+            match (&mut self.anchor_plan, &prediction) {
+                (Some(plan), Some(prediction)) if plan.chunk == chunk && !opens_chunk => {
+                    plan.total += prediction.predictability;
                     plan.count += 1;
-                    plan.before = picture;
                 }
                 _ => {
                     self.anchor_plan = Some(AnchorPlan {
                         chunk,
-                        before: picture,
                         total: 0.0,
                         count: 0,
                     })
                 }
             }
         }
+        if for_rate {
+            let (kind, errors) = match prediction {
+                Some(prediction) if !opens_batch => (
+                    if opens_chunk {
+                        PlannedFrame::Anchor
+                    } else {
+                        PlannedFrame::Inter
+                    },
+                    prediction.errors,
+                ),
+                _ => (PlannedFrame::Key, intra_errors(&picture)),
+            };
+            let macroblocks = picture.mb_cols() * picture.mb_rows();
+            let cost = match &mut self.rate_cost {
+                Some((at, cost)) if *at == chunk => cost,
+                slot => &mut slot.insert((chunk, ChunkCost::new())).1,
+            };
+            cost.add(kind, &errors, macroblocks);
+        }
+        if for_anchor || for_rate {
+            self.previous = Some((frame, picture));
+        }
         Ok(())
     }
 
-    /// Plans the keyframe of each batch that a chunk among `steps` opens, and the anchor of
-    /// each chunk that one opens, from the pictures measured, before their tasks are made.
+    /// Plans the keyframe of each batch that a chunk among `steps` opens, the anchor of each
+    /// chunk that one opens, and in the bitrate mode each chunk's cost, from the pictures
+    /// measured, before their tasks are made.
     fn plan_chunks(&mut self, steps: &[Step]) {
         for step in steps {
             let Step::Encode(chunk) = *step else {
@@ -500,6 +547,10 @@ impl Driver<'_> {
                     .take()
                     .is_some_and(|plan| plan.holds_still());
                 self.graph.plan_batch_keyframe(chunk, still);
+            }
+            // With the boosts of its keyframe or anchor planned.
+            if let Some((_, cost)) = self.rate_cost.take_if(|(at, _)| *at == chunk) {
+                self.graph.plan_rate(chunk, cost);
             }
         }
     }
@@ -874,10 +925,11 @@ impl Driver<'_> {
                 })?;
         }
         let executed = answer.executed;
-        let next = self
+        let mut next = self
             .graph
             .complete(step, &executed.output)
             .map_err(Stopped::Tasks)?;
+        next.extend(self.graph.record_coded(step, &executed.work.coded));
         self.keep_outputs(step, &executed.output, executed.blobs, &answer.stored)
             .await
             .map_err(|error| {

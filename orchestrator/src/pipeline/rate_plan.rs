@@ -1,0 +1,528 @@
+//! The pipeline's bitrate mode: `--target-bitrate` turned into a quality level per chunk.
+//!
+//! A chunk's encode cannot steer a bitrate on its own: it sees six frames, and a controller
+//! that starts afresh in every chunk learns nothing before the chunk ends (its keyframe is
+//! charged though an anchor replaces it, and its quantizers swing from one chunk to the next).
+//! So the orchestrator plans: every chunk is coded at a constant quality level, the level at
+//! which the size model ([`codec_core::encoder::size_model`]) puts the mean frame of the last
+//! [`WINDOW`] chunks at the target, each keyframe spread over the frames of its batch (as it
+//! came out, once coded). The model is calibrated on the first two chunks as the final
+//! stream has them, a secant step: the first is coded at the uncalibrated model's level; its
+//! size calibrates the second's; the two, at two levels, calibrate every later chunk, the
+//! keyframes and anchor frames by one factor each, interframes by one that follows the
+//! level. So the
+//! second chunk's encode waits for the first's, and the later chunks' for the second's
+//! rebase: about one chunk's time at the start of a job, whatever its length. A chunk's
+//! level depends only on the pictures up to its own and on the first two chunks' results,
+//! so the same input and settings give the same stream on any number of workers.
+
+use codec_core::encoder::size_model::{LEVELS, PlannedFrame, planned_bits_by_level};
+use edge_worker::FrameFacts;
+
+/// Chunks whose frames a chunk's level is planned over: its own and those before it, about
+/// four seconds of 6-frame chunks at 25 frames a second, so that the level follows the
+/// footage without jumping from one chunk to the next.
+pub const WINDOW: usize = 16;
+
+/// The chunks whose sizes in the final stream calibrate the model: two, for two levels, and
+/// so that an anchor and rebased interframes are among them where batches hold more than one
+/// chunk.
+pub const SAMPLE_CHUNKS: usize = 2;
+
+/// The calibration of a kind of frame stays within this factor of the model either way: a
+/// first chunk that codes next to nothing (a still picture) must not make every later chunk
+/// plan as if the model were a hundred times off.
+const MAX_CALIBRATION: f64 = 16.0;
+
+/// What the pictures of a chunk measured, for its planned size: its interframes' sizes at
+/// each level, and the errors of its first frame (a keyframe or an anchor frame), whose size
+/// waits for the boost it is coded with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkCost {
+    frames: usize,
+    first: Option<(PlannedFrame, Vec<u16>, usize)>,
+    inter: [f64; LEVELS],
+}
+
+impl ChunkCost {
+    /// A chunk with no frames measured yet.
+    pub fn new() -> ChunkCost {
+        ChunkCost {
+            frames: 0,
+            first: None,
+            inter: [0.0; LEVELS],
+        }
+    }
+
+    /// Adds a frame of `kind` whose measured macroblocks have `errors` (see
+    /// [`planned_bits_by_level`]), of `macroblocks` in all: the chunk's first frame, a
+    /// keyframe or an anchor, then interframes.
+    pub fn add(&mut self, kind: PlannedFrame, errors: &[u16], macroblocks: usize) {
+        match kind {
+            PlannedFrame::Key | PlannedFrame::Anchor => {
+                self.first = Some((kind, errors.to_vec(), macroblocks));
+            }
+            PlannedFrame::Inter => {
+                let bits = planned_bits_by_level(kind, errors, macroblocks, 0);
+                for (into, bits) in self.inter.iter_mut().zip(bits) {
+                    *into += bits;
+                }
+            }
+        }
+        self.frames += 1;
+    }
+
+    /// The chunk's planned sizes, its keyframe coded `key_boost` quantizer indices finer than
+    /// the level and its anchor `anchor_boost`.
+    fn planned(self, key_boost: u8, anchor_boost: u8) -> Planned {
+        let mut planned = Planned {
+            frames: self.frames,
+            key: None,
+            anchor: [0.0; LEVELS],
+            inter: self.inter,
+        };
+        if let Some((kind, errors, macroblocks)) = self.first {
+            let boost = if kind == PlannedFrame::Key {
+                key_boost
+            } else {
+                anchor_boost
+            };
+            let bits = planned_bits_by_level(kind, &errors, macroblocks, boost);
+            match kind {
+                PlannedFrame::Key => planned.key = Some(bits),
+                _ => planned.anchor = bits,
+            }
+        }
+        planned
+    }
+}
+
+impl Default for ChunkCost {
+    fn default() -> Self {
+        ChunkCost::new()
+    }
+}
+
+/// A chunk's planned size, in bits at each quality level, by kind of frame.
+#[derive(Clone, Debug, PartialEq)]
+struct Planned {
+    frames: usize,
+    /// The keyframe that opens the chunk's batch, if the chunk does.
+    key: Option<[f64; LEVELS]>,
+    /// Its anchor frame, if one opens it.
+    anchor: [f64; LEVELS],
+    /// Its other frames.
+    inter: [f64; LEVELS],
+}
+
+/// How far the model is off, as the sample chunks measured it: true size over planned size,
+/// one factor for keyframes and one for anchor frames, and for interframes a factor that
+/// follows the level (its logarithm linear in the level through the sample's two points).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Calibration {
+    key: f64,
+    anchor: f64,
+    /// The natural logarithm of the interframes' factor at `level`, and its change per
+    /// level.
+    inter_ln: f64,
+    level: f64,
+    slope: f64,
+}
+
+impl Calibration {
+    const NONE: Calibration = Calibration {
+        key: 1.0,
+        anchor: 1.0,
+        inter_ln: 0.0,
+        level: 0.0,
+        slope: 0.0,
+    };
+
+    /// The factor of interframes at `level`.
+    fn inter(&self, level: usize) -> f64 {
+        let ln = self.inter_ln + self.slope * (level as f64 - self.level);
+        ln.clamp(-MAX_CALIBRATION.ln(), MAX_CALIBRATION.ln()).exp()
+    }
+}
+
+/// How far the second chunk's level may lie from the first's.
+const SECOND_LEVEL_REACH: usize = 8;
+
+/// The range of the interframes' calibration's change with the level, in natural logarithm
+/// per level. The model's sizes fall by 0.05 to 0.1 a level, about as fast as true sizes on
+/// the test set (its calibrated error drifts by about 0.01 a level at most): a sample that
+/// measures more is noise, and a calibration rising faster than the model falls would have
+/// sizes grow with the level.
+const SLOPE_RANGE: (f64, f64) = (-0.05, 0.02);
+
+/// What the plan knows of one chunk.
+#[derive(Clone, Debug, PartialEq)]
+struct Chunk {
+    /// The chunk whose keyframe opens its batch, and the frames that keyframe serves.
+    key_chunk: usize,
+    key_span: usize,
+    cost: Planned,
+    /// A sample chunk's frames as the final stream has them, once they are coded.
+    coded: Option<Vec<FrameFacts>>,
+}
+
+/// The bits of `frames`.
+fn bits(frames: &[FrameFacts]) -> f64 {
+    frames
+        .iter()
+        .map(|frame| f64::from(frame.bytes) * 8.0)
+        .sum()
+}
+
+/// The plan of one job's quality levels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RatePlan {
+    /// The target, in bits per frame.
+    frame_bits: f64,
+    chunk_frames: usize,
+    /// Frames per batch.
+    batch_frames: usize,
+    /// The video's frames, where the input says.
+    expected_frames: Option<usize>,
+    chunks: Vec<Chunk>,
+}
+
+impl RatePlan {
+    /// A plan for `kbps` kilobits per second at `frame_rate` frames per second (numerator,
+    /// denominator; a zero term counts as 30 fps), for chunks of `chunk_frames` in batches
+    /// of `batch_chunks` (`None`: one batch), of a video of `expected_frames` where known.
+    pub fn new(
+        kbps: u32,
+        frame_rate: (u32, u32),
+        chunk_frames: usize,
+        batch_chunks: Option<usize>,
+        expected_frames: Option<usize>,
+    ) -> RatePlan {
+        let fps = if frame_rate.0 == 0 || frame_rate.1 == 0 {
+            30.0
+        } else {
+            f64::from(frame_rate.0) / f64::from(frame_rate.1)
+        };
+        let chunk_frames = chunk_frames.max(1);
+        let batch_frames = match (batch_chunks, expected_frames) {
+            (Some(chunks), _) => chunks.max(1) * chunk_frames,
+            (None, Some(frames)) => frames,
+            (None, None) => WINDOW * chunk_frames,
+        };
+        RatePlan {
+            frame_bits: f64::from(kbps) * 1000.0 / fps,
+            chunk_frames,
+            batch_frames: batch_frames.max(1),
+            expected_frames,
+            chunks: Vec::new(),
+        }
+    }
+
+    /// Records the cost of the next chunk, which shares the keyframe of the chunk
+    /// `key_chunk` (itself if it opens a batch), and whose keyframe or anchor frame is coded
+    /// with `boost`. Chunks come in order; another is ignored.
+    pub fn add_chunk(&mut self, chunk: usize, key_chunk: usize, cost: ChunkCost, boost: u8) {
+        if chunk != self.chunks.len() || key_chunk > chunk {
+            return;
+        }
+        // The frames from the batch's start to its end or the video's.
+        let start = key_chunk * self.chunk_frames;
+        let left = self
+            .expected_frames
+            .map_or(usize::MAX, |frames| frames.saturating_sub(start));
+        let key_span = self.batch_frames.min(left).max(self.chunk_frames);
+        self.chunks.push(Chunk {
+            key_chunk,
+            key_span,
+            cost: cost.planned(boost, boost),
+            coded: None,
+        });
+    }
+
+    /// Takes sample chunk `chunk`'s frames as the final stream has them (its encode's when
+    /// it opens a batch, else its rebase's: an anchor, then interframes). Returns the chunks
+    /// from which on levels became known by it: 1 once the first chunk is in, which
+    /// calibrates the second chunk's level, and [`SAMPLE_CHUNKS`] once the second is too.
+    pub fn record(&mut self, chunk: usize, coded: &[FrameFacts]) -> Option<usize> {
+        if chunk >= SAMPLE_CHUNKS {
+            return None;
+        }
+        let slot = self.chunks.get_mut(chunk)?;
+        if slot.coded.is_some() {
+            return None;
+        }
+        slot.coded = Some(coded.to_vec());
+        let coded = |index: usize| self.chunks.get(index).is_some_and(|c| c.coded.is_some());
+        match chunk {
+            0 => Some(1),
+            _ if coded(0) => Some(SAMPLE_CHUNKS),
+            _ => None,
+        }
+    }
+
+    /// The calibration that chunk `chunk` is planned with: none for the first chunk, the
+    /// first chunk's for the second, both's for the others; `None` until they are coded.
+    fn calibration(&self, chunk: usize) -> Option<Calibration> {
+        if chunk == 0 {
+            return Some(Calibration::NONE);
+        }
+        // Per kind, the natural logarithms of true over planned size, and for interframes
+        // with their level.
+        let (mut keys, mut anchors, mut inters) = (Vec::new(), Vec::new(), Vec::new());
+        let ln_ratio = |coded: f64, planned: f64| {
+            (coded > 0.0 && planned > 0.0).then(|| {
+                let limit = MAX_CALIBRATION.ln();
+                (coded / planned).ln().clamp(-limit, limit)
+            })
+        };
+        for (index, sample) in self.chunks[..chunk.min(SAMPLE_CHUNKS)].iter().enumerate() {
+            let frames = sample.coded.as_deref()?;
+            let level = usize::from(self.level(index)?);
+            let (first, others) = frames.split_at(frames.len().min(1));
+            let cost = &sample.cost;
+            match cost.key {
+                Some(key) => keys.extend(ln_ratio(bits(first), key[level])),
+                None => anchors.extend(ln_ratio(bits(first), cost.anchor[level])),
+            }
+            inters.extend(ln_ratio(bits(others), cost.inter[level]).map(|ln| (level as f64, ln)));
+        }
+        let mean = |values: &[f64]| {
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        let key_ln = mean(&keys);
+        let (level, inter_ln, slope) = match inters.as_slice() {
+            [] => (0.0, key_ln.unwrap_or(0.0), 0.0),
+            [(level, ln)] => (*level, *ln, 0.0),
+            [(l0, ln0), .., (l1, ln1)] => {
+                let slope = if (l1 - l0).abs() >= 2.0 {
+                    ((ln1 - ln0) / (l1 - l0)).clamp(SLOPE_RANGE.0, SLOPE_RANGE.1)
+                } else {
+                    0.0
+                };
+                // Through the later point, whose level is the better plan's.
+                (*l1, *ln1, slope)
+            }
+        };
+        // An anchor not yet measured is taken to be off as interframes are.
+        let anchor_ln = mean(&anchors).unwrap_or(inter_ln);
+        Some(Calibration {
+            key: key_ln.unwrap_or(inter_ln).exp(),
+            anchor: anchor_ln.exp(),
+            inter_ln,
+            level,
+            slope,
+        })
+    }
+
+    /// The quality level of chunk `chunk`: the level at which its window's mean frame comes
+    /// nearest the target, with the model calibrated by the sample chunks before it; `None`
+    /// until they are coded, or for a chunk not recorded.
+    pub fn level(&self, chunk: usize) -> Option<u8> {
+        if chunk >= self.chunks.len() {
+            return None;
+        }
+        let calibration = self.calibration(chunk)?;
+        let window = &self.chunks[chunk.saturating_sub(WINDOW - 1)..=chunk];
+        let frames: usize = window.iter().map(|c| c.cost.frames).sum();
+        if frames == 0 {
+            return Some(0);
+        }
+        // A keyframe already coded is spent: it counts as it came out, spread over its
+        // batch, whatever the level planned now.
+        let planned = |level: usize| -> f64 {
+            let inter_factor = calibration.inter(level);
+            let mut total = 0.0;
+            for planned in window {
+                let key_chunk = &self.chunks[planned.key_chunk];
+                let key = match key_chunk.coded.as_deref() {
+                    Some(frames) if planned.key_chunk < chunk => {
+                        bits(&frames[..frames.len().min(1)])
+                    }
+                    _ => calibration.key * key_chunk.cost.key.map_or(0.0, |key| key[level]),
+                };
+                total += key * planned.cost.frames as f64 / planned.key_span as f64
+                    + calibration.anchor * planned.cost.anchor[level]
+                    + inter_factor * planned.cost.inter[level];
+            }
+            total / frames as f64
+        };
+        // Sizes fall as the level rises: the level whose mean frame lies nearest the target.
+        let distance = |level: usize| (planned(level) / self.frame_bits).ln().abs();
+        // The second chunk, planned from one point, stays near the first's level: a model
+        // calibrated at one level is trusted only near it, and the two levels apart by at
+        // most this much measure how sizes follow the level for the rest.
+        let levels = match chunk {
+            1 => {
+                let first = usize::from(self.level(0)?);
+                first.saturating_sub(SECOND_LEVEL_REACH)
+                    ..(first + SECOND_LEVEL_REACH + 1).min(LEVELS)
+            }
+            _ => 0..LEVELS,
+        };
+        levels
+            .min_by(|&a, &b| distance(a).total_cmp(&distance(b)))
+            .map(|level| level as u8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chunk of `frames` frames whose macroblocks all have error `error`, opening a batch
+    /// with a keyframe if `key`.
+    fn chunk(frames: usize, error: u16, key: bool) -> ChunkCost {
+        let mut cost = ChunkCost::new();
+        let errors = [error; 100];
+        for frame in 0..frames {
+            let kind = match frame {
+                0 if key => PlannedFrame::Key,
+                0 => PlannedFrame::Anchor,
+                _ => PlannedFrame::Inter,
+            };
+            cost.add(kind, &errors, 200);
+        }
+        cost
+    }
+
+    fn facts(bytes: &[u32]) -> Vec<FrameFacts> {
+        bytes
+            .iter()
+            .map(|&bytes| FrameFacts {
+                bytes,
+                sse: 0,
+                kept: false,
+            })
+            .collect()
+    }
+
+    /// A plan at `kbps` of 6-frame chunks in batches of 16, its first `chunks` chunks in
+    /// one batch with error `error`.
+    fn plan(kbps: u32, chunks: usize, error: u16) -> RatePlan {
+        let mut plan = RatePlan::new(kbps, (25, 1), 6, Some(16), None);
+        for index in 0..chunks {
+            plan.add_chunk(index, 0, chunk(6, error, index == 0), 0);
+        }
+        plan
+    }
+
+    /// The frames of sample chunk `index` as the plan expects them at its level, times
+    /// `factor`.
+    fn as_planned(plan: &RatePlan, index: usize, factor: f64) -> Vec<FrameFacts> {
+        let level = usize::from(plan.level(index).unwrap());
+        let cost = &plan.chunks[index].cost;
+        let first = cost.key.map_or(cost.anchor[level], |key| key[level]);
+        let inter = cost.inter[level] / 5.0;
+        let bytes = |bits: f64| (bits * factor / 8.0) as u32;
+        let mut frames = vec![bytes(first)];
+        frames.extend([bytes(inter); 5]);
+        facts(&frames)
+    }
+
+    #[test]
+    fn a_higher_target_plans_a_finer_level() {
+        let levels: Vec<u8> = [100, 400, 1600, 6400]
+            .into_iter()
+            .map(|kbps| plan(kbps, 1, 2000).level(0).unwrap())
+            .collect();
+        assert!(levels.windows(2).all(|w| w[0] > w[1]), "{levels:?}");
+    }
+
+    #[test]
+    fn each_sample_chunk_waits_for_the_one_before_and_the_others_for_both() {
+        let plan = plan(500, 4, 1500);
+        assert!(plan.level(0).is_some());
+        assert_eq!(plan.level(1), None);
+        assert_eq!(plan.level(9), None);
+        // The model was exact: the sample comes out as planned, and the plan holds.
+        let mut exact = plan.clone();
+        assert_eq!(
+            exact.record(0, &as_planned(&exact.clone(), 0, 1.0)),
+            Some(1)
+        );
+        assert_eq!(exact.level(2), None, "the sample is two chunks");
+        assert_eq!(
+            exact.record(1, &as_planned(&exact.clone(), 1, 1.0)),
+            Some(2)
+        );
+        assert_eq!(exact.record(1, &facts(&[1, 1])), None, "recorded once");
+        assert_eq!(exact.record(2, &facts(&[1, 1])), None, "not a sample chunk");
+        let calibration = exact.calibration(3).unwrap();
+        assert!((calibration.key - 1.0).abs() < 0.02, "{calibration:?}");
+        assert!(
+            (calibration.inter(20) - 1.0).abs() < 0.02,
+            "{calibration:?}"
+        );
+        // The model was 4 times short: later chunks are planned coarser.
+        let mut short = plan.clone();
+        short.record(0, &as_planned(&short.clone(), 0, 4.0));
+        short.record(1, &as_planned(&short.clone(), 1, 4.0));
+        let (exact_level, short_level) = (exact.level(2).unwrap(), short.level(2).unwrap());
+        assert!(short_level > exact_level, "{short_level} vs {exact_level}");
+        assert!(short.level(1).unwrap() > exact.level(1).unwrap());
+        // The first chunk's level is what it was coded at, whatever came after.
+        assert_eq!(short.level(0), plan.level(0));
+    }
+
+    #[test]
+    fn two_levels_measure_how_sizes_follow_the_level() {
+        // The model is 4 times over at the first chunk's level, so the second is planned
+        // finer, where it turns out exact: the factor of the other frames follows the level
+        // between them.
+        let mut plan = plan(500, 4, 1500);
+        plan.record(0, &as_planned(&plan.clone(), 0, 0.25));
+        plan.record(1, &as_planned(&plan.clone(), 1, 1.0));
+        let (l0, l1) = (plan.level(0).unwrap(), plan.level(1).unwrap());
+        assert!(l1 + 2 <= l0, "{l1} vs {l0}");
+        let calibration = plan.calibration(2).unwrap();
+        let (at0, at1) = (
+            calibration.inter(usize::from(l0)),
+            calibration.inter(usize::from(l1)),
+        );
+        assert!((at1 - 1.0).abs() < 0.02, "{at1} at {l1}");
+        assert!(at0 < 0.75, "{at0} at {l0}");
+    }
+
+    #[test]
+    fn harder_footage_gets_a_coarser_level() {
+        let mut plan = plan(800, 2, 800);
+        plan.record(0, &as_planned(&plan.clone(), 0, 1.0));
+        plan.record(1, &as_planned(&plan.clone(), 1, 1.0));
+        for index in 2..40 {
+            let error = if index < 20 { 800 } else { 6000 };
+            plan.add_chunk(index, 0, chunk(6, error, false), 0);
+        }
+        let (calm, busy) = (plan.level(18).unwrap(), plan.level(39).unwrap());
+        assert!(busy > calm, "{busy} vs {calm}");
+        // Planned over a window: the first busy chunk moves less than the window does.
+        let first_busy = plan.level(20).unwrap();
+        assert!(
+            first_busy >= calm && first_busy < busy,
+            "{calm} {first_busy} {busy}"
+        );
+    }
+
+    #[test]
+    fn a_keyframe_is_spread_over_the_frames_it_serves() {
+        // The same chunk, in a video of 12 frames or of a thousand: a coarser level where the
+        // keyframe is paid for by 12 frames.
+        let level = |expected| {
+            let mut plan = RatePlan::new(300, (25, 1), 6, Some(16), Some(expected));
+            let mut cost = chunk(5, 300, false);
+            cost.add(PlannedFrame::Key, &[8000; 100], 200);
+            plan.add_chunk(0, 0, cost, 0);
+            plan.level(0).unwrap()
+        };
+        assert!(level(12) > level(1000), "{} vs {}", level(12), level(1000));
+    }
+
+    #[test]
+    fn chunks_out_of_order_are_not_recorded() {
+        let mut plan = plan(800, 0, 800);
+        plan.add_chunk(1, 0, chunk(6, 800, false), 0);
+        assert_eq!(plan.level(0), None);
+        plan.add_chunk(0, 0, chunk(6, 800, true), 0);
+        plan.add_chunk(0, 0, chunk(6, 800, true), 0);
+        assert_eq!(plan.chunks.len(), 1);
+    }
+}
