@@ -112,7 +112,9 @@ struct EncodeArgs {
     #[arg(long, value_name = "S", value_parser = parse_ssim)]
     target_ssim: Option<f64>,
 
-    /// Average bitrate to aim for, in kilobits per second.
+    /// Average bitrate to aim for, in kilobits per second. With --chunk-frames, each chunk
+    /// is coded at a constant quality level planned for it from the pictures and the first
+    /// two chunks' sizes.
     #[arg(long, value_name = "KBPS", value_parser = clap::value_parser!(u32).range(1..))]
     target_bitrate: Option<u32>,
 

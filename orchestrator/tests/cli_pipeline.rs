@@ -633,3 +633,51 @@ fn bad_input_is_a_clean_error_and_leaves_no_output() {
     assert_clean_error(&flick(encode_args(&y4m, &out, &extra)), &["t.json"]);
     assert!(!out.exists() && !partial(&out).exists());
 }
+
+/// `--target-bitrate` in the pipeline: a quality level per chunk, planned from the pictures
+/// and the first chunks' sizes, so the stream plays as announced, follows the target, and
+/// comes out the same on any number of workers.
+#[test]
+fn a_target_bitrate_is_planned_per_chunk_and_the_same_on_any_number_of_workers() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 36);
+    let kbps_of = |ivf: &Path| {
+        let bytes: usize = read_ivf_frames(ivf).iter().map(Vec::len).sum();
+        // 36 frames at the clip's 25 frames a second.
+        bytes as f64 * 8.0 / (36.0 / 25.0) / 1000.0
+    };
+    let mut reached = Vec::new();
+    for kbps in ["60", "240"] {
+        let ivf = dir.path().join(format!("bitrate-{kbps}.ivf"));
+        let extra = |workers| {
+            [
+                "--chunk-frames",
+                "3",
+                "--batch",
+                "4",
+                "--target-bitrate",
+                kbps,
+                "--workers",
+                workers,
+            ]
+        };
+        let keys = encode_and_check(&y4m, &ivf, &extra("3"), 36);
+        assert_eq!(keys, [0, 12, 24]);
+        let one = dir.path().join(format!("bitrate-{kbps}-one-worker.ivf"));
+        flick_ok(encode_args(&y4m, &one, &extra("1")));
+        assert_eq!(
+            fs::read(&ivf).unwrap(),
+            fs::read(&one).unwrap(),
+            "{kbps} kb/s"
+        );
+        reached.push(kbps_of(&ivf));
+    }
+    assert!(reached[1] > 2.0 * reached[0], "{reached:?}");
+    for (target, got) in [60.0, 240.0].into_iter().zip(&reached) {
+        assert!(
+            *got > target / 2.0 && *got < target * 2.0,
+            "{got:.0} kb/s for {target}"
+        );
+    }
+}
