@@ -8,13 +8,13 @@
 //! [`WINDOW`] chunks at the target, each keyframe spread over the frames of its batch (as it
 //! came out, once coded). The model is calibrated on the first two chunks as the final
 //! stream has them, a secant step: the first is coded at the uncalibrated model's level; its
-//! size calibrates the second's; the two, at two levels, calibrate every later chunk, the
-//! keyframes and anchor frames by one factor each, interframes by one that follows the
-//! level. So the
-//! second chunk's encode waits for the first's, and the later chunks' for the second's
-//! rebase: about one chunk's time at the start of a job, whatever its length. A chunk's
-//! level depends only on the pictures up to its own and on the first two chunks' results,
-//! so the same input and settings give the same stream on any number of workers.
+//! sizes calibrate the second's, within [`SECOND_LEVEL_REACH`] of the first's; the two, at
+//! two levels, calibrate every later chunk, keyframes and anchor frames by a factor each,
+//! interframes by one that follows the level. So the second chunk's encode waits for the
+//! first's, and the later chunks' for the second's rebase: about one chunk's time at the
+//! start of a job, whatever its length. A chunk's level depends only on the pictures up to
+//! its own and on the first two chunks' results, so the same input and settings give the
+//! same stream on any number of workers.
 
 use codec_core::encoder::size_model::{LEVELS, PlannedFrame, planned_bits_by_level};
 use edge_worker::FrameFacts;
@@ -30,8 +30,8 @@ pub const WINDOW: usize = 16;
 pub const SAMPLE_CHUNKS: usize = 2;
 
 /// The calibration of a kind of frame stays within this factor of the model either way: a
-/// first chunk that codes next to nothing (a still picture) must not make every later chunk
-/// plan as if the model were a hundred times off.
+/// sample that codes next to nothing (a still picture) must not make every later chunk plan
+/// as if the model were a hundred times off.
 const MAX_CALIBRATION: f64 = 16.0;
 
 /// What the pictures of a chunk measured, for its planned size: its interframes' sizes at
@@ -72,9 +72,9 @@ impl ChunkCost {
         self.frames += 1;
     }
 
-    /// The chunk's planned sizes, its keyframe coded `key_boost` quantizer indices finer than
-    /// the level and its anchor `anchor_boost`.
-    fn planned(self, key_boost: u8, anchor_boost: u8) -> Planned {
+    /// The chunk's planned sizes, its first frame (a keyframe or an anchor) coded `boost`
+    /// quantizer indices finer than the level.
+    fn planned(self, boost: u8) -> Planned {
         let mut planned = Planned {
             frames: self.frames,
             key: None,
@@ -82,11 +82,6 @@ impl ChunkCost {
             inter: self.inter,
         };
         if let Some((kind, errors, macroblocks)) = self.first {
-            let boost = if kind == PlannedFrame::Key {
-                key_boost
-            } else {
-                anchor_boost
-            };
             let bits = planned_bits_by_level(kind, &errors, macroblocks, boost);
             match kind {
                 PlannedFrame::Key => planned.key = Some(bits),
@@ -234,7 +229,7 @@ impl RatePlan {
         self.chunks.push(Chunk {
             key_chunk,
             key_span,
-            cost: cost.planned(boost, boost),
+            cost: cost.planned(boost),
             coded: None,
         });
     }
