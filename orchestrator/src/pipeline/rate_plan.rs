@@ -140,8 +140,14 @@ impl Calibration {
     }
 }
 
-/// How far the second chunk's level may lie from the first's.
+/// How far the second chunk's level may lie from the first's, and the later chunks' from
+/// the second's. Sizes do not follow the level alike on all footage (strong grain falls off
+/// far faster at coarse levels than the model does), so a calibration is trusted only this
+/// far from where it was measured: on grain, two chunks at levels 0 and 8 planned the rest
+/// at 28 for a target that wanted about 14, and the stream came out smaller than at a lower
+/// target.
 const SECOND_LEVEL_REACH: usize = 8;
+const LATER_LEVEL_REACH: usize = 12;
 
 /// The range of the interframes' calibration's change with the level, in natural logarithm
 /// per level. The model's sizes fall by 0.05 to 0.1 a level, about as fast as true sizes on
@@ -343,16 +349,16 @@ impl RatePlan {
         };
         // Sizes fall as the level rises: the level whose mean frame lies nearest the target.
         let distance = |level: usize| (planned(level) / self.frame_bits).ln().abs();
-        // The second chunk, planned from one point, stays near the first's level: a model
-        // calibrated at one level is trusted only near it, and the two levels apart by at
-        // most this much measure how sizes follow the level for the rest.
+        // A model calibrated at a level is trusted only near it: the second chunk, planned
+        // from one point, stays near the first's level, and the others near the second's.
+        let near = |level: u8, reach: usize| {
+            let level = usize::from(level);
+            level.saturating_sub(reach)..(level + reach + 1).min(LEVELS)
+        };
         let levels = match chunk {
-            1 => {
-                let first = usize::from(self.level(0)?);
-                first.saturating_sub(SECOND_LEVEL_REACH)
-                    ..(first + SECOND_LEVEL_REACH + 1).min(LEVELS)
-            }
-            _ => 0..LEVELS,
+            0 => 0..LEVELS,
+            1 => near(self.level(0)?, SECOND_LEVEL_REACH),
+            _ => near(self.level(1)?, LATER_LEVEL_REACH),
         };
         levels
             .min_by(|&a, &b| distance(a).total_cmp(&distance(b)))
