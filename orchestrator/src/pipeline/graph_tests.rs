@@ -540,11 +540,7 @@ fn a_bitrate_is_planned_as_a_level_per_chunk_once_the_sample_is_back() {
     let coded = |bytes: &[u32]| -> Vec<FrameFacts> {
         bytes
             .iter()
-            .map(|&bytes| FrameFacts {
-                bytes,
-                sse: 0,
-                kept: false,
-            })
+            .map(|&bytes| FrameFacts::coded(bytes as usize, [0; 3]))
             .collect()
     };
     graph

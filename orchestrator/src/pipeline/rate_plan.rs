@@ -389,11 +389,7 @@ mod tests {
     fn facts(bytes: &[u32]) -> Vec<FrameFacts> {
         bytes
             .iter()
-            .map(|&bytes| FrameFacts {
-                bytes,
-                sse: 0,
-                kept: false,
-            })
+            .map(|&bytes| FrameFacts::coded(bytes as usize, [0; 3]))
             .collect()
     }
 
