@@ -268,8 +268,9 @@ fn token_partitions_2_4_8() {
     }
 }
 
-/// Golden and altref refreshes, the golden-to-altref copy, and a hidden altref frame coded
-/// from a future picture (shown by no decoder, used as a reference afterwards).
+/// Golden and altref refreshes, the golden-to-altref and altref-to-golden copies, and a hidden
+/// altref frame coded from a future picture (shown by no decoder, used as a reference
+/// afterwards).
 #[test]
 fn golden_and_altref_refresh_with_a_hidden_frame() {
     require_tools();
@@ -288,11 +289,14 @@ fn golden_and_altref_refresh_with_a_hidden_frame() {
             golden_to_altref: true,
             ..ReferenceUpdate::default()
         },
+        // The hidden frame also moves the old altref to golden, as a pipeline's long-term
+        // frames do.
         6 => ReferenceUpdate {
             last: false,
             golden: false,
             altref: true,
             golden_to_altref: false,
+            altref_to_golden: true,
         },
         _ => ReferenceUpdate::default(),
     };

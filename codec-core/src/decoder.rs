@@ -422,6 +422,60 @@ fn reconstruct_frame(
     Ok(skip_inner)
 }
 
+/// Every macroblock's quantized coefficient levels as the frame codes them (16 luma blocks,
+/// 4 U, 4 V, then Y2, each in raster order; zeros where the macroblock skips its residual),
+/// read from its token partitions without reconstructing anything.
+pub(crate) fn read_levels(parsed: &ParsedFrame<'_>) -> Result<Vec<[[i16; 16]; 25]>, DecodeError> {
+    let (mb_cols, mb_rows) = (parsed.modes.mb_cols, parsed.modes.mb_rows);
+    // Unit factors: the tokens' values are the levels themselves.
+    let unit = DequantFactors {
+        y: [1, 1],
+        y2: [1, 1],
+        uv: [1, 1],
+    };
+    let partitions = &parsed.partitions;
+    let mut decoders: Vec<BoolDecoder<'_>> =
+        partitions.iter().map(|p| BoolDecoder::new(p)).collect();
+    let mut above_ctx: Vec<EdgeContext> = vec![[false; 9]; mb_cols];
+    let mut coeffs = MacroblockCoefficients::default();
+    let mut levels = Vec::with_capacity(mb_cols * mb_rows);
+    for row in 0..mb_rows {
+        let bd = &mut decoders[row % partitions.len()];
+        let mut left_ctx: EdgeContext = [false; 9];
+        for (col, above) in above_ctx.iter_mut().enumerate() {
+            let info = parsed.modes.get(row, col);
+            let has_y2 = info.luma_mode.has_y2();
+            coeffs.clear();
+            if info.skip_coeff {
+                tokens::skip_macroblock(has_y2, above, &mut left_ctx);
+            } else {
+                tokens::read_macroblock(
+                    bd,
+                    &parsed.probs.coefficients,
+                    has_y2,
+                    &unit,
+                    above,
+                    &mut left_ctx,
+                    &mut coeffs,
+                );
+            }
+            levels.push(coeffs.blocks);
+        }
+    }
+    if let Some((i, bd)) = decoders
+        .iter()
+        .enumerate()
+        .find(|(_, bd)| bd.bits_past_end() > OVERRUN_TOLERANCE)
+    {
+        return Err(DecodeError::TruncatedPartition {
+            partition: i,
+            needed: partitions[i].len() + bd.bits_past_end().div_ceil(8),
+            available: partitions[i].len(),
+        });
+    }
+    Ok(levels)
+}
+
 /// Inverse-WHT of the Y2 block, whose outputs become the luma blocks' DC (RFC 6386 §14.3).
 pub(crate) fn distribute_y2(coeffs: &mut MacroblockCoefficients) {
     let dc = if coeffs.has_ac[24] {

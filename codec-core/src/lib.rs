@@ -31,7 +31,7 @@ pub mod tokens;
 pub mod transform;
 
 pub use decoder::{FrameContext, decode};
-pub use encoder::rebase::{RebaseError, rebase};
+pub use encoder::rebase::{RebaseError, rebase, retoken};
 pub use encoder::{EncodeError, EncodeParams, EncodedFrame, encode};
 pub use error::DecodeError;
 pub use header::{FrameHeader, FrameTag};

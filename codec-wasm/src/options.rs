@@ -59,6 +59,7 @@ pub fn encode_params(json: &str) -> Result<EncodeParams, String> {
                 golden: r.golden,
                 altref: r.altref,
                 golden_to_altref: r.golden_to_altref,
+                altref_to_golden: false,
             }),
         show: options.show.unwrap_or(defaults.show),
         sign_bias_golden: options
@@ -67,5 +68,6 @@ pub fn encode_params(json: &str) -> Result<EncodeParams, String> {
         sign_bias_altref: options
             .sign_bias_altref
             .unwrap_or(defaults.sign_bias_altref),
+        ..defaults
     })
 }

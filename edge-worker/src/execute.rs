@@ -4,16 +4,18 @@ use codec_core::encoder::rate_control::FrameKind;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use codec_core::encoder::sequence::{CodedFrame, SequenceEncoder};
+use codec_core::encoder::rate_control::cq_level_to_quantizer;
+use codec_core::encoder::sequence::{CodedFrame, SequenceEncoder, encode_long_term};
 use codec_core::state::FrameSize;
-use codec_core::{DecoderState, FrameContext, Picture, rebase};
+use codec_core::{DecoderState, FrameContext, Picture, rebase, retoken};
 
 use crate::blob::{BlobId, BlobSource, Blobs};
 use crate::error::TaskError;
 use crate::picture_io::PictureFormat;
-use crate::stream::{ChunkFrame, pack_frames, unpack_frames};
+use crate::stream::{ChunkFrame, LONG_TERM_SOURCE, pack_frames, unpack_frames};
 use crate::task::{
-    EncodeSettings, Executed, FrameFacts, Opening, RateSetting, Task, TaskOutput, WorkStats,
+    EncodeSettings, Executed, FrameFacts, LongTermLink, Opening, RateSetting, Task, TaskOutput,
+    WorkStats,
 };
 
 /// Runs `task` on blobs read from `blobs`. Pure and deterministic: the same task on the same
@@ -32,7 +34,8 @@ pub fn execute(task: &Task, blobs: &impl BlobSource) -> Result<Executed, TaskErr
             settings,
             opening,
             frames,
-        } => encode_chunk(*chunk, format, settings, *opening, frames, blobs),
+            long_term,
+        } => encode_chunk(*chunk, format, settings, *opening, frames, long_term, blobs),
         Task::EncodeGivenState {
             chunk,
             format,
@@ -61,12 +64,14 @@ pub fn execute(task: &Task, blobs: &impl BlobSource) -> Result<Executed, TaskErr
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn encode_chunk(
     chunk: u32,
     format: &PictureFormat,
     settings: &EncodeSettings,
     opening: Opening,
     frames: &[BlobId],
+    long_term: &[LongTermLink],
     blobs: &impl BlobSource,
 ) -> Result<Executed, TaskError> {
     let mut config = settings.sequence_config()?;
@@ -81,48 +86,94 @@ fn encode_chunk(
             reason: e.to_string(),
         }
     };
+    check_links(chunk, settings, long_term)?;
     // The batch keyframe as the batch's first chunk coded it: the same picture and
     // settings give the same keyframe, with no state needed. (With altref groups in chunks,
     // `--altref-interval`, the first chunk's keyframe may take the still-scene boost from
     // its lookahead, which this encode does not see: golden is then near the batch
     // keyframe rather than equal to it, which costs compression, not correctness.)
-    let golden = match opening {
-        Opening::Keyframe => None,
+    let (key_picture, key_settings) = match opening {
+        Opening::Keyframe => (frames[0], settings.clone()),
         Opening::Anchor {
             key_picture,
             key_cq_level,
-        } => {
-            let key_settings = match key_cq_level {
-                Some(level) => &EncodeSettings {
+        } => (
+            key_picture,
+            match key_cq_level {
+                Some(level) => EncodeSettings {
                     rate: RateSetting::CqLevel(level),
                     ..settings.clone()
                 },
-                None => settings,
-            };
-            let key_config = key_settings.sequence_config()?;
-            Some(batch_keyframe(&key_picture, format, key_settings, || {
-                let picture = read_picture(blobs, format, "key_picture", &key_picture)?;
-                let key = SequenceEncoder::new(key_config)
-                    .encode_next(&picture)
-                    .map_err(encode_error(0))?;
-                Ok(key.picture)
-            })?)
-        }
+                None => settings.clone(),
+            },
+        ),
     };
-    config.first_frame_replaced = golden.is_some();
+    let key = if matches!(opening, Opening::Anchor { .. }) || !long_term.is_empty() {
+        let key_config = key_settings.sequence_config()?;
+        Some(batch_keyframe(&key_picture, format, &key_settings, || {
+            let picture = read_picture(blobs, format, "key_picture", &key_picture)?;
+            let key = SequenceEncoder::new(key_config)
+                .encode_next(&picture)
+                .map_err(encode_error(0))?;
+            Ok(Arc::new(key.state))
+        })?)
+    } else {
+        None
+    };
+    // The long-term chain as the final stream holds it before this chunk, and this chunk's
+    // own link.
+    let (before, here) = match &key {
+        Some(key) if !long_term.is_empty() => {
+            let memo_key = keyframe_key(&key_picture, format, &key_settings);
+            let (before, here) =
+                long_term_chain(chunk, key, memo_key, long_term, format, settings, blobs)?;
+            (Some(before), here)
+        }
+        _ => (None, None),
+    };
+    config.first_frame_replaced = matches!(opening, Opening::Anchor { .. });
     let mut encoder = SequenceEncoder::new(config);
-    if let Some(golden) = golden {
-        encoder.keep_golden(golden);
+    match (&before, &key) {
+        (Some(before), _) => {
+            if let Some(refs) = before.references() {
+                encoder.keep_long_term(Arc::clone(&refs.golden), Arc::clone(&refs.altref));
+            }
+        }
+        (None, Some(key)) if matches!(opening, Opening::Anchor { .. }) => {
+            if let Some(refs) = key.references() {
+                encoder.keep_golden(Arc::clone(&refs.golden));
+            }
+        }
+        _ => {}
     }
     // Frames in stream order, each with the picture it codes: with altref groups a hidden
     // frame codes a later picture ahead of its turn.
-    let mut made: Vec<CodedFrame> = Vec::with_capacity(frames.len());
+    let mut made: Vec<CodedFrame> = Vec::with_capacity(frames.len() + 1);
     for (index, id) in (0u32..).zip(frames) {
         let picture = read_picture(blobs, format, &format!("frames[{index}]"), id)?;
         let coded = encoder
             .push(Arc::new(picture))
             .map_err(encode_error(index))?;
         made.extend(coded);
+        if index == 0
+            && let Some(step) = &here
+        {
+            // The chunk's link right after its first frame, as the final stream has it.
+            let made_from = FrameContext::of(&step.made_from);
+            let spliced =
+                encoder
+                    .splice(&step.frame, &made_from)
+                    .map_err(|e| TaskError::Encode {
+                        chunk,
+                        frame: 0,
+                        reason: format!("its long-term frame does not fit: {e}"),
+                    })?;
+            made.push(CodedFrame {
+                frame: spliced,
+                source: u64::from(LONG_TERM_SOURCE),
+                shown: false,
+            });
+        }
     }
     made.extend(
         encoder
@@ -136,7 +187,8 @@ fn encode_chunk(
     let compressed: Vec<ChunkFrame<'_>> = made
         .iter()
         .map(|made| ChunkFrame {
-            // Below the chunk's picture count, which fits in u32 (`frame_count`).
+            // Below the chunk's picture count, which fits in u32 (`frame_count`), or the
+            // long-term frame's mark.
             source: made.source as u32,
             data: &made.frame.data,
         })
@@ -157,44 +209,170 @@ fn encode_chunk(
     })
 }
 
-/// A batch keyframe's reconstruction, coded by one of the tasks of this process:
-/// (picture and settings) and, once coded, the picture, locked while it is being coded.
-type KeyframeMemo = (Vec<u8>, Arc<Mutex<Option<Arc<Picture>>>>);
+/// Checks a chunk encode's long-term links: in chunk order, none after the chunk's own, and
+/// only where the chunk's frames are coded as they come (an altref group within the chunk
+/// would refresh the altref the chain holds) at a constant quality.
+fn check_links(
+    chunk: u32,
+    settings: &EncodeSettings,
+    links: &[LongTermLink],
+) -> Result<(), TaskError> {
+    let bad = |why: String| Err(TaskError::BadTask(format!("chunk {chunk}: {why}")));
+    if links.is_empty() {
+        return Ok(());
+    }
+    if settings.altref_interval > 0 {
+        return bad(
+            "a long-term chain and altref groups within the chunk exclude each other".into(),
+        );
+    }
+    if !matches!(settings.rate, RateSetting::CqLevel(_)) {
+        return bad("a long-term chain needs a constant quality level".into());
+    }
+    if let Some(link) = links.iter().find(|link| link.cq_level > 63) {
+        return bad(format!(
+            "long-term link of chunk {} has cq level {} above 63",
+            link.chunk, link.cq_level
+        ));
+    }
+    if links.windows(2).any(|pair| pair[0].chunk >= pair[1].chunk) {
+        return bad("its long-term links are not one per chunk in chunk order".into());
+    }
+    if links.last().is_some_and(|link| link.chunk > chunk) {
+        return bad("a long-term link of a later chunk".into());
+    }
+    Ok(())
+}
 
-/// Batch keyframes coded lately in this process, newest last.
-static BATCH_KEYFRAMES: Mutex<VecDeque<KeyframeMemo>> = Mutex::new(VecDeque::new());
+/// A long-term frame of a batch's chain, with the state it was coded after and the state
+/// it leads to.
+struct LongTermStep {
+    frame: Vec<u8>,
+    made_from: Arc<DecoderState>,
+    after: Arc<DecoderState>,
+}
+
+/// Search effort of long-term frames, in speed steps finer than the job's: they are few and
+/// every chunk of their group predicts from them.
+const LONG_TERM_SPEED_STEPS: u8 = 2;
+
+/// The long-term chain from the batch keyframe's state `key` along `links`: the state after
+/// the links of chunks before `chunk` (the references this chunk starts from), and this
+/// chunk's own link, if it has one. Each link is coded once per process for all the chunks
+/// that need it ([`LONG_TERM_FRAMES`]).
+fn long_term_chain(
+    chunk: u32,
+    key: &Arc<DecoderState>,
+    mut memo_key: Vec<u8>,
+    links: &[LongTermLink],
+    format: &PictureFormat,
+    settings: &EncodeSettings,
+    blobs: &impl BlobSource,
+) -> Result<(Arc<DecoderState>, Option<Arc<LongTermStep>>), TaskError> {
+    let altref_boost = settings.sequence_config()?.altref_boost;
+    let speed = settings.speed.saturating_sub(LONG_TERM_SPEED_STEPS);
+    let mut state = Arc::clone(key);
+    let mut here = None;
+    for (index, link) in links.iter().enumerate() {
+        memo_key.extend(link.picture.0);
+        memo_key.push(link.cq_level);
+        memo_key.push(speed);
+        let made_from = Arc::clone(&state);
+        let step = memoized(
+            &LONG_TERM_FRAMES,
+            LONG_TERM_FRAMES_KEPT,
+            memo_key.clone(),
+            || {
+                let input = format!("long_term[{index}]");
+                let picture = read_picture(blobs, format, &input, &link.picture)?;
+                let quantizer = cq_level_to_quantizer(link.cq_level).saturating_sub(altref_boost);
+                let coded =
+                    encode_long_term(&made_from, &picture, quantizer, speed).map_err(|e| {
+                        TaskError::Encode {
+                            chunk: link.chunk,
+                            frame: 0,
+                            reason: format!("its long-term frame: {e}"),
+                        }
+                    })?;
+                Ok(Arc::new(LongTermStep {
+                    frame: coded.data,
+                    made_from: Arc::clone(&made_from),
+                    after: Arc::new(coded.state),
+                }))
+            },
+        )?;
+        if link.chunk == chunk {
+            here = Some(step);
+        } else {
+            state = Arc::clone(&step.after);
+        }
+    }
+    Ok((state, here))
+}
+
+/// A memo of a pure function's results in this process: its key, and once made, the
+/// result, locked while it is being made.
+type Memo<T> = Mutex<VecDeque<(Vec<u8>, Arc<Mutex<Option<T>>>)>>;
+
+/// Batch keyframes coded lately in this process (the decoder state after each), newest last.
+static BATCH_KEYFRAMES: Memo<Arc<DecoderState>> = Mutex::new(VecDeque::new());
 
 /// How many batch keyframes [`BATCH_KEYFRAMES`] keeps: as many batches as a process works
 /// on at once, about.
 const BATCH_KEYFRAMES_KEPT: usize = 4;
 
-/// The reconstruction of the keyframe coded from `key_picture` with `settings`, as `code`
-/// makes it. Every anchor-opened chunk of a batch codes the same keyframe, which costs as
-/// much as a few interframes; tasks that run in one process (the local backend's threads, a
-/// warm function instance) code it once. Memoizing a pure function: the result is the same
+/// Long-term frames coded lately in this process, newest last.
+static LONG_TERM_FRAMES: Memo<Arc<LongTermStep>> = Mutex::new(VecDeque::new());
+
+/// How many long-term frames [`LONG_TERM_FRAMES`] keeps: the chains of a few batches.
+const LONG_TERM_FRAMES_KEPT: usize = 32;
+
+/// What makes a batch keyframe: its picture, the picture size and the settings.
+fn keyframe_key(
+    key_picture: &BlobId,
+    format: &PictureFormat,
+    settings: &EncodeSettings,
+) -> Vec<u8> {
+    let mut key = key_picture.0.to_vec();
+    key.extend(format.width.to_le_bytes());
+    key.extend(format.height.to_le_bytes());
+    // Settings always encode; were they not to, the key would still name the picture.
+    if let Ok(bytes) = bincode::serde::encode_to_vec(settings, bincode::config::standard()) {
+        key.extend(bytes);
+    }
+    key
+}
+
+/// The state after the keyframe coded from `key_picture` with `settings`, as `code` makes
+/// it. Every anchor-opened chunk of a batch codes the same keyframe, which costs as much as
+/// a few interframes; tasks that run in one process (the local backend's threads, a warm
+/// function instance) code it once. Memoizing a pure function: the result is the same
 /// either way, only the work is not.
 fn batch_keyframe(
     key_picture: &BlobId,
     format: &PictureFormat,
     settings: &EncodeSettings,
-    code: impl FnOnce() -> Result<Arc<Picture>, TaskError>,
-) -> Result<Arc<Picture>, TaskError> {
-    let mut key = key_picture.0.to_vec();
-    key.extend(format.width.to_le_bytes());
-    key.extend(format.height.to_le_bytes());
-    match bincode::serde::encode_to_vec(settings, bincode::config::standard()) {
-        Ok(bytes) => key.extend(bytes),
-        Err(_) => return code(),
-    }
+    code: impl FnOnce() -> Result<Arc<DecoderState>, TaskError>,
+) -> Result<Arc<DecoderState>, TaskError> {
+    let key = keyframe_key(key_picture, format, settings);
+    memoized(&BATCH_KEYFRAMES, BATCH_KEYFRAMES_KEPT, key, code)
+}
+
+/// `code()`'s result, from `memo` under `key` if this process made it lately; `kept`
+/// results at most, the oldest forgotten first.
+fn memoized<T: Clone>(
+    memo: &Memo<T>,
+    kept: usize,
+    key: Vec<u8>,
+    code: impl FnOnce() -> Result<T, TaskError>,
+) -> Result<T, TaskError> {
     let slot = {
-        let mut memo = BATCH_KEYFRAMES
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut memo = memo.lock().unwrap_or_else(|poison| poison.into_inner());
         match memo.iter().find(|(k, _)| *k == key) {
             Some((_, slot)) => Arc::clone(slot),
             None => {
                 let slot = Arc::new(Mutex::new(None));
-                if memo.len() == BATCH_KEYFRAMES_KEPT {
+                if memo.len() >= kept {
                     memo.pop_front();
                 }
                 memo.push_back((key, Arc::clone(&slot)));
@@ -202,14 +380,14 @@ fn batch_keyframe(
             }
         }
     };
-    // Another task coding the same keyframe holds the slot until it is done.
-    let mut picture = slot.lock().unwrap_or_else(|poison| poison.into_inner());
-    if let Some(picture) = &*picture {
-        return Ok(Arc::clone(picture));
+    // Another task making the same result holds the slot until it is done.
+    let mut made = slot.lock().unwrap_or_else(|poison| poison.into_inner());
+    if let Some(made) = &*made {
+        return Ok(made.clone());
     }
-    let coded = code()?;
-    *picture = Some(Arc::clone(&coded));
-    Ok(coded)
+    let result = code()?;
+    *made = Some(result.clone());
+    Ok(result)
 }
 
 fn encode_given_state(
@@ -298,6 +476,16 @@ fn rebase_chunk(
             // keyframe keeps the segment map.
             let (state, _) = codec_core::decode(&current, frame).map_err(decode_error(index))?;
             (frame.to_vec(), state, FrameFacts::kept(frame.len()))
+        } else if made.source == LONG_TERM_SOURCE {
+            // Coded once for the batch from golden and altref alone, which the target holds
+            // as the chunk's encode did: every coefficient stays.
+            let next = retoken(&current, frame, &made_from).map_err(|e| TaskError::Rebase {
+                chunk,
+                frame: index,
+                reason: e.to_string(),
+            })?;
+            let facts = FrameFacts::kept(next.data.len());
+            (next.data, next.state, facts)
         } else {
             let source = made.source as usize;
             let picture =
@@ -372,7 +560,7 @@ fn check_sources(chunk: u32, frames: &[ChunkFrame<'_>], pictures: usize) -> Resu
                 ));
             }
             shown += 1;
-        } else if source < shown || source >= pictures {
+        } else if frame.source != LONG_TERM_SOURCE && (source < shown || source >= pictures) {
             return bad(format!(
                 "hidden frame {index} of the original stream codes picture {source}, which \
                  is not among the {} pictures still to be shown",

@@ -32,8 +32,10 @@ pub use blob::{BlobId, BlobRef, BlobSource, Blobs, ParseBlobIdError};
 pub use error::TaskError;
 pub use execute::{execute, is_key_frame};
 pub use picture_io::{MAX_DIMENSION, PictureFormat, i420_from_picture};
-pub use stream::{CHUNK_MAGIC, ChunkFrame, pack_frames, pack_shown_frames, unpack_frames};
+pub use stream::{
+    CHUNK_MAGIC, ChunkFrame, LONG_TERM_SOURCE, pack_frames, pack_shown_frames, unpack_frames,
+};
 pub use task::{
     CHUNK_ALTREF_INTERVAL, CHUNK_KEYFRAME_BOOST, EncodeSettings, Executed, FrameFacts,
-    MAX_ALTREF_INTERVAL, Opening, RateSetting, Task, TaskOutput, WorkStats,
+    LongTermLink, MAX_ALTREF_INTERVAL, Opening, RateSetting, Task, TaskOutput, WorkStats,
 };

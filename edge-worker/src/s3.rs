@@ -228,6 +228,7 @@ mod tests {
             settings: EncodeSettings::default(),
             opening: Opening::Keyframe,
             frames: frames.clone(),
+            long_term: Vec::new(),
         };
         let named: Vec<BlobRef> = frames
             .iter()

@@ -15,11 +15,18 @@
 //! Frames come in stream order. A shown frame codes the next picture not yet shown; a hidden
 //! frame (an altref frame, RFC 6386 §9.1) codes a later picture ahead of its turn, which the
 //! frame alone does not say, so the stream carries every frame's source: rebasing a frame
-//! needs the picture it was made from. Nothing may follow the last frame. Unlike IVF it has
+//! needs the picture it was made from; a long-term reference frame carries
+//! [`LONG_TERM_SOURCE`] instead. Nothing may follow the last frame. Unlike IVF it has
 //! no header fields to keep consistent (size, rate, timestamps): those belong to the job, not
 //! to a chunk.
 
 use crate::error::TaskError;
+
+/// The source of a chunk stream's long-term reference frame
+/// ([`crate::LongTermLink`]): it codes a picture beyond the chunk's, made once for the whole
+/// batch and the same in every chunk, so a rebase keeps every coefficient of it
+/// ([`codec_core::retoken`]) instead of coding it again from a picture.
+pub const LONG_TERM_SOURCE: u32 = u32::MAX;
 
 /// The first eight bytes of every chunk stream (version 2: a source per frame).
 pub const CHUNK_MAGIC: &[u8; 8] = b"FLKCHNK2";

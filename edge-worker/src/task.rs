@@ -40,6 +40,10 @@ pub struct EncodeSettings {
     /// Pictures per altref group within a chunk ([`SequenceConfig::altref_interval`]), at
     /// most [`MAX_ALTREF_INTERVAL`]; 0: none, every picture coded as it comes.
     pub altref_interval: u32,
+    /// Whether the batch's golden and altref are a chain of long-term reference frames
+    /// ([`Task::EncodeChunk`]'s `long_term`), which anchors then leave alone: an anchor
+    /// refreshes only last.
+    pub long_term_chain: bool,
 }
 
 /// The largest [`EncodeSettings::altref_interval`]: the encoder holds that many pictures
@@ -97,6 +101,7 @@ impl EncodeSettings {
             keyframe_boost: config.keyframe_boost,
             anchor_boost: config.anchor_boost,
             altref_interval: config.altref_interval,
+            long_term_chain: !config.anchor_refreshes_altref,
         }
     }
 
@@ -157,6 +162,7 @@ impl EncodeSettings {
             anchor_boost: self.anchor_boost,
             first_frame_replaced: false,
             scene_cut_keyframes: true,
+            anchor_refreshes_altref: !self.long_term_chain,
             altref_interval: self.altref_interval,
             altref_boost: SequenceConfig::default().altref_boost,
             altref_min_stillness: SequenceConfig::default().altref_min_stillness,
@@ -183,6 +189,18 @@ pub enum Opening {
     },
 }
 
+/// One frame of a batch's chain of long-term references
+/// ([`codec_core::encoder::sequence::encode_long_term`]): a hidden frame of `picture`, coded
+/// at `cq_level` less the altref boost from the golden and altref the chain held before it
+/// (from the batch keyframe on), which goes into the final stream right after the first
+/// frame of chunk `chunk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongTermLink {
+    pub chunk: u32,
+    pub picture: BlobId,
+    pub cq_level: u8,
+}
+
 /// One unit of work. Every task belongs to a chunk (its number within the job) and reads
 /// pictures of one size.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -198,6 +216,12 @@ pub enum Task {
         settings: EncodeSettings,
         opening: Opening,
         frames: Vec<BlobId>,
+        /// The batch's long-term chain up to this chunk, in order: the task codes it again
+        /// from the batch keyframe (whose picture is `key_picture`, or this chunk's first
+        /// where it opens the batch) and holds its golden and altref as the final stream
+        /// will; a link of this very chunk goes into its stream after the first frame.
+        /// Empty: none, golden holds the batch keyframe.
+        long_term: Vec<LongTermLink>,
     },
     /// Encode one picture (a chunk's first) as an anchor frame predicted from `state` (the
     /// previous chunk's final state from its own encode): an interframe that refreshes all
@@ -268,13 +292,22 @@ impl Task {
     pub fn inputs(&self) -> Vec<BlobId> {
         let named: Vec<BlobId> = match self {
             Task::EncodeChunk {
-                frames, opening, ..
-            } => match opening {
-                Opening::Keyframe => frames.clone(),
-                Opening::Anchor { key_picture, .. } => {
-                    frames.iter().chain([key_picture]).copied().collect()
-                }
-            },
+                frames,
+                opening,
+                long_term,
+                ..
+            } => {
+                let key = match opening {
+                    Opening::Keyframe => None,
+                    Opening::Anchor { key_picture, .. } => Some(*key_picture),
+                };
+                frames
+                    .iter()
+                    .copied()
+                    .chain(key)
+                    .chain(long_term.iter().map(|link| link.picture))
+                    .collect()
+            }
             Task::EncodeGivenState { state, frame, .. } => vec![*state, *frame],
             Task::Rebase {
                 target,
@@ -483,6 +516,7 @@ mod tests {
                 key_cq_level: Some(30),
             },
             frames: vec![id],
+            long_term: Vec::new(),
         };
         let json = serde_json::to_string(&task).unwrap();
         assert!(json.starts_with(r#"{"encode_chunk":{"chunk":2,"#), "{json}");

@@ -66,6 +66,7 @@ fn encode_chunk_task(chunk: u32, frames: &[BlobId]) -> Task {
             }
         },
         frames: chunk_of(frames, chunk as usize).to_vec(),
+        long_term: Vec::new(),
     }
 }
 
@@ -212,6 +213,7 @@ fn a_keyframe_an_anchor_replaces_gets_its_own_boost() {
             settings: settings.clone(),
             opening,
             frames: chunk_of(&frames, 1).to_vec(),
+            long_term: Vec::new(),
         };
         let (stream, _) = stream_and_state(&run(&task, &mut blobs));
         let frames = frame_data(blobs.get(&stream).unwrap());
@@ -266,6 +268,7 @@ fn a_chunk_at_its_own_level_holds_the_batch_keyframe_of_the_first_chunks_level()
             },
             opening,
             frames: chunk_of(&frames, usize::from(opening != Opening::Keyframe)).to_vec(),
+            long_term: Vec::new(),
         };
         let (_, end) = stream_and_state(&run(&task, blobs));
         state(blobs, &end).references().unwrap().golden.clone()
@@ -459,6 +462,7 @@ fn hidden_frames_go_through_rebase() {
                     }
                 },
                 frames: pictures(chunk as usize),
+                long_term: Vec::new(),
             };
             stream_and_state(&run(&task, &mut blobs))
         })

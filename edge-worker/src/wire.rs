@@ -35,12 +35,13 @@ use crate::error::TaskError;
 use crate::execute::execute;
 use crate::task::{Executed, Task, TaskOutput, WorkStats};
 
-/// First bytes of a request, version 6 (blobs inline or by name, a checksum at the end;
-/// settings with an altref interval; an anchor-opened chunk names its batch's keyframe
-/// picture and the keyframe's quality level where it has one of its own).
-pub const REQUEST_MAGIC: &[u8; 8] = b"FLKREQ06";
-/// First bytes of a response, version 6.
-pub const RESPONSE_MAGIC: &[u8; 8] = b"FLKRES06";
+/// First bytes of a request, version 7 (blobs inline or by name, a checksum at the end;
+/// settings with an altref interval and whether long-term chains hold golden and altref; an
+/// anchor-opened chunk names its batch's keyframe picture and the keyframe's quality level
+/// where it has one of its own; a chunk encode names its batch's long-term chain).
+pub const REQUEST_MAGIC: &[u8; 8] = b"FLKREQ07";
+/// First bytes of a response, version 7.
+pub const RESPONSE_MAGIC: &[u8; 8] = b"FLKRES07";
 /// Bytes of the checksum that ends every message: the SHA-256 of the bytes before it.
 const CHECKSUM_LEN: usize = 32;
 /// The largest message either side decodes, and the most any length field in one may claim;

@@ -300,6 +300,7 @@ mod tests {
             settings: EncodeSettings::default(),
             opening: Opening::Keyframe,
             frames: ids,
+            long_term: Vec::new(),
         };
         encode_request(&task, &blobs, &[], InlinePolicy::EVERYTHING).expect("the request encodes")
     }

@@ -227,6 +227,7 @@ fn lambda_gives_the_bytes_of_local_and_a_task_delivered_twice_is_harmless() {
         settings: EncodeSettings::default(),
         opening: Opening::Keyframe,
         frames,
+        long_term: Vec::new(),
     };
     let request = encode_request(&task, &Blobs::new(), &named, InlinePolicy::up_to(0)).unwrap();
     let invocation = Invocation {

@@ -681,3 +681,47 @@ fn a_target_bitrate_is_planned_per_chunk_and_the_same_on_any_number_of_workers()
         );
     }
 }
+
+#[test]
+fn long_term_chains_put_one_hidden_frame_per_group_and_play_as_announced() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = clip(&dir, 36);
+    let ivf = dir.path().join("long-term.ivf");
+    let extra = |workers| {
+        [
+            "--chunk-frames",
+            "3",
+            "--batch",
+            "6",
+            "--long-term-chunks",
+            "2",
+            "--cq-level",
+            "30",
+            "--workers",
+            workers,
+        ]
+    };
+    let keys = encode_and_check(&y4m, &ivf, &extra("3"), 36);
+    assert_eq!(keys, [0, 18]);
+    // Groups of two chunks: each group's first chunk carries its hidden frame right after
+    // its first picture, in rebased chunks too (pictures 6 and 12 open anchored chunks).
+    let mut shown = 0;
+    let mut hidden_before = Vec::new();
+    for frame in read_ivf_frames(&ivf) {
+        let tag = raw_tag(&frame).unwrap();
+        if tag.show_frame {
+            shown += 1;
+        } else {
+            hidden_before.push(shown);
+        }
+    }
+    assert_eq!(hidden_before, [1, 7, 13, 19, 25, 31]);
+    let recon = flick_ok(with_path(&["decode"], &ivf, &["--frame-md5"]));
+    let md5s: Vec<&str> = recon.iter().map(|line| line_md5(line)).collect();
+    assert_eq!(ffmpeg_frame_md5s(&ivf, 64, 48), md5s, "ffmpeg vs flick");
+    // Each task codes the chain again for itself: the stream does not depend on who ran what.
+    let one = dir.path().join("long-term-one-worker.ivf");
+    flick_ok(encode_args(&y4m, &one, &extra("1")));
+    assert_eq!(fs::read(&ivf).unwrap(), fs::read(&one).unwrap());
+}

@@ -18,6 +18,7 @@ fn task_request() -> Vec<u8> {
         settings: EncodeSettings::default(),
         opening: Opening::Keyframe,
         frames: vec![frame],
+        long_term: Vec::new(),
     };
     encode_request(&task, &blobs, &[], InlinePolicy::EVERYTHING).unwrap()
 }

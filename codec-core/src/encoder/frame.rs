@@ -123,8 +123,10 @@ pub(crate) fn encode_frame(
 
     let references: Vec<(RefFrame, Arc<Picture>)> = match (key_frame, state.references()) {
         (false, Some(refs)) => {
-            let mut distinct: Vec<(RefFrame, Arc<Picture>)> =
-                vec![(RefFrame::Last, refs.last.clone())];
+            let mut distinct: Vec<(RefFrame, Arc<Picture>)> = Vec::with_capacity(3);
+            if params.predict_from_last {
+                distinct.push((RefFrame::Last, refs.last.clone()));
+            }
             for (kind, picture) in [
                 (RefFrame::Golden, &refs.golden),
                 (RefFrame::AltRef, &refs.altref),
@@ -422,7 +424,11 @@ fn build_header(
         },
         refresh_golden: key_frame || refs.golden,
         refresh_altref: key_frame || refs.altref,
-        copy_to_golden: BufferCopy::None,
+        copy_to_golden: if !key_frame && refs.altref_to_golden && !refs.golden {
+            BufferCopy::FromOther
+        } else {
+            BufferCopy::None
+        },
         copy_to_altref: if !key_frame && refs.golden_to_altref && !refs.altref {
             BufferCopy::FromOther
         } else {

@@ -37,6 +37,8 @@ pub struct ReferenceUpdate {
     pub altref: bool,
     /// When golden is refreshed, first keep the old golden as altref.
     pub golden_to_altref: bool,
+    /// When altref is refreshed, first keep the old altref as golden.
+    pub altref_to_golden: bool,
 }
 
 impl Default for ReferenceUpdate {
@@ -46,6 +48,7 @@ impl Default for ReferenceUpdate {
             golden: false,
             altref: false,
             golden_to_altref: false,
+            altref_to_golden: false,
         }
     }
 }
@@ -74,6 +77,10 @@ pub struct EncodeParams {
     /// way and are negated in vector prediction (RFC 6386 §9.7, §18.3).
     pub sign_bias_golden: bool,
     pub sign_bias_altref: bool,
+    /// `false`: no macroblock predicts from the last picture, only from golden, altref or
+    /// within the frame. Such a frame decodes the same from any state whose golden and altref
+    /// are the same pictures, whatever its last is.
+    pub predict_from_last: bool,
 }
 
 impl Default for EncodeParams {
@@ -89,6 +96,7 @@ impl Default for EncodeParams {
             show: true,
             sign_bias_golden: false,
             sign_bias_altref: false,
+            predict_from_last: true,
         }
     }
 }

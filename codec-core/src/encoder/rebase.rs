@@ -30,7 +30,7 @@ use crate::encoder::macroblock::{
 };
 use crate::encoder::quantize::MacroblockQuantizer;
 use crate::encoder::token_writer::{MacroblockLevels, TokenCostTable, macroblock_is_empty};
-use crate::encoder::{EncodeError, EncodedFrame};
+use crate::encoder::{EncodeError, EncodedFrame, FrameStats};
 use crate::error::DecodeError;
 use crate::header::{
     BufferCopy, FrameHeader, FrameTag, KeyframeSize, LoopFilterDeltaUpdate, SegmentData,
@@ -161,6 +161,93 @@ pub fn rebase(
     })?;
     let (state, picture, _) = finish_frame(target, written, recon, &skip_inner);
     let stats = frame_stats(&header, &decided, source, &picture);
+    Ok(EncodedFrame {
+        data,
+        state,
+        picture,
+        stats,
+    })
+}
+
+/// `retoken(state, frame) -> frame'`: rewrite an interframe made against one state so that
+/// it decodes from `target` with every decision *and every quantized coefficient* kept;
+/// only the entropy coding (probabilities, skip flags, tokens) is made again for `target`.
+///
+/// Where the frame's references are the same pictures in both states, the new frame
+/// reconstructs exactly as the original did. That holds for a frame that predicts nothing
+/// from last (see [`EncodeParams::predict_from_last`]) onto any state with the same golden
+/// and altref: a pipeline's long-term reference frames, coded once and then carried into
+/// chunks whose last pictures differ. Elsewhere the reconstruction drifts by whatever the
+/// references differ, uncorrected; [`rebase`] corrects it.
+///
+/// The returned stats carry no coding error (`sse` zero): without a source picture there
+/// is nothing to measure against, and the frame's quality is the original's.
+///
+/// [`EncodeParams::predict_from_last`]: crate::encoder::EncodeParams::predict_from_last
+///
+/// # Errors
+///
+/// [`RebaseError::Parse`] when the frame does not parse with `made_from` (or is a
+/// keyframe, which needs no rewriting), and [`RebaseError::SizeMismatch`] when `target`
+/// cannot predict a frame of its size.
+pub fn retoken(
+    target: &DecoderState,
+    frame: &[u8],
+    made_from: &FrameContext,
+) -> Result<EncodedFrame, RebaseError> {
+    let parsed = parse_frame(made_from, frame).map_err(RebaseError::Parse)?;
+    if parsed.header.is_key_frame() {
+        return Err(RebaseError::Parse(DecodeError::Unsupported(
+            "a keyframe decodes from any state as it is; only interframes are retokened".into(),
+        )));
+    }
+    let frame_size = (parsed.size.width as usize, parsed.size.height as usize);
+    let target_size = target.size().map(|s| (s.width as usize, s.height as usize));
+    if target_size != Some(frame_size) {
+        return Err(RebaseError::SizeMismatch {
+            target: target_size,
+            frame: frame_size,
+        });
+    }
+    let levels = crate::decoder::read_levels(&parsed).map_err(RebaseError::Parse)?;
+    let mut decided: Vec<Decided> = levels
+        .into_iter()
+        .enumerate()
+        .map(|(index, levels)| {
+            let mut info = parsed
+                .modes
+                .get(index / parsed.modes.mb_cols, index % parsed.modes.mb_cols)
+                .clone();
+            info.skip_coeff = false;
+            Decided { info, levels }
+        })
+        .collect();
+    let start = target.probabilities.clone();
+    let (header, _) = rebased_header(target, &parsed, false, &start, &mut decided);
+    let data = write_bitstream(
+        &header,
+        &start,
+        &decided,
+        parsed.modes.mb_cols,
+        parsed.modes.mb_rows,
+    )
+    .map_err(RebaseError::Encode)?;
+    let (state, picture, _) = crate::decoder::decode_frame(target, &data).map_err(|e| {
+        RebaseError::Encode(EncodeError::InvalidParameter(alloc::format!(
+            "internal error: the retokened frame does not decode: {e}"
+        )))
+    })?;
+    let stats = FrameStats {
+        key_frame: false,
+        quantizer: header.quant.y_ac,
+        loop_filter_level: header.loop_filter_level,
+        intra_macroblocks: decided
+            .iter()
+            .filter(|d| d.info.ref_frame == RefFrame::Intra)
+            .count(),
+        macroblocks: decided.len(),
+        sse: [0; 3],
+    };
     Ok(EncodedFrame {
         data,
         state,

@@ -17,9 +17,11 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use crate::decoder::FrameContext;
 use crate::encoder::rate_control::{
     FrameKind, RateController, RateMode, SSIM_DEFAULT_SLOPE, SsimSearch, cq_level_to_quantizer,
 };
+use crate::encoder::rebase::{RebaseError, retoken};
 use crate::encoder::{EncodeError, EncodeParams, EncodedFrame, ReferenceUpdate, encode};
 use crate::metrics;
 use crate::picture::{Picture, Plane};
@@ -59,6 +61,10 @@ pub struct SequenceConfig {
     pub first_frame_replaced: bool,
     /// Code a picture as a keyframe when most of its macroblocks choose intra prediction.
     pub scene_cut_keyframes: bool,
+    /// Whether an anchor frame refreshes altref as well as last, as the keyframe it stands
+    /// for did; `false` where a chain of long-term references ([`encode_long_term`]) holds
+    /// golden and altref, which an anchor must then leave alone.
+    pub anchor_refreshes_altref: bool,
     /// Pictures per altref group with [`SequenceEncoder::push`]: the encoder holds this many
     /// back, codes the group's last one ahead as a hidden altref frame, and refreshes golden
     /// with each group's overlay instead of every `golden_interval` frames. 0: no altref
@@ -93,6 +99,7 @@ impl Default for SequenceConfig {
             anchor_boost: ANCHOR_BOOST,
             first_frame_replaced: false,
             scene_cut_keyframes: true,
+            anchor_refreshes_altref: true,
             // Groups of 16, each given its altref frame only where it holds still enough
             // (`altref_min_stillness`): on five clips of the test set in the constant-quality
             // mode this saved 12.5 points of BD-rate at equal SSIM and 7.4 at equal PSNR (the
@@ -122,6 +129,51 @@ pub const ALTREF_MIN_STILLNESS: u8 = 12;
 
 /// Groups shorter than this get no altref frame: its bits would be shared by too few frames.
 const MIN_ALTREF_GROUP: usize = 4;
+
+/// Codes `picture` as a hidden long-term reference frame after `state`: it predicts only
+/// from golden and altref (and within itself), never from last; the old altref moves to
+/// golden and the frame becomes altref. So it decodes the same from every state whose golden
+/// and altref are `state`'s, whatever their last picture: a pipeline codes a chain of them,
+/// each from the one before, from its batch's keyframe on, and every chunk task can code
+/// the chain again for itself and hold exactly the references the final stream will have
+/// ([`SequenceEncoder::keep_long_term`], [`SequenceEncoder::splice`]). `quantizer` is the
+/// frame's own (already boosted).
+///
+/// # Errors
+///
+/// As [`encode`]; and [`EncodeError::SizeMismatch`] when `state` has no references of the
+/// picture's size (a long-term frame is never a keyframe).
+pub fn encode_long_term(
+    state: &DecoderState,
+    picture: &Picture,
+    quantizer: u8,
+    speed: u8,
+) -> Result<EncodedFrame, EncodeError> {
+    let size = state
+        .size()
+        .map(|size| (usize::from(size.width), usize::from(size.height)));
+    if size != Some((picture.display_width, picture.display_height)) {
+        return Err(EncodeError::SizeMismatch {
+            state: size.unwrap_or((0, 0)),
+            picture: (picture.display_width, picture.display_height),
+        });
+    }
+    let params = EncodeParams {
+        quantizer: quantizer.min(127),
+        speed,
+        references: ReferenceUpdate {
+            last: false,
+            golden: false,
+            altref: true,
+            golden_to_altref: false,
+            altref_to_golden: true,
+        },
+        show: false,
+        predict_from_last: false,
+        ..EncodeParams::default()
+    };
+    encode(state, picture, &params)
+}
 
 /// A picture the lookahead holds.
 #[derive(Clone, Debug)]
@@ -208,9 +260,10 @@ pub struct SequenceEncoder {
     /// Pictures left to code as they come because their group was found not to pay for an
     /// altref frame; the next group is planned after them.
     plain_left: usize,
-    /// The golden reference to hold after the next keyframe instead of the keyframe itself
-    /// ([`SequenceEncoder::keep_golden`]).
-    kept_golden: Option<Arc<Picture>>,
+    /// The golden reference, and perhaps the altref, to hold after the next keyframe instead
+    /// of the keyframe itself ([`SequenceEncoder::keep_golden`],
+    /// [`SequenceEncoder::keep_long_term`]).
+    kept_golden: Option<(Arc<Picture>, Option<Arc<Picture>>)>,
 }
 
 impl SequenceEncoder {
@@ -251,7 +304,36 @@ impl SequenceEncoder {
     /// picture. The frame returned for the keyframe carries the state it makes, golden
     /// included; [`SequenceEncoder::state`] holds `golden`.
     pub fn keep_golden(&mut self, golden: Arc<Picture>) {
-        self.kept_golden = Some(golden);
+        self.kept_golden = Some((golden, None));
+    }
+
+    /// Holds `golden` and `altref` as the long-term references after the next keyframe,
+    /// instead of the keyframe itself; ignored if their size is not the keyframe's. A
+    /// pipeline chunk in a chain of long-term references ([`encode_long_term`]) is decided
+    /// against the golden and altref the final stream has there, which any task can code
+    /// again exactly; only last (the keyframe, in the final stream the anchor) differs.
+    pub fn keep_long_term(&mut self, golden: Arc<Picture>, altref: Arc<Picture>) {
+        self.kept_golden = Some((golden, Some(altref)));
+    }
+
+    /// Puts `frame`, a frame made against a state whose context is `made_from`, into the
+    /// sequence as its next frame, every decision and coefficient kept ([`retoken`]): a
+    /// long-term reference frame that [`encode_long_term`] coded from the same golden and
+    /// altref as this sequence holds decodes here exactly as it was made. Returns the frame
+    /// as it is coded in this sequence.
+    ///
+    /// # Errors
+    ///
+    /// As [`retoken`]; the sequence's state is unchanged on error.
+    pub fn splice(
+        &mut self,
+        frame: &[u8],
+        made_from: &FrameContext,
+    ) -> Result<EncodedFrame, RebaseError> {
+        let spliced = retoken(&self.state, frame, made_from)?;
+        self.state = spliced.state.clone();
+        self.frames_encoded += 1;
+        Ok(spliced)
     }
 
     /// The decoder state after the frames encoded so far.
@@ -466,7 +548,7 @@ impl SequenceEncoder {
         };
         self.state = frame.state.clone();
         if kind == FrameKind::Key
-            && let Some(golden) = self.kept_golden.take()
+            && let Some((golden, altref)) = self.kept_golden.take()
             && let Some(frame) = &mut self.state.frame
             && (golden.display_width, golden.display_height)
                 == (
@@ -475,6 +557,15 @@ impl SequenceEncoder {
                 )
         {
             frame.references.golden = golden;
+            if let Some(altref) = altref.filter(|altref| {
+                (altref.display_width, altref.display_height)
+                    == (
+                        usize::from(frame.size.width),
+                        usize::from(frame.size.height),
+                    )
+            }) {
+                frame.references.altref = altref;
+            }
         }
         self.frames_encoded += 1;
         match kind {
@@ -545,20 +636,23 @@ impl SequenceEncoder {
                 golden: true,
                 altref: false,
                 golden_to_altref: true,
+                altref_to_golden: false,
             },
             // A keyframe's stand-in leaves last and altref as the keyframe would have; golden
             // keeps the batch keyframe, as the chunk's own encode did (`keep_golden`).
             FrameKind::Anchor => ReferenceUpdate {
                 last: true,
                 golden: false,
-                altref: true,
+                altref: self.config.anchor_refreshes_altref,
                 golden_to_altref: false,
+                altref_to_golden: false,
             },
             FrameKind::AltRef => ReferenceUpdate {
                 last: false,
                 golden: false,
                 altref: true,
                 golden_to_altref: false,
+                altref_to_golden: false,
             },
             // The overlay's picture is the altref's: as golden it serves the next group.
             FrameKind::Overlay => ReferenceUpdate {
@@ -566,6 +660,7 @@ impl SequenceEncoder {
                 golden: true,
                 altref: false,
                 golden_to_altref: false,
+                altref_to_golden: false,
             },
             FrameKind::Key | FrameKind::Inter => ReferenceUpdate::default(),
         };
@@ -1481,6 +1576,63 @@ mod tests {
         )
         .unwrap();
         inter.state
+    }
+
+    #[test]
+    fn long_term_frames_decode_the_same_after_any_last_picture() {
+        let key = encode(
+            &DecoderState::new(),
+            &moving_gradient(0),
+            &EncodeParams {
+                quantizer: 20,
+                keyframe: true,
+                ..EncodeParams::default()
+            },
+        )
+        .unwrap();
+        let chain = encode_long_term(&key.state, &moving_gradient(6), 16, 4).unwrap();
+        // Decoded where it was made: hidden, the old altref (the keyframe) now golden.
+        let (made, shown) = decode(&key.state, &chain.data).unwrap();
+        assert_eq!(shown, None, "a long-term frame is hidden");
+        let refs = made.references().unwrap();
+        assert_eq!(refs.altref, chain.picture);
+        assert_eq!(refs.golden, key.picture);
+        assert_eq!(refs.last, key.picture);
+        // The same frame after another last picture predicts nothing from it.
+        let mut other_last = key.state.clone();
+        if let Some(frame) = &mut other_last.frame {
+            frame.references.last = Arc::new(moving_gradient(9));
+        }
+        let (elsewhere, _) = decode(&other_last, &chain.data).unwrap();
+        assert_eq!(elsewhere.references().unwrap().altref, chain.picture);
+
+        // A chunk that goes its own way (three interframes refresh last and the
+        // probabilities) takes the frame in, retokened, and holds exactly the same altref.
+        let mut chunk = key.state.clone();
+        for t in 1..4 {
+            chunk = encode(
+                &chunk,
+                &moving_gradient(t),
+                &EncodeParams {
+                    quantizer: 40,
+                    ..EncodeParams::default()
+                },
+            )
+            .unwrap()
+            .state;
+        }
+        assert_ne!(chunk.probabilities, key.state.probabilities);
+        let spliced = retoken(&chunk, &chain.data, &FrameContext::of(&key.state)).unwrap();
+        assert_eq!(spliced.picture, chain.picture);
+        let (decoded, _) = decode(&chunk, &spliced.data).unwrap();
+        assert_eq!(decoded, spliced.state);
+        let refs = decoded.references().unwrap();
+        assert_eq!((&refs.golden, &refs.altref), (&key.picture, &chain.picture));
+        assert_eq!(refs.last, chunk.references().unwrap().last);
+        // A keyframe is no long-term frame, and a state of another size none to code after.
+        assert!(retoken(&chunk, &key.data, &FrameContext::default()).is_err());
+        let small = Picture::new(32, 32);
+        assert!(encode_long_term(&key.state, &small, 16, 4).is_err());
     }
 
     #[test]

@@ -158,6 +158,7 @@ mod tests {
             settings: EncodeSettings::default(),
             opening: Opening::Keyframe,
             frames,
+            long_term: Vec::new(),
         }
     }
 
@@ -214,6 +215,7 @@ mod tests {
             settings: EncodeSettings::default(),
             opening: Opening::Keyframe,
             frames,
+            long_term: Vec::new(),
         };
         let request = encode_request(&task, &blobs, &[], InlinePolicy::EVERYTHING).unwrap();
         let call = backend.call(request.into());

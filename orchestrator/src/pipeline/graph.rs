@@ -14,8 +14,8 @@ use std::ops::Range;
 
 use anyhow::{Result, bail};
 use edge_worker::{
-    BlobId, CHUNK_KEYFRAME_BOOST, EncodeSettings, FrameFacts, Opening, PictureFormat, RateSetting,
-    Task, TaskOutput,
+    BlobId, CHUNK_KEYFRAME_BOOST, EncodeSettings, FrameFacts, LongTermLink, Opening, PictureFormat,
+    RateSetting, Task, TaskOutput,
 };
 
 use super::rate_plan::{ChunkCost, RatePlan};
@@ -227,6 +227,9 @@ pub struct ChunkGraph {
     anchor_boosts: Vec<Option<u8>>,
     /// In the bitrate mode, the plan of each chunk's quality level ([`RatePlan`]).
     rate_plan: Option<RatePlan>,
+    /// Chunks per group of the batches' long-term chains ([`Self::set_long_term_chunks`]);
+    /// 0: none.
+    long_term_chunks: usize,
 }
 
 impl ChunkGraph {
@@ -252,7 +255,85 @@ impl ChunkGraph {
             moving_batches: BTreeSet::new(),
             anchor_boosts: Vec::new(),
             rate_plan,
+            long_term_chunks: 0,
         }
+    }
+
+    /// Gives each batch a chain of long-term reference frames, one per group of `chunks`
+    /// chunks (0: none): the group's first chunk carries a hidden frame of the group's last
+    /// picture, coded from golden and altref alone, so that every chunk task can code the
+    /// chain again and decide its frames against the golden and altref the final stream
+    /// really has (`LongTermLink`). Only where batches hold several chunks, and not with an
+    /// SSIM target (a chain frame needs a quality level).
+    pub fn set_long_term_chunks(&mut self, chunks: usize) {
+        let possible = self.batches_share_keyframes()
+            && self.settings.altref_interval == 0
+            && !matches!(self.settings.rate, RateSetting::TargetSsim(_));
+        self.long_term_chunks = if possible { chunks } else { 0 };
+        self.settings.long_term_chain = self.long_term_chunks > 0;
+    }
+
+    /// The frame whose picture the long-term frame of the group that chunk `first` opens
+    /// codes: the group's last, within the batch.
+    fn long_term_frame(&self, first: usize) -> usize {
+        let mut last = first + self.long_term_chunks - 1;
+        if let Batch::Chunks(n) = self.batch {
+            last = last.min(self.first_chunk_of_batch(first) + n.max(1) - 1);
+        }
+        (last + 1) * self.chunk_frames - 1
+    }
+
+    /// The chunks that open the long-term groups of chunk `chunk`'s batch, up to its own.
+    fn long_term_groups(&self, chunk: usize) -> impl Iterator<Item = usize> + use<> {
+        let step = self.long_term_chunks.max(1);
+        let first = self.first_chunk_of_batch(chunk);
+        let groups = if self.long_term_chunks == 0 {
+            0
+        } else {
+            (chunk - first) / step + 1
+        };
+        (0..groups).map(move |group| first + group * step)
+    }
+
+    /// The long-term chain that chunk `chunk`'s encode holds; `None` while a picture it
+    /// codes is not read yet or, in the bitrate mode, a group's level is not planned. A
+    /// group whose last picture lies past the end of the video has no link.
+    fn long_term_links(&self, chunk: usize) -> Option<Vec<LongTermLink>> {
+        let mut links = Vec::new();
+        for first in self.long_term_groups(chunk) {
+            match self.pictures.get(self.long_term_frame(first)) {
+                Some(&picture) => links.push(LongTermLink {
+                    chunk: u32::try_from(first).ok()?,
+                    picture,
+                    cq_level: match (&self.rate_plan, self.settings.rate) {
+                        (Some(plan), _) => plan.level(first)?,
+                        (None, RateSetting::CqLevel(level)) => level,
+                        _ => return None,
+                    },
+                }),
+                None if self.ended => {}
+                None => return None,
+            }
+        }
+        Some(links)
+    }
+
+    /// Whether chunk `chunk`'s encode waits for a picture of its long-term chain that the
+    /// input has not given yet: the input must then be read on, however many encodes wait.
+    pub fn awaits_pictures(&self, chunk: usize) -> bool {
+        !self.ended
+            && self
+                .long_term_groups(chunk)
+                .any(|first| self.long_term_frame(first) >= self.pictures.len())
+    }
+
+    /// The pictures of the long-term frames before chunk `chunk`'s group, which its encode
+    /// reads and its batch has held for it.
+    pub fn long_term_claims(&self, chunk: usize) -> Vec<BlobId> {
+        self.long_term_groups(chunk)
+            .filter(|&first| self.long_term_frame(first) < chunk * self.chunk_frames)
+            .filter_map(|first| self.pictures.get(self.long_term_frame(first)).copied())
+            .collect()
     }
 
     /// The bitrate plan of a job with `settings`, if they set a bitrate.
@@ -607,6 +688,7 @@ impl ChunkGraph {
                 settings: self.settings_of(chunk)?,
                 opening: self.opening(chunk)?,
                 frames: self.pictures[frames].to_vec(),
+                long_term: self.long_term_links(chunk)?,
             }),
             Step::GivenState(_) => {
                 let previous = self.encoded[chunk - 1]?;
@@ -737,6 +819,17 @@ impl ChunkGraph {
             readers.push(Reader::Task(Step::Rebase(chunk)));
             if frame.is_multiple_of(self.chunk_frames) {
                 readers.push(Reader::Task(Step::GivenState(chunk)));
+            }
+        }
+        // A long-term frame's picture: the encodes of its group read it, and the batch holds
+        // it for the chunks after, which code the chain again.
+        if let Some(first) = self
+            .long_term_groups(chunk)
+            .find(|&first| self.long_term_frame(first) == frame)
+        {
+            readers.extend((first..chunk).map(|c| Reader::Task(Step::Encode(c))));
+            if !self.batch.first_in_batch(chunk + 1) {
+                readers.push(Reader::Batch(self.batch_index(chunk)));
             }
         }
         readers

@@ -609,3 +609,69 @@ fn a_bitrate_is_planned_as_a_level_per_chunk_once_the_sample_is_back() {
     assert!(!cq.plans_rate());
     assert_eq!(cq.record_coded(Step::Encode(0), &coded(&[100])), []);
 }
+
+#[test]
+fn long_term_links_name_each_groups_last_picture_once_it_is_read() {
+    let settings = EncodeSettings {
+        rate: RateSetting::CqLevel(30),
+        ..EncodeSettings::default()
+    };
+    let mut graph = ChunkGraph::new(2, Batch::Chunks(4), FORMAT, settings);
+    graph.set_long_term_chunks(2);
+    let picture = |f: usize| id(&format!("picture {f}"));
+    for f in 0..5 {
+        graph.add_picture(picture(f));
+    }
+    let links = |graph: &ChunkGraph, chunk| match graph.task(Step::Encode(chunk)) {
+        Some(Task::EncodeChunk { long_term, .. }) => Some(long_term),
+        _ => None,
+    };
+    let link = |chunk: u32, f| LongTermLink {
+        chunk,
+        picture: picture(f),
+        cq_level: 30,
+    };
+    // Chunks 0-1 form a group whose last picture is 3; chunks 2-3 wait for picture 7.
+    assert_eq!(links(&graph, 0), Some(vec![link(0, 3)]));
+    assert_eq!(links(&graph, 1), Some(vec![link(0, 3)]));
+    assert_eq!(links(&graph, 2), None);
+    assert!(graph.awaits_pictures(2) && !graph.awaits_pictures(1));
+    assert!(
+        graph
+            .picture_readers(3)
+            .contains(&Reader::Task(Step::Encode(0)))
+    );
+    assert!(graph.picture_readers(3).contains(&Reader::Batch(0)));
+    for f in 5..10 {
+        graph.add_picture(picture(f));
+    }
+    assert_eq!(links(&graph, 3), Some(vec![link(0, 3), link(2, 7)]));
+    assert_eq!(graph.long_term_claims(3), [picture(3)]);
+    // The batch ends with chunk 3: no later chunk reads picture 7; the next batch's chain
+    // starts anew, its group cut short by the end of the input.
+    assert!(!graph.picture_readers(7).contains(&Reader::Batch(1)));
+    assert!(
+        graph
+            .picture_readers(7)
+            .contains(&Reader::Task(Step::Encode(2)))
+    );
+    assert_eq!(links(&graph, 4), None);
+    graph.end_input();
+    assert_eq!(links(&graph, 4), Some(Vec::new()));
+    // Anchors leave golden and altref to the chain.
+    assert!(graph.settings_of(1).is_some_and(|s| s.long_term_chain));
+    // Not with an SSIM target, which gives a chain frame no level.
+    let mut ssim = ChunkGraph::new(
+        2,
+        Batch::Chunks(4),
+        FORMAT,
+        EncodeSettings {
+            rate: RateSetting::TargetSsim(0.95),
+            ..EncodeSettings::default()
+        },
+    );
+    ssim.set_long_term_chunks(2);
+    ssim.add_picture(picture(0));
+    ssim.add_picture(picture(1));
+    assert_eq!(links(&ssim, 0), Some(Vec::new()));
+}

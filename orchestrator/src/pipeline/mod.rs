@@ -64,6 +64,8 @@ pub struct Config {
     /// Frames per chunk (at least 1).
     pub chunk_frames: usize,
     pub batch: Batch,
+    /// Chunks per long-term reference group (`ChunkGraph::set_long_term_chunks`); 0: none.
+    pub long_term_chunks: usize,
     pub backend: BackendKind,
     /// The wasmtime backend's worker component (`None`: where it is built).
     pub worker_wasm: Option<PathBuf>,
@@ -218,6 +220,7 @@ async fn encode(config: &Config) -> Result<()> {
         format,
         EncodeSettings::from_config(&encoder),
     );
+    graph.set_long_term_chunks(config.long_term_chunks);
     graph.expect_frames(
         source
             .estimated_frames(config.limit)

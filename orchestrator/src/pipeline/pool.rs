@@ -347,6 +347,7 @@ mod tests {
             settings: EncodeSettings::default(),
             opening: Opening::Keyframe,
             frames: vec![id],
+            long_term: Vec::new(),
         };
         let request = pool.request(&task).await.unwrap();
         let decoded = decode_request(&request.bytes).unwrap();

@@ -377,7 +377,9 @@ impl Driver<'_> {
         self.ready
             .iter()
             .chain(&self.waiting)
-            .filter(|step| matches!(step, Step::Encode(_)))
+            .filter(
+                |step| matches!(step, Step::Encode(chunk) if !self.graph.awaits_pictures(*chunk)),
+            )
             .count()
     }
 
@@ -407,6 +409,7 @@ impl Driver<'_> {
                     return self.fail(Stopped::Tasks(error));
                 }
                 self.admit(steps);
+                self.wake_encodes();
             }
             Some(Err(error)) => self.fail(Stopped::Input(error)),
             None => {
@@ -419,6 +422,7 @@ impl Driver<'_> {
                     return self.fail(Stopped::Tasks(error));
                 }
                 self.admit(steps);
+                self.wake_encodes();
                 self.progress
                     .set_length(self.graph.layout().task_count() as u64);
                 for reader in self.graph.readers_past_the_end() {
@@ -562,6 +566,14 @@ impl Driver<'_> {
             let Step::Encode(chunk) = *step else {
                 continue;
             };
+            for id in self.graph.long_term_claims(chunk) {
+                if !self.pool.claim(id, &[Reader::Task(*step)]) {
+                    bail!(
+                        "a picture of chunk {chunk}'s long-term chain ({}) is no longer held",
+                        id.short()
+                    );
+                }
+            }
             let claims = self.graph.key_picture_claims(chunk);
             if let Some((id, reader)) = claims.claim
                 && !self.pool.claim(id, &[reader])
@@ -867,6 +879,18 @@ impl Driver<'_> {
             if attempts == 1 { "" } else { "s" },
         ));
         self.fail(Stopped::Tasks(error));
+    }
+
+    /// Chunk encodes that wait, some perhaps for the picture just read (a long-term chain
+    /// codes pictures ahead of the chunk) or for the end of the input.
+    fn wake_encodes(&mut self) {
+        let encodes: Vec<Step> = self
+            .waiting
+            .iter()
+            .filter(|step| matches!(step, Step::Encode(_)))
+            .copied()
+            .collect();
+        self.wake(encodes);
     }
 
     /// Tasks that may have become ready: those whose inputs now all exist move on.
