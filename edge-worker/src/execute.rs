@@ -136,7 +136,11 @@ fn encode_chunk(
     match (&before, &key) {
         (Some(before), _) => {
             if let Some(refs) = before.references() {
-                encoder.keep_long_term(Arc::clone(&refs.golden), Arc::clone(&refs.altref));
+                if settings.long_term_chain {
+                    encoder.keep_long_term(Arc::clone(&refs.golden), Arc::clone(&refs.altref));
+                } else {
+                    encoder.keep_golden(Arc::clone(&refs.golden));
+                }
             }
         }
         (None, Some(key)) if matches!(opening, Opening::Anchor { .. }) => {
@@ -277,6 +281,7 @@ fn long_term_chain(
         memo_key.extend(link.picture.0);
         memo_key.push(link.cq_level);
         memo_key.push(speed);
+        memo_key.push(u8::from(link.from_altref));
         let made_from = Arc::clone(&state);
         let step = memoized(
             &LONG_TERM_FRAMES,
@@ -287,13 +292,12 @@ fn long_term_chain(
                 let picture = read_picture(blobs, format, &input, &link.picture)?;
                 let quantizer = cq_level_to_quantizer(link.cq_level).saturating_sub(altref_boost);
                 let coded =
-                    encode_long_term(&made_from, &picture, quantizer, speed).map_err(|e| {
-                        TaskError::Encode {
+                    encode_long_term(&made_from, &picture, quantizer, speed, link.from_altref)
+                        .map_err(|e| TaskError::Encode {
                             chunk: link.chunk,
                             frame: 0,
                             reason: format!("its long-term frame: {e}"),
-                        }
-                    })?;
+                        })?;
                 Ok(Arc::new(LongTermStep {
                     frame: coded.data,
                     made_from: Arc::clone(&made_from),
@@ -336,8 +340,13 @@ fn keyframe_key(
     let mut key = key_picture.0.to_vec();
     key.extend(format.width.to_le_bytes());
     key.extend(format.height.to_le_bytes());
+    // What anchors refresh does not change a keyframe.
+    let settings = EncodeSettings {
+        long_term_chain: false,
+        ..settings.clone()
+    };
     // Settings always encode; were they not to, the key would still name the picture.
-    if let Ok(bytes) = bincode::serde::encode_to_vec(settings, bincode::config::standard()) {
+    if let Ok(bytes) = bincode::serde::encode_to_vec(&settings, bincode::config::standard()) {
         key.extend(bytes);
     }
     key

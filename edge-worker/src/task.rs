@@ -40,9 +40,10 @@ pub struct EncodeSettings {
     /// Pictures per altref group within a chunk ([`SequenceConfig::altref_interval`]), at
     /// most [`MAX_ALTREF_INTERVAL`]; 0: none, every picture coded as it comes.
     pub altref_interval: u32,
-    /// Whether the batch's golden and altref are a chain of long-term reference frames
-    /// ([`Task::EncodeChunk`]'s `long_term`), which anchors then leave alone: an anchor
-    /// refreshes only last.
+    /// Whether a chain of long-term reference frames ([`Task::EncodeChunk`]'s `long_term`)
+    /// holds altref in this chunk, which its anchor then leaves alone (it refreshes only
+    /// last); otherwise the anchor refreshes altref, as the keyframe it stands for did, and
+    /// golden alone is the chain's (or the batch keyframe).
     pub long_term_chain: bool,
 }
 
@@ -193,12 +194,15 @@ pub enum Opening {
 /// ([`codec_core::encoder::sequence::encode_long_term`]): a hidden frame of `picture`, coded
 /// at `cq_level` less the altref boost from the golden and altref the chain held before it
 /// (from the batch keyframe on), which goes into the final stream right after the first
-/// frame of chunk `chunk`.
+/// frame of chunk `chunk`. `from_altref`: the chain held altref up to it; otherwise (the
+/// group before had no link, and its anchors refreshed altref) it predicts from golden
+/// alone and keeps golden.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LongTermLink {
     pub chunk: u32,
     pub picture: BlobId,
     pub cq_level: u8,
+    pub from_altref: bool,
 }
 
 /// One unit of work. Every task belongs to a chunk (its number within the job) and reads

@@ -198,13 +198,15 @@ struct PipelineArgs {
     )]
     batch: pipeline::Batch,
 
-    /// Chunks per long-term reference group: each group of G chunks in a batch gets a hidden
-    /// frame of its last picture, coded from golden and altref alone, which the group's
-    /// chunks predict from (as a serial encoder's altref frames); every chunk task codes the
-    /// batch's chain again, so they all decide against the references the final stream has.
-    /// 0: none, golden holds the batch keyframe and each anchor refreshes altref.
-    #[arg(long, value_name = "G", default_value_t = 0, requires = "chunk_frames")]
-    long_term_chunks: u32,
+    /// Chunks per long-term reference group: each group of G chunks in a batch that holds
+    /// still enough gets a hidden frame of its last picture, coded from golden and altref
+    /// alone, which the group's chunks predict from (as a serial encoder's altref frames);
+    /// every chunk task codes the batch's chain again, so they all decide against the
+    /// references the final stream has. 0: none, golden holds the batch keyframe and each
+    /// anchor refreshes altref. Default: 3 at a constant quality; none with a target
+    /// bitrate, whose plan does not size the hidden frames yet.
+    #[arg(long, value_name = "G", requires = "chunk_frames")]
+    long_term_chunks: Option<u32>,
 
     /// Tasks in flight at once on the backend; for `local`, the threads that run them.
     /// Default: the number of CPUs.

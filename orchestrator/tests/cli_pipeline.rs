@@ -211,6 +211,20 @@ fn scene_cuts_get_keyframes_where_the_serial_encoder_puts_them() {
             "--batch {batch}: batch starts and both cuts"
         );
     }
+    // Long-term groups of two chunks: the groups across the cuts (chunks 4-5, 6-7) hold no
+    // link, so both cuts still get their keyframes, and the stream plays as announced.
+    let ivf = dir.path().join("long-term.ivf");
+    let extra = [
+        "--chunk-frames",
+        "3",
+        "--batch",
+        "whole",
+        "--long-term-chunks",
+        "2",
+        "--workers",
+        "2",
+    ];
+    assert_eq!(encode_and_check(&y4m, &ivf, &extra, 24), [0, 12, 19]);
 }
 
 #[test]
@@ -251,9 +265,11 @@ fn odd_size_quality_options_limit_and_save_state() {
         .count();
     assert_eq!(keys, 1);
 
-    // --save-state writes what dump-state computes after the last frame.
+    // --save-state writes what dump-state computes after the last frame (of the stream's
+    // frames, hidden ones too).
     let dumped = dir.path().join("dumped.state");
-    let mut args = with_path(&["dump-state"], &ivf, &["--after", "6", "-o"]);
+    let last = (read_ivf_frames(&ivf).len() - 1).to_string();
+    let mut args = with_path(&["dump-state"], &ivf, &["--after", &last, "-o"]);
     args.push(dumped.clone().into_os_string());
     flick_ok(&args);
     assert_eq!(fs::read(&state).unwrap(), fs::read(&dumped).unwrap());

@@ -139,6 +139,10 @@ const MIN_ALTREF_GROUP: usize = 4;
 /// ([`SequenceEncoder::keep_long_term`], [`SequenceEncoder::splice`]). `quantizer` is the
 /// frame's own (already boosted).
 ///
+/// Without `from_altref` the frame predicts from golden alone and leaves golden as it is: it
+/// decodes the same whatever the state's altref (a chunk's own anchor, where the chain held
+/// no altref for a while).
+///
 /// # Errors
 ///
 /// As [`encode`]; and [`EncodeError::SizeMismatch`] when `state` has no references of the
@@ -148,6 +152,7 @@ pub fn encode_long_term(
     picture: &Picture,
     quantizer: u8,
     speed: u8,
+    from_altref: bool,
 ) -> Result<EncodedFrame, EncodeError> {
     let size = state
         .size()
@@ -166,13 +171,21 @@ pub fn encode_long_term(
             golden: false,
             altref: true,
             golden_to_altref: false,
-            altref_to_golden: true,
+            altref_to_golden: from_altref,
         },
         show: false,
         predict_from_last: false,
         ..EncodeParams::default()
     };
-    encode(state, picture, &params)
+    if from_altref {
+        return encode(state, picture, &params);
+    }
+    // Altref as golden: the encoder searches one reference where both are the same picture.
+    let mut golden_only = state.clone();
+    if let Some(frame) = &mut golden_only.frame {
+        frame.references.altref = Arc::clone(&frame.references.golden);
+    }
+    encode(&golden_only, picture, &params)
 }
 
 /// A picture the lookahead holds.
@@ -906,7 +919,7 @@ const CUT_INTER_PERCENT: usize = 40;
 /// match some block of `before` at least as well as they match their own mean
 /// ([`GridMatch`]). A false cut only shortens an altref group; keyframes are still decided
 /// by coding ([`SequenceConfig::scene_cut_keyframes`]).
-fn looks_like_a_cut(before: &Picture, picture: &Picture) -> bool {
+pub fn looks_like_a_cut(before: &Picture, picture: &Picture) -> bool {
     if (before.display_width, before.display_height)
         != (picture.display_width, picture.display_height)
     {
@@ -1590,7 +1603,7 @@ mod tests {
             },
         )
         .unwrap();
-        let chain = encode_long_term(&key.state, &moving_gradient(6), 16, 4).unwrap();
+        let chain = encode_long_term(&key.state, &moving_gradient(6), 16, 4, true).unwrap();
         // Decoded where it was made: hidden, the old altref (the keyframe) now golden.
         let (made, shown) = decode(&key.state, &chain.data).unwrap();
         assert_eq!(shown, None, "a long-term frame is hidden");
@@ -1629,10 +1642,27 @@ mod tests {
         let refs = decoded.references().unwrap();
         assert_eq!((&refs.golden, &refs.altref), (&key.picture, &chain.picture));
         assert_eq!(refs.last, chunk.references().unwrap().last);
+        // From golden alone, the frame decodes the same whatever altref holds, and keeps golden.
+        let mut other_altref = chunk.clone();
+        if let Some(frame) = &mut other_altref.frame {
+            frame.references.altref = Arc::new(moving_gradient(11));
+        }
+        let golden_only =
+            encode_long_term(&other_altref, &moving_gradient(7), 16, 4, false).unwrap();
+        for state in [&chunk, &other_altref] {
+            let spliced =
+                retoken(state, &golden_only.data, &FrameContext::of(&other_altref)).unwrap();
+            assert_eq!(spliced.picture, golden_only.picture);
+            let refs = spliced.state.references().unwrap();
+            assert_eq!(
+                (&refs.golden, &refs.altref),
+                (&key.picture, &golden_only.picture)
+            );
+        }
         // A keyframe is no long-term frame, and a state of another size none to code after.
         assert!(retoken(&chunk, &key.data, &FrameContext::default()).is_err());
         let small = Picture::new(32, 32);
-        assert!(encode_long_term(&key.state, &small, 16, 4).is_err());
+        assert!(encode_long_term(&key.state, &small, 16, 4, true).is_err());
     }
 
     #[test]

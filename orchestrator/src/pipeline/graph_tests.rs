@@ -611,12 +611,13 @@ fn a_bitrate_is_planned_as_a_level_per_chunk_once_the_sample_is_back() {
 }
 
 #[test]
-fn long_term_links_name_each_groups_last_picture_once_it_is_read() {
+fn long_term_links_name_each_still_groups_last_picture_once_it_is_read() {
     let settings = EncodeSettings {
         rate: RateSetting::CqLevel(30),
         ..EncodeSettings::default()
     };
-    let mut graph = ChunkGraph::new(2, Batch::Chunks(4), FORMAT, settings);
+    // Chunks of 2, batches of 6 chunks, groups of 2 chunks: links at pictures 3, 7 and 11.
+    let mut graph = ChunkGraph::new(2, Batch::Chunks(6), FORMAT, settings);
     graph.set_long_term_chunks(2);
     let picture = |f: usize| id(&format!("picture {f}"));
     for f in 0..5 {
@@ -626,15 +627,20 @@ fn long_term_links_name_each_groups_last_picture_once_it_is_read() {
         Some(Task::EncodeChunk { long_term, .. }) => Some(long_term),
         _ => None,
     };
-    let link = |chunk: u32, f| LongTermLink {
+    let link = |chunk: u32, f, from_altref| LongTermLink {
         chunk,
         picture: picture(f),
         cq_level: 30,
+        from_altref,
     };
-    // Chunks 0-1 form a group whose last picture is 3; chunks 2-3 wait for picture 7.
-    assert_eq!(links(&graph, 0), Some(vec![link(0, 3)]));
-    assert_eq!(links(&graph, 1), Some(vec![link(0, 3)]));
-    assert_eq!(links(&graph, 2), None);
+    assert_eq!(graph.long_term_group_at(3), Some((0, 3)));
+    assert_eq!(graph.long_term_group_at(4), Some((2, 7)));
+    // Picture 3 is read, but until its group is planned, no chunk of it is ready.
+    assert_eq!(links(&graph, 0), None);
+    graph.plan_long_term(0, true);
+    assert_eq!(links(&graph, 0), Some(vec![link(0, 3, true)]));
+    assert_eq!(links(&graph, 1), Some(vec![link(0, 3, true)]));
+    assert_eq!(links(&graph, 2), None, "chunk 2 waits for picture 7");
     assert!(graph.awaits_pictures(2) && !graph.awaits_pictures(1));
     assert!(
         graph
@@ -642,24 +648,43 @@ fn long_term_links_name_each_groups_last_picture_once_it_is_read() {
             .contains(&Reader::Task(Step::Encode(0)))
     );
     assert!(graph.picture_readers(3).contains(&Reader::Batch(0)));
-    for f in 5..10 {
+    for f in 5..12 {
+        if f == 7 {
+            graph.plan_long_term(2, false);
+        }
+        if f == 11 {
+            graph.plan_long_term(4, true);
+        }
         graph.add_picture(picture(f));
     }
-    assert_eq!(links(&graph, 3), Some(vec![link(0, 3), link(2, 7)]));
-    assert_eq!(graph.long_term_claims(3), [picture(3)]);
-    // The batch ends with chunk 3: no later chunk reads picture 7; the next batch's chain
-    // starts anew, its group cut short by the end of the input.
-    assert!(!graph.picture_readers(7).contains(&Reader::Batch(1)));
+    // A group that does not hold still has no link: its anchors refresh altref, and the
+    // next link predicts from golden alone. No one holds its last picture for the chain.
     assert!(
-        graph
+        !graph
             .picture_readers(7)
             .contains(&Reader::Task(Step::Encode(2)))
     );
-    assert_eq!(links(&graph, 4), None);
-    graph.end_input();
-    assert_eq!(links(&graph, 4), Some(Vec::new()));
-    // Anchors leave golden and altref to the chain.
+    assert_eq!(links(&graph, 3), Some(vec![link(0, 3, true)]));
+    assert_eq!(
+        links(&graph, 5),
+        Some(vec![link(0, 3, true), link(4, 11, false)])
+    );
+    assert_eq!(graph.long_term_claims(5), [picture(3)]);
     assert!(graph.settings_of(1).is_some_and(|s| s.long_term_chain));
+    assert!(graph.settings_of(3).is_some_and(|s| !s.long_term_chain));
+    assert!(graph.settings_of(5).is_some_and(|s| s.long_term_chain));
+    // The batch ends with chunk 5: no later chunk reads picture 11; the next batch's chain
+    // starts anew, its group cut short by the end of the input.
+    assert!(!graph.picture_readers(11).contains(&Reader::Batch(1)));
+    assert!(
+        graph
+            .picture_readers(11)
+            .contains(&Reader::Task(Step::Encode(4)))
+    );
+    graph.add_picture(picture(12));
+    assert_eq!(links(&graph, 6), None);
+    graph.end_input();
+    assert_eq!(links(&graph, 6), Some(Vec::new()));
     // Not with an SSIM target, which gives a chain frame no level.
     let mut ssim = ChunkGraph::new(
         2,
@@ -674,4 +699,5 @@ fn long_term_links_name_each_groups_last_picture_once_it_is_read() {
     ssim.add_picture(picture(0));
     ssim.add_picture(picture(1));
     assert_eq!(links(&ssim, 0), Some(Vec::new()));
+    assert_eq!(ssim.long_term_group_at(0), None);
 }

@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
-use codec_core::encoder::sequence::{ALTREF_MIN_STILLNESS, intra_errors, predict, stillness};
+use codec_core::encoder::sequence::{
+    ALTREF_MIN_STILLNESS, intra_errors, looks_like_a_cut, predict, stillness,
+};
 use codec_core::encoder::size_model::PlannedFrame;
 use edge_worker::wire::{Answer, decode_response, encode_response, task_key};
 use edge_worker::{BlobId, BlobRef, Blobs, FrameFacts, Task, TaskOutput};
@@ -192,6 +194,8 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         stop: None,
         keyframe_plan: None,
         anchor_plan: None,
+        long_term_samples: Vec::new(),
+        long_term_cut: None,
         rate_cost: None,
         previous: None,
     };
@@ -284,7 +288,17 @@ struct Driver<'a> {
     rate_cost: Option<(usize, ChunkCost)>,
     /// The last picture measured, and its frame: the next one is measured against it.
     previous: Option<(usize, codec_core::Picture)>,
+    /// Pictures of the long-term group being read, sampled every
+    /// [`LONG_TERM_SAMPLE_STEP`] frames, each with the group's first chunk: they are
+    /// measured against the group's last picture once it comes ([`ChunkGraph::plan_long_term`]).
+    long_term_samples: Vec<(usize, codec_core::Picture)>,
+    /// The long-term group (by its first chunk) in which a scene cut was seen.
+    long_term_cut: Option<usize>,
 }
+
+/// Every how many pictures a long-term group's stillness is sampled: the samples are held
+/// until the group's last picture comes, up to a few chunks later.
+const LONG_TERM_SAMPLE_STEP: usize = 3;
 
 /// How well a chunk's pictures so far predict each other, for the plan of its anchor
 /// frame's boost ([`ChunkGraph::plan_anchor`]).
@@ -451,7 +465,9 @@ impl Driver<'_> {
         });
         let for_anchor = self.graph.in_anchored_chunk(frame);
         let for_rate = self.graph.plans_rate();
-        if !for_keyframe && !for_anchor && !for_rate {
+        let long_term = self.graph.long_term_group_at(frame);
+        let for_long_term = long_term.is_some();
+        if !for_keyframe && !for_anchor && !for_rate && !for_long_term {
             return Ok(());
         }
         let picture = self
@@ -522,7 +538,37 @@ impl Driver<'_> {
             };
             cost.add(kind, &errors, macroblocks);
         }
-        if for_anchor || for_rate {
+        if let Some((first, last)) = long_term {
+            let start = first * self.graph.chunk_frames();
+            // A group never spans a cut, as the serial encoder's altref groups do not: its
+            // link's picture would belong to the next scene, and the cut's picture would
+            // predict from it instead of starting anew.
+            if frame > start
+                && before
+                    .as_ref()
+                    .is_none_or(|before| looks_like_a_cut(before, &picture))
+            {
+                self.long_term_cut = Some(first);
+            }
+            if frame == last {
+                let samples: Vec<&codec_core::Picture> = self
+                    .long_term_samples
+                    .iter()
+                    .filter(|(group, _)| *group == first)
+                    .map(|(_, sample)| sample)
+                    .collect();
+                let total: f64 = samples.iter().map(|s| stillness(&picture, s)).sum();
+                let still = !samples.is_empty()
+                    && self.long_term_cut != Some(first)
+                    && total * 100.0 >= f64::from(ALTREF_MIN_STILLNESS) * samples.len() as f64;
+                self.graph.plan_long_term(first, still);
+                self.long_term_samples.clear();
+            } else if (frame - start).is_multiple_of(LONG_TERM_SAMPLE_STEP) {
+                self.long_term_samples.retain(|(group, _)| *group == first);
+                self.long_term_samples.push((first, picture.clone()));
+            }
+        }
+        if for_anchor || for_rate || for_long_term {
             self.previous = Some((frame, picture));
         }
         Ok(())
@@ -881,16 +927,12 @@ impl Driver<'_> {
         self.fail(Stopped::Tasks(error));
     }
 
-    /// Chunk encodes that wait, some perhaps for the picture just read (a long-term chain
-    /// codes pictures ahead of the chunk) or for the end of the input.
+    /// Steps that wait, some perhaps for the picture just read (a long-term chain codes
+    /// pictures ahead of the chunk and plans each group from its last) or for the end of the
+    /// input.
     fn wake_encodes(&mut self) {
-        let encodes: Vec<Step> = self
-            .waiting
-            .iter()
-            .filter(|step| matches!(step, Step::Encode(_)))
-            .copied()
-            .collect();
-        self.wake(encodes);
+        let waiting: Vec<Step> = self.waiting.iter().copied().collect();
+        self.wake(waiting);
     }
 
     /// Tasks that may have become ready: those whose inputs now all exist move on.
