@@ -14,8 +14,8 @@ use crate::error::TaskError;
 use crate::picture_io::PictureFormat;
 use crate::stream::{ChunkFrame, LONG_TERM_SOURCE, pack_frames, unpack_frames};
 use crate::task::{
-    EncodeSettings, Executed, FrameFacts, LongTermLink, Opening, RateSetting, Task, TaskOutput,
-    WorkStats,
+    EncodeSettings, Executed, FrameFacts, LONG_TERM_REPLACED_KEYFRAME_BOOST, LongTermLink, Opening,
+    RateSetting, Task, TaskOutput, WorkStats,
 };
 
 /// Runs `task` on blobs read from `blobs`. Pure and deterministic: the same task on the same
@@ -132,6 +132,9 @@ fn encode_chunk(
         _ => (None, None),
     };
     config.first_frame_replaced = matches!(opening, Opening::Anchor { .. });
+    if settings.long_term_chain {
+        config.replaced_keyframe_boost = LONG_TERM_REPLACED_KEYFRAME_BOOST;
+    }
     let mut encoder = SequenceEncoder::new(config);
     match (&before, &key) {
         (Some(before), _) => {

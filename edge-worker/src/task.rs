@@ -70,6 +70,17 @@ impl Default for EncodeSettings {
 /// keyframe and serves only the chunk's few frames.
 pub const CHUNK_ALTREF_INTERVAL: u32 = 0;
 
+/// Quantizer-index reduction of a chunk's replaced keyframe where a long-term chain holds
+/// altref (`EncodeSettings::long_term_chain`): the anchor that stands for it is then a plain
+/// interframe, so the keyframe the chunk's frames are decided against should not be much
+/// finer than the anchor they are rebased onto. Against the 32 of other chunks
+/// (`REPLACED_KEYFRAME_BOOST`), with groups of three six-frame chunks at `--cq-level`
+/// 12..48, ExCamera[6,16] came out at equal SSIM and PSNR 3.1 and 3.2 points of BD-rate
+/// closer to the serial encoder on the real clip at 360p (+4.7/+3.7 to +1.5/+0.6), 3.8 and
+/// 4.0 on its small crop, 2.3 and 0.8 on a synthetic zoom; a still picture with light grain
+/// lost 0.7 at equal SSIM (issue 10's notes).
+pub const LONG_TERM_REPLACED_KEYFRAME_BOOST: u8 = 12;
+
 /// Quantizer-index reduction of a batch keyframe that pays over about one chunk: in
 /// batches of one chunk (plain chunked encoding, ExCamera[N,1]), and where the batch's
 /// first chunk does not hold still against it, so that golden soon holds little in view.
@@ -163,6 +174,7 @@ impl EncodeSettings {
             anchor_boost: self.anchor_boost,
             first_frame_replaced: false,
             scene_cut_keyframes: true,
+            replaced_keyframe_boost: SequenceConfig::default().replaced_keyframe_boost,
             anchor_refreshes_altref: !self.long_term_chain,
             altref_interval: self.altref_interval,
             altref_boost: SequenceConfig::default().altref_boost,

@@ -61,6 +61,9 @@ pub struct SequenceConfig {
     pub first_frame_replaced: bool,
     /// Code a picture as a keyframe when most of its macroblocks choose intra prediction.
     pub scene_cut_keyframes: bool,
+    /// Quantizer-index reduction of a first keyframe that an anchor replaces
+    /// (`first_frame_replaced`), in the constant-quality and SSIM modes.
+    pub replaced_keyframe_boost: u8,
     /// Whether an anchor frame refreshes altref as well as last, as the keyframe it stands
     /// for did; `false` where a chain of long-term references ([`encode_long_term`]) holds
     /// golden and altref, which an anchor must then leave alone.
@@ -99,6 +102,7 @@ impl Default for SequenceConfig {
             anchor_boost: ANCHOR_BOOST,
             first_frame_replaced: false,
             scene_cut_keyframes: true,
+            replaced_keyframe_boost: REPLACED_KEYFRAME_BOOST,
             anchor_refreshes_altref: true,
             // Groups of 16, each given its altref frame only where it holds still enough
             // (`altref_min_stillness`): on five clips of the test set in the constant-quality
@@ -702,7 +706,9 @@ impl SequenceEncoder {
     /// The boosted quantizer of frames that are predicted from for long.
     fn boosted(&self, picture: &Picture, quantizer: u8, kind: FrameKind) -> u8 {
         match kind {
-            FrameKind::Key if self.replaced() => quantizer.saturating_sub(REPLACED_KEYFRAME_BOOST),
+            FrameKind::Key if self.replaced() => {
+                quantizer.saturating_sub(self.config.replaced_keyframe_boost)
+            }
             FrameKind::Key if self.holds_still_after(picture) => {
                 let boosted = quantizer.saturating_sub(self.config.keyframe_boost);
                 boosted - STILL_KEYFRAME_BOOST.min(boosted / 2)
