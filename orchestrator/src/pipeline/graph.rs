@@ -662,7 +662,7 @@ impl ChunkGraph {
     }
 
     /// The batch that chunk `chunk` belongs to.
-    fn batch_index(&self, chunk: usize) -> usize {
+    pub fn batch_index(&self, chunk: usize) -> usize {
         match self.batch {
             Batch::Chunks(n) => chunk / n.max(1),
             Batch::Whole => 0,
@@ -681,7 +681,7 @@ impl ChunkGraph {
     }
 
     /// The chunk that opens chunk `chunk`'s batch.
-    fn first_chunk_of_batch(&self, chunk: usize) -> usize {
+    pub fn first_chunk_of_batch(&self, chunk: usize) -> usize {
         match self.batch {
             Batch::Chunks(n) => self.batch_index(chunk) * n.max(1),
             Batch::Whole => 0,

@@ -292,7 +292,8 @@ struct Driver<'a> {
     /// [`LONG_TERM_SAMPLE_STEP`] frames, each with the group's first chunk: they are
     /// measured against the group's last picture once it comes ([`ChunkGraph::plan_long_term`]).
     long_term_samples: Vec<(usize, codec_core::Picture)>,
-    /// The long-term group (by its first chunk) in which a scene cut was seen.
+    /// The batch in which a scene cut was seen (after its first picture): its chain takes no
+    /// more links.
     long_term_cut: Option<usize>,
 }
 
@@ -540,15 +541,17 @@ impl Driver<'_> {
         }
         if let Some((first, last)) = long_term {
             let start = first * self.graph.chunk_frames();
-            // A group never spans a cut, as the serial encoder's altref groups do not: its
-            // link's picture would belong to the next scene, and the cut's picture would
-            // predict from it instead of starting anew.
-            if frame > start
+            let batch = self.graph.batch_index(first);
+            // No link after a cut in the batch, nor in a group across one (as the serial
+            // encoder's altref groups never span a cut): the keyframe at the cut resets golden
+            // and altref in the final stream, so a later link, coded from the chain's, would
+            // not decode as it was made; and a link across a cut would code the next scene.
+            if frame > self.graph.first_chunk_of_batch(first) * self.graph.chunk_frames()
                 && before
                     .as_ref()
                     .is_none_or(|before| looks_like_a_cut(before, &picture))
             {
-                self.long_term_cut = Some(first);
+                self.long_term_cut = Some(batch);
             }
             if frame == last {
                 let samples: Vec<&codec_core::Picture> = self
@@ -559,7 +562,7 @@ impl Driver<'_> {
                     .collect();
                 let total: f64 = samples.iter().map(|s| stillness(&picture, s)).sum();
                 let still = !samples.is_empty()
-                    && self.long_term_cut != Some(first)
+                    && self.long_term_cut != Some(batch)
                     && total * 100.0 >= f64::from(ALTREF_MIN_STILLNESS) * samples.len() as f64;
                 self.graph.plan_long_term(first, still);
                 self.long_term_samples.clear();
