@@ -47,17 +47,18 @@ use scheduler::{PictureIn, Run, Schedule, Stopped};
 use summary::{RebaseQuality, Summary};
 
 /// Chunks per long-term reference group unless told otherwise (`--long-term-chunks`). With
-/// six-frame chunks (ExCamera[6,16], `--cq-level` 12..48), groups of three brought the
-/// pipeline to the serial encoder from +16.5 to +4.7% BD-rate at equal SSIM and from +12.7
-/// to +3.7% at equal PSNR on the real clip at 360p; its small crop from +26.0/+20.3 to
-/// +11.0/+10.6, a synthetic zoom from +22.8/+8.8 to +3.2/+3.6; a pan, a zoom and strong
-/// grain hold too little still for any link and come out as before; a still picture with
-/// light grain lost (-6.4/-4.4 to +5.7/+2.9), spliced scenes a little (+10.1/+0.5 to
-/// +11.6/+1.9). Groups of two did worse than three on the small crop (+16.7/+14.9 against
-/// +14.5/+13.3, with anchors boosted as before; issue 10's notes). Not by default with a
-/// target bitrate: the rate plan does not size the hidden frames, and the real clip at 360p
-/// overshot its lower targets by 65 and 106% (+34% BD-rate against +20% without), though
-/// the small crop came from +20.7/+18.2 to +1.5/+3.7.
+/// six-frame chunks (ExCamera[6,16], `--cq-level` 12..48), groups of three (anchors of linked
+/// groups plain, their replaced keyframes 12 steps finer) brought the pipeline to the serial
+/// encoder from +16.5 to +1.5% BD-rate at equal SSIM and from +12.7 to +0.6% at equal PSNR
+/// on the real clip at 360p; its small crop from +26.0/+20.3 to +7.2/+6.6, a synthetic zoom
+/// from +22.8/+8.8 to +0.9/+2.8; a pan, a zoom and strong grain hold too little still for any
+/// link and come out as before; a still picture with light grain lost (-6.4/-4.4 to
+/// +6.4/+3.1), spliced scenes stayed about the same (+10.1/+0.5 to +9.8/+0.7). Groups of two
+/// did worse than three on the small crop (+16.7/+14.9 against +14.5/+13.3, anchors boosted
+/// as before; issue 10's notes). Not by default with a target bitrate: the rate plan does not
+/// size the hidden frames, and the real clip at 360p overshot its lower targets by 65 and
+/// 106% (+34% BD-rate against +20% without), though the small crop came from +20.7/+18.2 to
+/// +1.5/+3.7.
 pub const LONG_TERM_CHUNKS: u32 = 3;
 
 /// Everything a parallel encode is told, as plain values.
