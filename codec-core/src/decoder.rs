@@ -408,18 +408,24 @@ fn reconstruct_frame(
             }
         }
     }
-    if let Some((i, bd)) = decoders
+    check_partitions(&decoders, partitions)?;
+    Ok(skip_inner)
+}
+
+/// A token partition read far past its end: the frame was cut short or a size is corrupt.
+fn check_partitions(decoders: &[BoolDecoder<'_>], partitions: &[&[u8]]) -> Result<(), DecodeError> {
+    match decoders
         .iter()
         .enumerate()
         .find(|(_, bd)| bd.bits_past_end() > OVERRUN_TOLERANCE)
     {
-        return Err(DecodeError::TruncatedPartition {
+        Some((i, bd)) => Err(DecodeError::TruncatedPartition {
             partition: i,
             needed: partitions[i].len() + bd.bits_past_end().div_ceil(8),
             available: partitions[i].len(),
-        });
+        }),
+        None => Ok(()),
     }
-    Ok(skip_inner)
 }
 
 /// Every macroblock's quantized coefficient levels as the frame codes them (16 luma blocks,
@@ -462,17 +468,7 @@ pub(crate) fn read_levels(parsed: &ParsedFrame<'_>) -> Result<Vec<[[i16; 16]; 25
             levels.push(coeffs.blocks);
         }
     }
-    if let Some((i, bd)) = decoders
-        .iter()
-        .enumerate()
-        .find(|(_, bd)| bd.bits_past_end() > OVERRUN_TOLERANCE)
-    {
-        return Err(DecodeError::TruncatedPartition {
-            partition: i,
-            needed: partitions[i].len() + bd.bits_past_end().div_ceil(8),
-            available: partitions[i].len(),
-        });
-    }
+    check_partitions(&decoders, partitions)?;
     Ok(levels)
 }
 

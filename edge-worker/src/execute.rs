@@ -125,8 +125,15 @@ fn encode_chunk(
     let (before, here) = match &key {
         Some(key) if !long_term.is_empty() => {
             let memo_key = keyframe_key(&key_picture, format, &key_settings);
-            let (before, here) =
-                long_term_chain(chunk, key, memo_key, long_term, format, settings, blobs)?;
+            let (before, here) = long_term_chain(
+                chunk,
+                key,
+                memo_key,
+                long_term,
+                format,
+                (settings.speed, config.altref_boost),
+                blobs,
+            )?;
             (Some(before), here)
         }
         _ => (None, None),
@@ -136,22 +143,18 @@ fn encode_chunk(
         config.replaced_keyframe_boost = LONG_TERM_REPLACED_KEYFRAME_BOOST;
     }
     let mut encoder = SequenceEncoder::new(config);
-    match (&before, &key) {
-        (Some(before), _) => {
-            if let Some(refs) = before.references() {
-                if settings.long_term_chain {
-                    encoder.keep_long_term(Arc::clone(&refs.golden), Arc::clone(&refs.altref));
-                } else {
-                    encoder.keep_golden(Arc::clone(&refs.golden));
-                }
-            }
+    // Golden (and where the chain holds it, altref) as the final stream has them here: the
+    // chain's before this chunk, else the batch keyframe's.
+    if let Some(refs) = before
+        .as_ref()
+        .or(key.as_ref())
+        .and_then(|s| s.references())
+    {
+        if settings.long_term_chain {
+            encoder.keep_long_term(Arc::clone(&refs.golden), Arc::clone(&refs.altref));
+        } else {
+            encoder.keep_golden(Arc::clone(&refs.golden));
         }
-        (None, Some(key)) if matches!(opening, Opening::Anchor { .. }) => {
-            if let Some(refs) = key.references() {
-                encoder.keep_golden(Arc::clone(&refs.golden));
-            }
-        }
-        _ => {}
     }
     // Frames in stream order, each with the picture it codes: with altref groups a hidden
     // frame codes a later picture ahead of its turn.
@@ -166,10 +169,9 @@ fn encode_chunk(
             && let Some(step) = &here
         {
             // The chunk's link right after its first frame, as the final stream has it.
-            let made_from = FrameContext::of(&step.made_from);
             let spliced =
                 encoder
-                    .splice(&step.frame, &made_from)
+                    .splice(&step.frame, &step.made_from)
                     .map_err(|e| TaskError::Encode {
                         chunk,
                         frame: 0,
@@ -251,11 +253,11 @@ fn check_links(
     Ok(())
 }
 
-/// A long-term frame of a batch's chain, with the state it was coded after and the state
-/// it leads to.
+/// A long-term frame of a batch's chain, with the context of the state it was coded after
+/// and the state it leads to.
 struct LongTermStep {
     frame: Vec<u8>,
-    made_from: Arc<DecoderState>,
+    made_from: FrameContext,
     after: Arc<DecoderState>,
 }
 
@@ -266,18 +268,17 @@ const LONG_TERM_SPEED_STEPS: u8 = 2;
 /// The long-term chain from the batch keyframe's state `key` along `links`: the state after
 /// the links of chunks before `chunk` (the references this chunk starts from), and this
 /// chunk's own link, if it has one. Each link is coded once per process for all the chunks
-/// that need it ([`LONG_TERM_FRAMES`]).
+/// that need it ([`LONG_TERM_FRAMES`]). `job`: the job's speed and altref boost.
 fn long_term_chain(
     chunk: u32,
     key: &Arc<DecoderState>,
     mut memo_key: Vec<u8>,
     links: &[LongTermLink],
     format: &PictureFormat,
-    settings: &EncodeSettings,
+    (job_speed, altref_boost): (u8, u8),
     blobs: &impl BlobSource,
 ) -> Result<(Arc<DecoderState>, Option<Arc<LongTermStep>>), TaskError> {
-    let altref_boost = settings.sequence_config()?.altref_boost;
-    let speed = settings.speed.saturating_sub(LONG_TERM_SPEED_STEPS);
+    let speed = job_speed.saturating_sub(LONG_TERM_SPEED_STEPS);
     let mut state = Arc::clone(key);
     let mut here = None;
     for (index, link) in links.iter().enumerate() {
@@ -303,7 +304,7 @@ fn long_term_chain(
                         })?;
                 Ok(Arc::new(LongTermStep {
                     frame: coded.data,
-                    made_from: Arc::clone(&made_from),
+                    made_from: FrameContext::of(&made_from),
                     after: Arc::new(coded.state),
                 }))
             },

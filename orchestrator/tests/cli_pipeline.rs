@@ -124,6 +124,20 @@ fn whole_and_single_chunk_batches() {
 /// Altref groups inside chunks: each chunk codes its group's last picture ahead as a hidden
 /// frame, rebase carries the hidden frames into the final stream, and flick, vpxdec and
 /// ffmpeg all show every picture as the pipeline's reconstruction announced.
+/// For each hidden frame of `ivf`, how many pictures the stream has shown before it.
+fn hidden_frames_before(ivf: &Path) -> Vec<usize> {
+    let mut shown = 0;
+    let mut hidden_before = Vec::new();
+    for frame in read_ivf_frames(ivf) {
+        if raw_tag(&frame).unwrap().show_frame {
+            shown += 1;
+        } else {
+            hidden_before.push(shown);
+        }
+    }
+    hidden_before
+}
+
 #[test]
 fn hidden_altref_frames_go_through_the_pipeline() {
     require_tools();
@@ -145,16 +159,7 @@ fn hidden_altref_frames_go_through_the_pipeline() {
     let keys = encode_and_check(&y4m, &ivf, &extra, 24);
     assert_eq!(keys, [0]);
     // The pictures each hidden frame comes before: in rebased chunks (from picture 8) too.
-    let mut shown = 0;
-    let mut hidden_before = Vec::new();
-    for frame in read_ivf_frames(&ivf) {
-        let tag = raw_tag(&frame).unwrap();
-        if tag.show_frame {
-            shown += 1;
-        } else {
-            hidden_before.push(shown);
-        }
-    }
+    let hidden_before = hidden_frames_before(&ivf);
     assert!(
         hidden_before.iter().any(|&picture| picture >= 8),
         "hidden frames before pictures {hidden_before:?}"
@@ -722,16 +727,7 @@ fn long_term_chains_put_one_hidden_frame_per_group_and_play_as_announced() {
     assert_eq!(keys, [0, 18]);
     // Groups of two chunks: each group's first chunk carries its hidden frame right after
     // its first picture, in rebased chunks too (pictures 6 and 12 open anchored chunks).
-    let mut shown = 0;
-    let mut hidden_before = Vec::new();
-    for frame in read_ivf_frames(&ivf) {
-        let tag = raw_tag(&frame).unwrap();
-        if tag.show_frame {
-            shown += 1;
-        } else {
-            hidden_before.push(shown);
-        }
-    }
+    let hidden_before = hidden_frames_before(&ivf);
     assert_eq!(hidden_before, [1, 7, 13, 19, 25, 31]);
     let recon = flick_ok(with_path(&["decode"], &ivf, &["--frame-md5"]));
     let md5s: Vec<&str> = recon.iter().map(|line| line_md5(line)).collect();

@@ -30,7 +30,7 @@ use crate::encoder::macroblock::{
 };
 use crate::encoder::quantize::MacroblockQuantizer;
 use crate::encoder::token_writer::{MacroblockLevels, TokenCostTable, macroblock_is_empty};
-use crate::encoder::{EncodeError, EncodedFrame, FrameStats};
+use crate::encoder::{EncodeError, EncodedFrame};
 use crate::error::DecodeError;
 use crate::header::{
     BufferCopy, FrameHeader, FrameTag, KeyframeSize, LoopFilterDeltaUpdate, SegmentData,
@@ -143,15 +143,7 @@ pub fn rebase(
     };
 
     let (mut decided, recon) = code_macroblocks(target, source, &parsed, &start);
-    let (header, skip_inner) = rebased_header(target, &parsed, key_frame, &start, &mut decided);
-    let data = write_bitstream(
-        &header,
-        &start,
-        &decided,
-        parsed.modes.mb_cols,
-        parsed.modes.mb_rows,
-    )
-    .map_err(RebaseError::Encode)?;
+    let (header, data, skip_inner) = rewrite(target, &parsed, key_frame, &start, &mut decided)?;
     // The state after the frame: its own header and modes, as a decoder parses them, on
     // the reconstruction made while coding (the decoder's own arithmetic).
     let written = parse_frame(&FrameContext::of(target), &data).map_err(|e| {
@@ -223,37 +215,41 @@ pub fn retoken(
         })
         .collect();
     let start = target.probabilities.clone();
-    let (header, _) = rebased_header(target, &parsed, false, &start, &mut decided);
-    let data = write_bitstream(
-        &header,
-        &start,
-        &decided,
-        parsed.modes.mb_cols,
-        parsed.modes.mb_rows,
-    )
-    .map_err(RebaseError::Encode)?;
+    let (header, data, _) = rewrite(target, &parsed, false, &start, &mut decided)?;
     let (state, picture, _) = crate::decoder::decode_frame(target, &data).map_err(|e| {
         RebaseError::Encode(EncodeError::InvalidParameter(alloc::format!(
             "internal error: the retokened frame does not decode: {e}"
         )))
     })?;
-    let stats = FrameStats {
-        key_frame: false,
-        quantizer: header.quant.y_ac,
-        loop_filter_level: header.loop_filter_level,
-        intra_macroblocks: decided
-            .iter()
-            .filter(|d| d.info.ref_frame == RefFrame::Intra)
-            .count(),
-        macroblocks: decided.len(),
-        sse: [0; 3],
-    };
+    // Measured against itself: no source, no error.
+    let stats = frame_stats(&header, &decided, &picture, &picture);
     Ok(EncodedFrame {
         data,
         state,
         picture,
         stats,
     })
+}
+
+/// The frame's new header (see [`rebased_header`]) and bitstream for `decided`, the header's
+/// skip-inner flags too.
+fn rewrite(
+    target: &DecoderState,
+    parsed: &ParsedFrame<'_>,
+    key_frame: bool,
+    start: &EntropyProbabilities,
+    decided: &mut [Decided],
+) -> Result<(FrameHeader, Vec<u8>, Vec<bool>), RebaseError> {
+    let (header, skip_inner) = rebased_header(target, parsed, key_frame, start, decided);
+    let data = write_bitstream(
+        &header,
+        start,
+        decided,
+        parsed.modes.mb_cols,
+        parsed.modes.mb_rows,
+    )
+    .map_err(RebaseError::Encode)?;
+    Ok((header, data, skip_inner))
 }
 
 /// Per-segment quantizers and rate-distortion weights.

@@ -424,7 +424,7 @@ impl Driver<'_> {
                     return self.fail(Stopped::Tasks(error));
                 }
                 self.admit(steps);
-                self.wake_encodes();
+                self.wake_waiting();
             }
             Some(Err(error)) => self.fail(Stopped::Input(error)),
             None => {
@@ -437,7 +437,7 @@ impl Driver<'_> {
                     return self.fail(Stopped::Tasks(error));
                 }
                 self.admit(steps);
-                self.wake_encodes();
+                self.wake_waiting();
                 self.progress
                     .set_length(self.graph.layout().task_count() as u64);
                 for reader in self.graph.readers_past_the_end() {
@@ -933,7 +933,7 @@ impl Driver<'_> {
     /// Steps that wait, some perhaps for the picture just read (a long-term chain codes
     /// pictures ahead of the chunk and plans each group from its last) or for the end of the
     /// input.
-    fn wake_encodes(&mut self) {
+    fn wake_waiting(&mut self) {
         let waiting: Vec<Step> = self.waiting.iter().copied().collect();
         self.wake(waiting);
     }
