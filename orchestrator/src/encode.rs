@@ -170,11 +170,7 @@ fn pipeline_config(args: &EncodeArgs, chunk_frames: u32) -> pipeline::Config {
         batch: options.batch,
         long_term_chunks: options
             .long_term_chunks
-            .unwrap_or(if args.target_bitrate.is_some() {
-                0
-            } else {
-                pipeline::LONG_TERM_CHUNKS
-            }) as usize,
+            .unwrap_or(pipeline::LONG_TERM_CHUNKS) as usize,
         backend: options.backend,
         worker_wasm: options.worker_wasm.clone(),
         endpoints: options.endpoint.clone(),

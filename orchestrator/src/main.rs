@@ -203,8 +203,8 @@ struct PipelineArgs {
     /// alone, which the group's chunks predict from (as a serial encoder's altref frames);
     /// every chunk task codes the batch's chain again, so they all decide against the
     /// references the final stream has. 0: none, golden holds the batch keyframe and each
-    /// anchor refreshes altref. Default: 3 at a constant quality; none with a target
-    /// bitrate, whose plan does not size the hidden frames yet.
+    /// anchor refreshes altref. Default: 3 (with a target bitrate too: the rate plan sizes
+    /// the hidden frames).
     #[arg(long, value_name = "G", requires = "chunk_frames")]
     long_term_chunks: Option<u32>,
 

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use anyhow::{Result, bail};
+use codec_core::encoder::sequence::ALTREF_BOOST;
 use edge_worker::{
     BlobId, CHUNK_KEYFRAME_BOOST, EncodeSettings, FrameFacts, LongTermLink, Opening, PictureFormat,
     RateSetting, Task, TaskOutput,
@@ -242,6 +243,13 @@ pub struct ChunkGraph {
     /// Whether each long-term group (by its first chunk) holds still enough for a link
     /// ([`Self::plan_long_term`]).
     long_term_still: BTreeMap<usize, bool>,
+    /// In the bitrate mode, the costs of chunks measured but not yet in the plan: a chunk
+    /// joins it once whether its group has a link is known, which sets its anchor's boost
+    /// and whether it carries the link ([`Self::plan_rate`]).
+    pending_rate: BTreeMap<usize, ChunkCost>,
+    /// In the bitrate mode, the measured errors of each planned link's picture against the
+    /// one it is coded from, and the macroblocks they stand for ([`Self::plan_link_size`]).
+    link_errors: BTreeMap<usize, (Vec<u16>, usize)>,
 }
 
 impl ChunkGraph {
@@ -269,6 +277,8 @@ impl ChunkGraph {
             rate_plan,
             long_term_chunks: 0,
             long_term_still: BTreeMap::new(),
+            pending_rate: BTreeMap::new(),
+            link_errors: BTreeMap::new(),
         }
     }
 
@@ -298,6 +308,17 @@ impl ChunkGraph {
     /// anchors refresh altref instead.
     pub fn plan_long_term(&mut self, first: usize, holds_still: bool) {
         self.long_term_still.insert(first, holds_still);
+        self.flush_rate();
+    }
+
+    /// In the bitrate mode, sizes the link of the long-term group that chunk `first` opens,
+    /// before it is planned ([`Self::plan_long_term`]): `errors` of its picture measured
+    /// against the picture of the link before it (or the batch keyframe's), standing for
+    /// `macroblocks` (see [`codec_core::encoder::size_model::planned_bits_by_level`]).
+    pub fn plan_link_size(&mut self, first: usize, errors: Vec<u16>, macroblocks: usize) {
+        if self.rate_plan.is_some() {
+            self.link_errors.insert(first, (errors, macroblocks));
+        }
     }
 
     /// Whether the long-term group of chunk `chunk` has its link; `None` while that is not
@@ -444,6 +465,8 @@ impl ChunkGraph {
             return Vec::new();
         }
         self.ended = true;
+        // Groups whose last picture never came have no link.
+        self.flush_rate();
         if self.pictures.len().is_multiple_of(self.chunk_frames) {
             Vec::new()
         } else {
@@ -587,19 +610,64 @@ impl ChunkGraph {
     /// its steps run, for the plan of its quality level ([`RatePlan`]). Chunks come in order.
     /// Its keyframe's boost and its anchor's are planned first ([`Self::plan_batch_keyframe`],
     /// [`Self::plan_anchor`]).
+    /// With long-term chains a chunk joins the plan once its group's link is planned.
     pub fn plan_rate(&mut self, chunk: usize, cost: ChunkCost) {
-        let key_chunk = self.first_chunk_of_batch(chunk);
-        let boost = if self.batch.first_in_batch(chunk) {
-            self.keyframe_boost_of(chunk)
-        } else {
-            self.anchor_boosts
-                .get(chunk)
-                .copied()
-                .flatten()
-                .unwrap_or(self.settings.anchor_boost)
-        };
-        if let Some(plan) = &mut self.rate_plan {
-            plan.add_chunk(chunk, key_chunk, cost, boost);
+        if self.rate_plan.is_some() {
+            self.pending_rate.insert(chunk, cost);
+            self.flush_rate();
+        }
+    }
+
+    /// Moves the chunks measured into the bitrate plan, in order, as far as whether their
+    /// long-term groups have links is known: a linked group's anchors are plain and its
+    /// first chunk carries the link's size.
+    fn flush_rate(&mut self) {
+        loop {
+            let Some(next) = self.rate_plan.as_ref().map(RatePlan::chunks) else {
+                return;
+            };
+            if !self.pending_rate.contains_key(&next) {
+                return;
+            }
+            let linked = if self.long_term_chunks > 0 {
+                match self.group_has_link(next) {
+                    Some(linked) => linked,
+                    None => return,
+                }
+            } else {
+                false
+            };
+            let Some(mut cost) = self.pending_rate.remove(&next) else {
+                return;
+            };
+            let boost = if self.batch.first_in_batch(next) {
+                self.keyframe_boost_of(next)
+            } else if linked {
+                LONG_TERM_ANCHOR_BOOST
+            } else {
+                self.anchor_boosts
+                    .get(next)
+                    .copied()
+                    .flatten()
+                    .unwrap_or(self.settings.anchor_boost)
+            };
+            let group = self.long_term_groups(next).last();
+            let link = match group {
+                Some(first) if linked => {
+                    if first == next
+                        && let Some((errors, macroblocks)) = self.link_errors.remove(&next)
+                    {
+                        cost.add_link(&errors, macroblocks, ALTREF_BOOST);
+                    }
+                    let span = self.long_term_frame(first) + 1 - first * self.chunk_frames;
+                    Some((first, span))
+                }
+                _ => None,
+            };
+            let key_chunk = self.first_chunk_of_batch(next);
+            if let Some(plan) = &mut self.rate_plan {
+                plan.add_chunk(next, key_chunk, cost, boost, link);
+            }
         }
     }
 
@@ -646,6 +714,11 @@ impl ChunkGraph {
 
     /// The boost of chunk `chunk`'s batch keyframe: the job's, or the smaller one where the
     /// keyframe serves about one chunk (a batch of one chunk, or one that moves).
+    /// The boost of a keyframe coded at a scene cut, inside a chunk or opening one.
+    pub fn cut_keyframe_boost(&self) -> u8 {
+        self.settings.keyframe_boost
+    }
+
     fn keyframe_boost_of(&self, chunk: usize) -> u8 {
         let boost = self.settings.keyframe_boost;
         if !self.batches_share_keyframes() || self.moving_batches.contains(&self.batch_index(chunk))

@@ -701,3 +701,41 @@ fn long_term_links_name_each_still_groups_last_picture_once_it_is_read() {
     assert_eq!(links(&ssim, 0), Some(Vec::new()));
     assert_eq!(ssim.long_term_group_at(0), None);
 }
+
+#[test]
+fn in_the_bitrate_mode_a_chunk_is_planned_once_its_group_is_and_pays_for_its_link() {
+    // Chunks of 2 in one batch of 4, groups of 2 chunks: chunk 0 opens a group whose link is
+    // picture 3.
+    let level = |link: Option<u16>| {
+        let settings = EncodeSettings {
+            rate: RateSetting::TargetBitrate(400),
+            ..EncodeSettings::default()
+        };
+        let mut graph = ChunkGraph::new(2, Batch::Chunks(4), FORMAT, settings);
+        graph.set_long_term_chunks(2);
+        graph.expect_frames(Some(8));
+        for f in 0..4 {
+            let opened = graph.add_picture(id(&format!("picture {f}")));
+            if let Some(&Step::Encode(chunk)) = opened.first() {
+                graph.plan_rate(chunk, planned_cost(2, graph.opens_batch(chunk)));
+            }
+        }
+        assert!(
+            graph.task(Step::Encode(0)).is_none(),
+            "chunk 0 waits for its group's plan"
+        );
+        if let Some(error) = link {
+            graph.plan_link_size(0, vec![error; 8], 16);
+        }
+        graph.plan_long_term(0, link.is_some());
+        match graph.task(Step::Encode(0)) {
+            Some(Task::EncodeChunk { settings, .. }) => match settings.rate {
+                RateSetting::CqLevel(level) => level,
+                other => panic!("a chunk task at {other:?}"),
+            },
+            other => panic!("not a ready encode: {other:?}"),
+        }
+    };
+    let (without, with) = (level(None), level(Some(8000)));
+    assert!(with > without, "{with} vs {without}");
+}

@@ -196,6 +196,7 @@ pub async fn run(run: Run<'_>, schedule: Schedule) -> Outcome {
         anchor_plan: None,
         long_term_samples: Vec::new(),
         long_term_cut: None,
+        long_term_reference: None,
         rate_cost: None,
         previous: None,
     };
@@ -295,6 +296,9 @@ struct Driver<'a> {
     /// The batch in which a scene cut was seen (after its first picture): its chain takes no
     /// more links.
     long_term_cut: Option<usize>,
+    /// In the bitrate mode, the picture the next link of the chain is sized against: the
+    /// last link's, or the batch keyframe's.
+    long_term_reference: Option<codec_core::Picture>,
 }
 
 /// Every how many pictures a long-term group's stillness is sampled: the samples are held
@@ -521,23 +525,34 @@ impl Driver<'_> {
             }
         }
         if for_rate {
-            let (kind, errors) = match prediction {
-                Some(prediction) if !opens_batch => (
-                    if opens_chunk {
-                        PlannedFrame::Anchor
-                    } else {
-                        PlannedFrame::Inter
-                    },
-                    prediction.errors,
-                ),
-                _ => (PlannedFrame::Key, intra_errors(&picture)),
-            };
             let macroblocks = picture.mb_cols() * picture.mb_rows();
             let cost = match &mut self.rate_cost {
                 Some((at, cost)) if *at == chunk => cost,
                 slot => &mut slot.insert((chunk, ChunkCost::new())).1,
             };
-            cost.add(kind, &errors, macroblocks);
+            match prediction {
+                // A scene cut is coded as a keyframe, where it comes.
+                Some(_)
+                    if before
+                        .as_ref()
+                        .is_some_and(|before| looks_like_a_cut(before, &picture)) =>
+                {
+                    cost.add_cut(
+                        &intra_errors(&picture),
+                        macroblocks,
+                        self.graph.cut_keyframe_boost(),
+                    );
+                }
+                Some(prediction) if !opens_batch => {
+                    let kind = if opens_chunk {
+                        PlannedFrame::Anchor
+                    } else {
+                        PlannedFrame::Inter
+                    };
+                    cost.add(kind, &prediction.errors, macroblocks);
+                }
+                _ => cost.add(PlannedFrame::Key, &intra_errors(&picture), macroblocks),
+            }
         }
         if let Some((first, last)) = long_term {
             let start = first * self.graph.chunk_frames();
@@ -553,6 +568,9 @@ impl Driver<'_> {
             {
                 self.long_term_cut = Some(batch);
             }
+            if for_rate && opens_batch {
+                self.long_term_reference = Some(picture.clone());
+            }
             if frame == last {
                 let samples: Vec<&codec_core::Picture> = self
                     .long_term_samples
@@ -564,6 +582,12 @@ impl Driver<'_> {
                 let still = !samples.is_empty()
                     && self.long_term_cut != Some(batch)
                     && total * 100.0 >= f64::from(ALTREF_MIN_STILLNESS) * samples.len() as f64;
+                if still && let Some(reference) = self.long_term_reference.replace(picture.clone())
+                {
+                    let macroblocks = picture.mb_cols() * picture.mb_rows();
+                    let errors = predict(&reference, &picture).errors;
+                    self.graph.plan_link_size(first, errors, macroblocks);
+                }
                 self.graph.plan_long_term(first, still);
                 self.long_term_samples.clear();
             } else if (frame - start).is_multiple_of(LONG_TERM_SAMPLE_STEP) {
