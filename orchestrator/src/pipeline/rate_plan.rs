@@ -69,10 +69,10 @@ impl ChunkCost {
     /// anchor or an interframe there is planned at, and a plan that missed it would code the
     /// chunks after a cut too fine.
     pub fn add_cut(&mut self, errors: &[u16], macroblocks: usize, boost: u8) {
-        let bits = planned_bits_by_level(PlannedFrame::Key, errors, macroblocks, boost);
-        for (into, bits) in self.cuts.iter_mut().zip(bits) {
-            *into += bits;
-        }
+        add_bits(
+            &mut self.cuts,
+            planned_bits_by_level(PlannedFrame::Key, errors, macroblocks, boost),
+        );
         self.frames += 1;
     }
 
@@ -98,10 +98,10 @@ impl ChunkCost {
                 self.first = Some((kind, errors.to_vec(), macroblocks));
             }
             PlannedFrame::Inter => {
-                let bits = planned_bits_by_level(kind, errors, macroblocks, 0);
-                for (into, bits) in self.inter.iter_mut().zip(bits) {
-                    *into += bits;
-                }
+                add_bits(
+                    &mut self.inter,
+                    planned_bits_by_level(kind, errors, macroblocks, 0),
+                );
             }
         }
         self.frames += 1;
@@ -126,6 +126,13 @@ impl ChunkCost {
             }
         }
         planned
+    }
+}
+
+/// Adds `bits` to `into`, level by level.
+fn add_bits(into: &mut [f64; LEVELS], bits: [f64; LEVELS]) {
+    for (into, bits) in into.iter_mut().zip(bits) {
+        *into += bits;
     }
 }
 
@@ -541,6 +548,15 @@ mod tests {
         plan
     }
 
+    /// A plan as [`plan`] of the two sample chunks, both coded as planned.
+    fn sampled(kbps: u32, error: u16) -> RatePlan {
+        let mut plan = plan(kbps, SAMPLE_CHUNKS, error);
+        for index in 0..SAMPLE_CHUNKS {
+            plan.record(index, &as_planned(&plan.clone(), index, 1.0));
+        }
+        plan
+    }
+
     /// The frames of sample chunk `index` as the plan expects them at its level, times
     /// `factor`.
     fn as_planned(plan: &RatePlan, index: usize, factor: f64) -> Vec<FrameFacts> {
@@ -620,9 +636,7 @@ mod tests {
 
     #[test]
     fn harder_footage_gets_a_coarser_level() {
-        let mut plan = plan(800, 2, 800);
-        plan.record(0, &as_planned(&plan.clone(), 0, 1.0));
-        plan.record(1, &as_planned(&plan.clone(), 1, 1.0));
+        let mut plan = sampled(800, 800);
         for index in 2..40 {
             let error = if index < 20 { 800 } else { 6000 };
             plan.add_chunk(index, 0, chunk(6, error, false), 0, None);
@@ -639,9 +653,7 @@ mod tests {
 
     #[test]
     fn later_levels_move_a_step_at_a_time_and_stay_once_known() {
-        let mut plan = plan(800, 2, 800);
-        plan.record(0, &as_planned(&plan.clone(), 0, 1.0));
-        plan.record(1, &as_planned(&plan.clone(), 1, 1.0));
+        let mut plan = sampled(800, 800);
         for index in 2..12 {
             plan.add_chunk(index, 0, chunk(6, 800, false), 0, None);
         }
@@ -674,9 +686,7 @@ mod tests {
     fn a_link_is_paid_for_by_the_frames_of_its_group() {
         // Chunks 2..4 form a group whose first chunk carries a costly link.
         let level = |link: bool| {
-            let mut plan = plan(800, 2, 800);
-            plan.record(0, &as_planned(&plan.clone(), 0, 1.0));
-            plan.record(1, &as_planned(&plan.clone(), 1, 1.0));
+            let mut plan = sampled(800, 800);
             let mut cost = chunk(6, 800, false);
             if link {
                 cost.add_link(&[6000; 100], 200, 0);
@@ -695,9 +705,7 @@ mod tests {
     #[test]
     fn a_scene_cut_is_planned_as_a_keyframe() {
         let level = |cut: bool| {
-            let mut plan = plan(800, 2, 800);
-            plan.record(0, &as_planned(&plan.clone(), 0, 1.0));
-            plan.record(1, &as_planned(&plan.clone(), 1, 1.0));
+            let mut plan = sampled(800, 800);
             let mut cost = chunk(5, 800, false);
             if cut {
                 cost.add_cut(&[8000; 100], 200, 40);

@@ -524,6 +524,15 @@ impl Driver<'_> {
                 }
             }
         }
+        // Whether the picture looks like a scene cut after the one before (`None` without
+        // one), for both plans that ask.
+        let cut = (for_rate || for_long_term)
+            .then(|| {
+                before
+                    .as_ref()
+                    .map(|before| looks_like_a_cut(before, &picture))
+            })
+            .flatten();
         if for_rate {
             let macroblocks = picture.mb_cols() * picture.mb_rows();
             let cost = match &mut self.rate_cost {
@@ -532,11 +541,7 @@ impl Driver<'_> {
             };
             match prediction {
                 // A scene cut is coded as a keyframe, where it comes.
-                Some(_)
-                    if before
-                        .as_ref()
-                        .is_some_and(|before| looks_like_a_cut(before, &picture)) =>
-                {
+                Some(_) if cut == Some(true) => {
                     cost.add_cut(
                         &intra_errors(&picture),
                         macroblocks,
@@ -562,9 +567,7 @@ impl Driver<'_> {
             // and altref in the final stream, so a later link, coded from the chain's, would
             // not decode as it was made; and a link across a cut would code the next scene.
             if frame > self.graph.first_chunk_of_batch(first) * self.graph.chunk_frames()
-                && before
-                    .as_ref()
-                    .is_none_or(|before| looks_like_a_cut(before, &picture))
+                && cut != Some(false)
             {
                 self.long_term_cut = Some(batch);
             }
